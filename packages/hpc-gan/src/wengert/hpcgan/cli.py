@@ -1,0 +1,135 @@
+"""The ``wengert-hpcgan`` command: simulate and show Monte Carlo datasets, inspect presets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import HpcganError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be non-negative, got {value}")
+    return value
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from .montecarlo import simulate
+    from .presets import load_preset
+
+    preset = load_preset(args.preset)
+    out = Path(args.out or f"hpcgan-{preset.name}")
+    dataset = simulate(preset, out, samples=args.samples, seed=args.seed, workers=args.workers, solver=args.solver, progress=not args.quiet)
+    meta = dataset.metadata
+    kl = meta["field"]["kl"]
+    print(
+        f"wrote {meta['samples']} realisations of {preset.name!r} to {out}: {meta['grid']['active_cells']} cells, "
+        f"{kl['modes']} KL modes ({kl['retained_variance_fraction']:.4f} of the variance), "
+        f"max relative mass imbalance {meta['solver']['max_relative_mass_imbalance']:.1e}"
+    )
+
+
+def _show(args: argparse.Namespace) -> None:
+    from .figures import write_figures
+    from .montecarlo import load_dataset
+
+    dataset = load_dataset(args.folder)
+    for path in write_figures(dataset, Path(args.out) if args.out else dataset.folder / "figures", args.index):
+        print(path)
+
+
+def _presets(args: argparse.Namespace) -> None:
+    from .presets import available_presets, load_preset
+
+    for name in available_presets():
+        preset = load_preset(name)
+        grid = preset.site.grid
+        print(f"{name:10s} {grid.nx:5d} x {grid.ny:<5d} {grid.n_active:8d} active cells   {preset.description}")
+
+
+def _kl(args: argparse.Namespace) -> None:
+    from .presets import load_preset
+    from .random_field import karhunen_loeve
+
+    preset = load_preset(args.preset)
+    field, grid = preset.field, preset.site.grid
+    start = time.perf_counter()
+    kl = karhunen_loeve(grid, field.model, mean=field.mean, variance_fraction=field.variance_fraction, max_modes=field.max_modes)
+    print(
+        f"{preset.name}: {grid.n_active} active cells, {kl.n_modes} KL modes retain {kl.retained_fraction:.4f} of the variance "
+        f"(requested {field.variance_fraction}; method {kl.method}, {time.perf_counter() - start:.1f} s)"
+    )
+
+
+def _verify(args: argparse.Namespace) -> None:
+    from .verification import convergence_study
+
+    print(f"{'cells':>9s} {'h':>10s} {'L2 error':>10s} {'order':>6s} {'max error':>10s} {'order':>6s}")
+    for row in convergence_study(tuple(args.sizes)):
+        print(f"{row['n']:4d}^2    {row['h']:10.3e} {row['l2']:10.3e} {row.get('order_l2', float('nan')):6.2f} {row['max']:10.3e} {row.get('order_max', float('nan')):6.2f}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wengert-hpcgan", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    simulate = commands.add_parser("simulate", help="draw realisations, solve them and save a dataset")
+    simulate.add_argument("--preset", required=True, help="a shipped preset (see 'presets') or a path to a .json preset")
+    simulate.add_argument("--samples", type=_positive_int, help="number of realisations (default: the preset's)")
+    simulate.add_argument("--seed", type=_seed, default=0, help="seed of the KL coefficients (default 0)")
+    simulate.add_argument("--out", help="dataset folder (default: hpcgan-PRESET)")
+    simulate.add_argument("--workers", type=_positive_int, help="solver processes (default: the CPUs available)")
+    simulate.add_argument("--solver", choices=("auto", "direct", "amg"), default="auto")
+    simulate.add_argument("--quiet", action="store_true", help="no progress bar")
+    simulate.set_defaults(run=_simulate)
+
+    show = commands.add_parser("show", help="write PNG figures of a dataset")
+    show.add_argument("folder", help="a folder written by 'simulate'")
+    show.add_argument("--out", help="figure folder (default: FOLDER/figures)")
+    show.add_argument("--index", type=int, default=0, help="which realisation to draw (default 0)")
+    show.set_defaults(run=_show)
+
+    commands.add_parser("presets", help="list the shipped presets").set_defaults(run=_presets)
+
+    kl = commands.add_parser("kl", help="compute a preset's KL expansion and report its mode count")
+    kl.add_argument("--preset", required=True)
+    kl.set_defaults(run=_kl)
+
+    verify = commands.add_parser("verify", help="manufactured-solution convergence study of the flow solver")
+    verify.add_argument("--sizes", type=_positive_int, nargs="+", default=[16, 32, 64, 128, 256])
+    verify.set_defaults(run=_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (HpcganError, IndexError) as exc:
+        print(f"wengert-hpcgan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("wengert-hpcgan: interrupted; no dataset was written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""Exceptions of wengert.hpcgan.
+
+Every error that bad input can cause derives from :class:`HpcganError`, so the
+command line can print its message (what, where, what to do) without a traceback.
+"""
+
+
+class HpcganError(Exception):
+    """Base class of the errors that the user can fix."""
+
+
+class PresetError(HpcganError, ValueError):
+    """A preset (site geometry, wells, kernels, sizes) is malformed or inconsistent."""
+
+
+class DatasetError(HpcganError):
+    """A Monte Carlo dataset folder is missing, incomplete or belongs to another preset."""
