@@ -1,0 +1,311 @@
+"""The transformations users call: gradient, pullback, jvp, jacobians,
+custom rules, stop_gradient. Each opens a trace level, wraps the inputs'
+leaves, runs the function, and unwraps the outputs.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._core import Primitive, Tracer, _stack, trace_level
+from ._forward import JVPTrace, JVPTracer
+from ._reverse import ReverseTrace, ReverseTracer
+from .tree import tree_flatten, tree_map, tree_unflatten
+
+# ---- leaves ----------------------------------------------------------------------------------
+
+
+def _dtype(x: Any) -> np.dtype | None:
+    if isinstance(x, (bool, np.bool_)):
+        return np.dtype(bool)
+    if isinstance(x, (int, float, complex)):
+        return np.result_type(x)
+    dt = getattr(x, "dtype", None)
+    return np.dtype(dt) if dt is not None else None
+
+
+def is_differentiable(x: Any) -> bool:
+    """Float and complex arrays/scalars get derivatives; ints, bools, others get ``None``."""
+    dt = _dtype(x)
+    return dt is not None and dt.kind in "fc"
+
+
+def _check_one_backend(leaves: Sequence[Any], where: str) -> None:
+    cupy = sys.modules.get("cupy")
+    if cupy is None:
+        return
+    kinds = {("cupy" if isinstance(x, cupy.ndarray) else "numpy") for x in leaves
+             if isinstance(x, (np.ndarray, cupy.ndarray)) and getattr(x, "ndim", 0) > 0}
+    if len(kinds) > 1:
+        raise TypeError(f"{where}: the inputs mix NumPy and CuPy arrays; move them to one "
+                        "device first with wengert.ad.to_device(tree, 'cpu' or 'gpu')")
+
+
+def _writable(x: Any) -> Any:
+    """Backward passes may return broadcast views; hand users ordinary arrays."""
+    if type(x) is np.ndarray and not x.flags.writeable:
+        return np.array(x)
+    return x
+
+
+def _unwrap(trace: Any, x: Any) -> Any:
+    if isinstance(x, Tracer) and x._trace is trace:
+        return x.value if isinstance(x, ReverseTracer) else x.primal
+    return x
+
+
+def _zeros_like_leaf(x: Any) -> Any:
+    if isinstance(x, (float, complex)):
+        return type(x)(0)
+    from .numpy import zeros_like
+
+    return zeros_like(x)
+
+
+def _as_python_like(g: Any, like: Any) -> Any:
+    """A Python float input gets a Python float gradient back (as Zygote)."""
+    if isinstance(like, (float, complex)) and not isinstance(g, Tracer):
+        return type(like)(g)
+    return _writable(g)
+
+
+# ---- reverse mode ---------------------------------------------------------------------------
+
+
+def _trace_reverse(f: Callable, args: tuple, argnums: Sequence[int]):
+    trace = ReverseTrace()
+    structures = {}
+    with trace_level(trace):
+        wrapped = list(args)
+        for i in argnums:
+            leaves, treedef = tree_flatten(args[i])
+            _check_one_backend(leaves, "gradient")
+            new = [trace.new_leaf(x) if is_differentiable(x) else x for x in leaves]
+            structures[i] = (treedef, leaves, new)
+            wrapped[i] = tree_unflatten(treedef, new)
+        out = f(*wrapped)
+    return trace, out, structures
+
+
+def _arg_cotangents(trace: ReverseTrace, structures: dict, leaf_cts: list) -> tuple:
+    results = []
+    for treedef, leaves, new in structures.values():
+        grads = []
+        for x, t in zip(leaves, new):
+            if not isinstance(t, ReverseTracer):
+                grads.append(None)
+            else:
+                g = leaf_cts[t.idx]
+                grads.append(_zeros_like_leaf(x) if g is None else _as_python_like(g, x))
+        results.append(tree_unflatten(treedef, grads))
+    return tuple(results)
+
+
+def _check_cotangent(ct: Any, y: Any, k: int) -> Any:
+    ys, cs = np.shape(y) if not isinstance(y, Tracer) else y.shape, \
+        np.shape(ct) if not isinstance(ct, Tracer) else ct.shape
+    if ys != cs:
+        raise ValueError(f"pullback: the cotangent for output leaf {k} has shape {cs}, but "
+                         f"that output has shape {ys}; pass a cotangent shaped like the output")
+    ydt, cdt = _dtype(y), _dtype(ct)
+    if ydt is not None and cdt is not None and ydt != cdt:
+        if cdt.kind == "c" and ydt.kind != "c":
+            raise TypeError(f"pullback: output leaf {k} is real but its cotangent is complex")
+        from .numpy import astype
+
+        ct = astype(ct, ydt) if isinstance(ct, Tracer) else np.asarray(ct).astype(ydt)
+    return ct
+
+
+def pullback(f: Callable, *args: Any) -> tuple[Any, Callable]:
+    """``y, back = pullback(f, *args)``; ``back(dy)`` returns one cotangent per argument.
+
+    ``back`` may be called many times. Cotangents of integer/bool leaves are ``None``.
+    """
+    trace, out, structures = _trace_reverse(f, args, range(len(args)))
+    out_leaves, out_def = tree_flatten(out)
+    y = tree_unflatten(out_def, [_unwrap(trace, o) for o in out_leaves])
+
+    def back(dy: Any) -> tuple:
+        dy_leaves, dy_def = tree_flatten(dy)
+        if dy_def != out_def:
+            raise ValueError(f"pullback: the cotangent's structure {dy_def} does not match the "
+                             f"output's structure {out_def}")
+        seeds = []
+        for k, (o, ct) in enumerate(zip(out_leaves, dy_leaves)):
+            ct = _check_cotangent(ct, _unwrap(trace, o), k)
+            if isinstance(o, ReverseTracer) and o._trace is trace:
+                seeds.append((o, ct))
+        return _arg_cotangents(trace, structures, trace.backward(seeds))
+
+    return y, back
+
+
+def _scalar_seed(trace: ReverseTrace, out: Any, fname: str) -> list:
+    leaves, _ = tree_flatten(out)
+    if len(leaves) != 1:
+        raise TypeError(f"{fname}: the function must return a real scalar, but it returned "
+                        f"{len(leaves)} values ({type(out).__name__}); use pullback or "
+                        "jacobian for several outputs")
+    (o,) = leaves
+    dt = _dtype(o)
+    if dt is None or dt.kind not in "biuf":
+        kind = "a complex value" if dt is not None and dt.kind == "c" else \
+            f"a {type(o).__name__}"
+        raise TypeError(f"{fname}: the function must return a real scalar, but it returned "
+                        f"{kind}; for complex outputs take abs/real first or use pullback")
+    shape = o.shape if isinstance(o, Tracer) else np.shape(o)
+    if shape not in ((), (1,)):
+        raise TypeError(f"{fname}: the function must return a real scalar, but it returned an "
+                        f"array of shape {shape}; reduce it (e.g. .sum()) or use jacobian")
+    if not (isinstance(o, ReverseTracer) and o._trace is trace):
+        return []
+    value = o.value
+    seed = np.ones(shape, dt if dt.kind == "f" else np.float64)
+    cupy = sys.modules.get("cupy")
+    if cupy is not None and isinstance(value, cupy.ndarray):
+        seed = cupy.asarray(seed)
+    return [(o, seed)]
+
+
+def _normalize_argnums(argnums: int | Sequence[int], nargs: int) -> tuple[tuple[int, ...], bool]:
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    for n in nums:
+        if not -nargs <= n < nargs:
+            raise ValueError(f"argnums {n} is out of range for a call with {nargs} "
+                             "positional arguments")
+    return tuple(n % nargs for n in nums), single
+
+
+def _value_and_grads(f: Callable, args: tuple, argnums: Sequence[int], fname: str):
+    trace, out, structures = _trace_reverse(f, args, argnums)
+    seeds = _scalar_seed(trace, out, fname)
+    grads = _arg_cotangents(trace, structures, trace.backward(seeds))
+    value = tree_map(lambda o: _unwrap(trace, o), out)
+    return value, grads
+
+
+def gradient(f: Callable, *args: Any) -> tuple:
+    """Zygote's ``gradient``: a tuple with one gradient per positional argument.
+
+    ``f`` must return a real scalar. Gradients have the arguments' structure
+    (a dataclass model gives a dataclass of gradients); integer and boolean
+    leaves get ``None``. For complex inputs the gradient is
+    ``df/dx + i df/dy`` (the steepest-ascent direction, as Zygote and
+    PyTorch; JAX returns its conjugate).
+    """
+    return _value_and_grads(f, args, range(len(args)), "gradient")[1]
+
+
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """``f`` -> a function returning ``(f(*args), gradient w.r.t. argnums)``."""
+    @functools.wraps(f)
+    def wrapped(*args: Any) -> tuple[Any, Any]:
+        nums, single = _normalize_argnums(argnums, len(args))
+        value, grads = _value_and_grads(f, args, nums, "value_and_grad")
+        return value, grads[0] if single else grads
+
+    return wrapped
+
+
+def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """``f`` -> its gradient function with respect to ``argnums``."""
+    vg = value_and_grad(f, argnums)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any) -> Any:
+        return vg(*args)[1]
+
+    return wrapped
+
+
+# ---- forward mode ---------------------------------------------------------------------------
+
+
+def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """Forward mode: ``(f(*primals), J @ tangents)``. Tangents mirror the primals' trees."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    trace = JVPTrace()
+    with trace_level(trace):
+        wrapped = []
+        for k, (p, t) in enumerate(zip(primals, tangents)):
+            p_leaves, p_def = tree_flatten(p)
+            t_leaves, t_def = tree_flatten(t)
+            if p_def != t_def:
+                raise ValueError(f"jvp: tangent {k} has structure {t_def}, but its primal "
+                                 f"has {p_def}")
+            _check_one_backend(p_leaves + t_leaves, "jvp")
+            new = []
+            for j, (pl, tl) in enumerate(zip(p_leaves, t_leaves)):
+                if tl is None or not is_differentiable(pl):
+                    new.append(pl)
+                    continue
+                if np.shape(tl) != np.shape(pl) and not isinstance(tl, Tracer):
+                    raise ValueError(f"jvp: tangent {k} leaf {j} has shape {np.shape(tl)}, "
+                                     f"but its primal has shape {np.shape(pl)}")
+                new.append(JVPTracer(trace, pl, tl))
+            wrapped.append(tree_unflatten(p_def, new))
+        out = f(*wrapped)
+    out_leaves, out_def = tree_flatten(out)
+    ys, dys = [], []
+    for o in out_leaves:
+        if isinstance(o, JVPTracer) and o._trace is trace:
+            ys.append(o.primal)
+            dys.append(_writable(o.tangent))
+        else:
+            ys.append(o)
+            dys.append(_zeros_like_leaf(o) if is_differentiable(o) else None)
+    return tree_unflatten(out_def, ys), tree_unflatten(out_def, dys)
+
+
+# ---- custom rules and stop_gradient ------------------------------------------------------------
+
+stop_gradient_p = Primitive("stop_gradient", lambda x: x, keep_args=False)
+stop_gradient_p.def_rules(shape=lambda x: x, vjps=(lambda g, ans, x: None,),
+                          jvps=(lambda t, ans, x: None,))
+
+
+def stop_gradient(x: Any) -> Any:
+    """``x`` itself, seen as a constant by every transformation."""
+    return tree_map(lambda leaf: stop_gradient_p.bind(leaf) if isinstance(leaf, Tracer) else leaf,
+                    x)
+
+
+def top_trace(args: Sequence[Any]) -> Any:
+    """The highest-level live trace among the leaves of ``args`` (``None`` if none)."""
+    top, level = None, -1
+    for leaf in tree_flatten(list(args))[0]:
+        if isinstance(leaf, Tracer) and leaf._trace.level > level:
+            top, level = leaf._trace, leaf._trace.level
+    return top
+
+
+def adjoint(fun: Callable) -> Callable:
+    """Give ``fun`` a hand-written pullback: ``fun`` returns ``(y, back)`` and
+    ``back(dy)`` returns a tuple with one cotangent per positional argument.
+
+    The decorated function returns ``y`` alone. Under forward mode the primal
+    code of ``fun`` is differentiated directly.
+    """
+    @functools.wraps(fun)
+    def wrapped(*args: Any) -> Any:
+        trace = top_trace(args)
+        if trace is None:
+            return fun(*args)[0]
+        return trace.process_custom_vjp(fun, args)
+
+    wrapped.__wengert_adjoint__ = fun
+    return wrapped
+
+
+def current_transform_depth() -> int:
+    """How many transformations are active (0 outside any)."""
+    return len(_stack)

@@ -1,0 +1,246 @@
+"""The interpreter stack: primitives, traces, tracers and `bind`.
+
+Every transformation (reverse, forward, staging) is a *trace* at a level on a
+global stack. Applying a primitive finds the highest-level trace among its
+arguments and lets that trace process it; values of lower levels are passed
+down untouched, so nested transformations never confuse their perturbations.
+With no tracer among the arguments, `bind` runs the primitive's array
+implementation directly: that is the fast path that backward passes take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+#: Every primitive by name. `wengert.xla` checks it lowers each entry.
+registry: dict[str, Primitive] = {}
+
+
+class Primitive:
+    """One operation of the IR, defined once with all its rules.
+
+    * ``impl(*arrays, **params)``: eager evaluation (numpy or cupy).
+    * ``shape_rule(*avals, **params) -> Aval | tuple[Aval, ...]``: for staging.
+    * ``jvps[i](tangent_i, ans, *args, **params)``: the contribution of the
+      tangent of argument ``i`` to the output tangent (``None`` = zero).
+    * ``vjps[i](cotangent, ans, *args, **params)``: the cotangent of argument
+      ``i``. Rules are written with primitives, so they are differentiable.
+
+    Multiple-result primitives take a single ``jvp(tangents, ans, *args)``
+    returning all output tangents, and per-argument VJPs that receive the
+    tuple of output cotangents. ``keep_args``/``keep_ans`` tell the reverse
+    pass what the VJP needs to remember (the rest is kept as shapes only).
+    """
+
+    __slots__ = ("name", "impl", "shape_rule", "jvps", "jvp", "vjps",
+                 "multiple_results", "keep_args", "keep_ans", "__weakref__")
+
+    def __init__(self, name: str, impl: Callable, *, multiple_results: bool = False,
+                 keep_args: bool = True, keep_ans: bool = False) -> None:
+        if name in registry:
+            raise ValueError(f"primitive {name!r} is already registered")
+        self.name = name
+        self.impl = impl
+        self.shape_rule: Callable | None = None
+        self.jvps: tuple | None = None
+        self.jvp: Callable | None = None
+        self.vjps: tuple | None = None
+        self.multiple_results = multiple_results
+        self.keep_args = keep_args
+        self.keep_ans = keep_ans
+        registry[name] = self
+
+    def def_rules(self, *, shape: Callable | None = None, jvps: tuple | None = None,
+                  jvp: Callable | None = None, vjps: tuple | None = None) -> Primitive:
+        if shape is not None:
+            self.shape_rule = shape
+        if jvps is not None:
+            self.jvps = jvps
+        if jvp is not None:
+            self.jvp = jvp
+        if vjps is not None:
+            self.vjps = vjps
+        return self
+
+    @property
+    def differentiable(self) -> bool:
+        return self.vjps is not None
+
+    def bind(self, *args: Any, **params: Any) -> Any:
+        top = None
+        level = -1
+        for a in args:
+            if isinstance(a, Tracer):
+                t = a._trace
+                if t.level > level:
+                    top, level = t, t.level
+        if top is None:
+            return self.impl(*args, **params)
+        return top.process(self, args, params)
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name})"
+
+
+class Aval:
+    """An abstract value: shape and dtype, what staging and shape-only saves keep."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Aval) and self.shape == other.shape
+                and self.dtype == other.dtype)
+
+    def __hash__(self) -> int:
+        return hash((self.shape, self.dtype))
+
+    def __repr__(self) -> str:
+        return f"{self.dtype.name}[{','.join(map(str, self.shape))}]"
+
+
+def aval_of(x: Any) -> Aval:
+    """The abstract value of an array, tracer or Python scalar."""
+    if isinstance(x, Tracer):
+        return x.aval
+    if isinstance(x, Aval):
+        return x
+    if isinstance(x, (bool, int, float, complex)):
+        return Aval((), np.result_type(x))
+    return Aval(np.shape(x), x.dtype)
+
+
+class Trace:
+    """One level of the interpreter stack. Subclasses implement `process`."""
+
+    __slots__ = ("level", "active")
+
+    def __init__(self) -> None:
+        self.level = len(_stack)
+        self.active = True
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} does not implement process")
+
+
+_stack: list[Trace] = []
+
+
+class trace_level:
+    """Context manager that pushes a trace for the duration of a transformation."""
+
+    __slots__ = ("trace",)
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+
+    def __enter__(self) -> Trace:
+        _stack.append(self.trace)
+        return self.trace
+
+    def __exit__(self, *exc: object) -> None:
+        self.trace.active = False
+        popped = _stack.pop()
+        assert popped is self.trace, "trace stack corrupted: transformations exited out of order"
+
+
+def current_level() -> int:
+    return len(_stack)
+
+
+class Tracer:
+    """A value seen by a transformation. Concrete subclasses hold their trace's data.
+
+    Array methods and operators (``x @ W``, ``x.T``, ``x[i] = v``) and the
+    NumPy protocols are attached by `wengert.ad.numpy`, which owns the
+    mapping from NumPy names to primitives.
+    """
+
+    __slots__ = ("_trace",)
+    __array_priority__ = 1000
+
+    @property
+    def aval(self) -> Aval:
+        return Aval(self.shape, self.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __hash__(self) -> int:  # tracers are mutable handles, hashed by identity
+        return id(self)
+
+    def concrete_value(self, what: str) -> Any:
+        """The concrete value, for Python control flow; staged tracers refuse."""
+        raise NotImplementedError
+
+
+class ConcreteTracer(Tracer):
+    """Base of tracers that carry a concrete value (reverse and forward mode)."""
+
+    __slots__ = ()
+
+    def _primal(self) -> Any:
+        raise NotImplementedError
+
+    def concrete_value(self, what: str) -> Any:
+        v = self._primal()
+        while isinstance(v, Tracer):
+            v = v.concrete_value(what)
+        return v
+
+    def __bool__(self) -> bool:
+        return bool(self.concrete_value("bool()"))
+
+    def __float__(self) -> float:
+        return float(self.concrete_value("float()"))
+
+    def __int__(self) -> int:
+        return int(self.concrete_value("int()"))
+
+    def __complex__(self) -> complex:
+        return complex(self.concrete_value("complex()"))
+
+    def __index__(self) -> int:
+        return int(np.asarray(self.concrete_value("an index")).__index__())
+
+    def item(self) -> Any:
+        return np.asarray(self.concrete_value("item()")).item()
+
+    def tolist(self) -> Any:
+        return np.asarray(self.concrete_value("tolist()")).tolist()
+
+
+def full_lower(x: Any) -> Any:
+    """Strip tracers whose trace has finished (values that escaped a transform)."""
+    while isinstance(x, Tracer) and not x._trace.active:
+        x = x._primal()
+    return x

@@ -1,0 +1,78 @@
+"""Forward mode: tracers that carry a primal and a tangent.
+
+A missing tangent is ``None`` (a symbolic zero), so inputs that are not being
+differentiated cost nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._core import ConcreteTracer, Primitive, Trace
+
+
+class JVPTracer(ConcreteTracer):
+    __slots__ = ("primal", "tangent")
+
+    def __init__(self, trace: JVPTrace, primal: Any, tangent: Any) -> None:
+        self._trace = trace
+        self.primal = primal
+        self.tangent = tangent
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return np.shape(self.primal) if not hasattr(self.primal, "shape") else self.primal.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.primal.dtype if hasattr(self.primal, "dtype") else np.result_type(self.primal)
+
+    def _primal(self) -> Any:
+        return self.primal
+
+    def __repr__(self) -> str:
+        return f"JVPTracer(level={self._trace.level}, primal={self.primal!r})"
+
+
+class JVPTrace(Trace):
+    __slots__ = ()
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        primals = []
+        tangents = []
+        any_tangent = False
+        for a in args:
+            if type(a) is JVPTracer and a._trace is self:
+                primals.append(a.primal)
+                tangents.append(a.tangent)
+                any_tangent = True
+            else:
+                primals.append(a)
+                tangents.append(None)
+        ans = prim.bind(*primals, **params)
+        if not any_tangent or (prim.jvps is None and prim.jvp is None):
+            return ans
+        if prim.multiple_results:
+            outs = prim.jvp(tangents, ans, *primals, **params)
+            return tuple(a if t is None else JVPTracer(self, a, t) for a, t in zip(ans, outs))
+        t_out = None
+        jvps = prim.jvps
+        for i, t in enumerate(tangents):
+            if t is not None and jvps[i] is not None:
+                c = jvps[i](t, ans, *primals, **params)
+                if c is not None:
+                    t_out = c if t_out is None else t_out + c
+        if t_out is None:
+            return ans
+        shape = ans.shape if hasattr(ans, "shape") else ()
+        if t_out.shape != shape:
+            from .numpy import broadcast_to
+
+            t_out = broadcast_to(t_out, shape)
+        return JVPTracer(self, ans, t_out)
+
+    def process_custom_vjp(self, fun: Any, args: tuple) -> Any:
+        """Forward mode differentiates the primal code of an `adjoint` function."""
+        return fun(*args)[0]

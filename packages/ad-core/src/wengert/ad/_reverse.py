@@ -1,0 +1,211 @@
+"""Reverse mode: a tape of primitive applications and the backward sweep.
+
+The tape is a plain list in creation order, which is already a topological
+order, so the backward sweep is one reversed loop with no graph search.
+Each entry is a tuple ``(prim, parents, args, ans, params)``; ``parents``
+lists ``(argnum, tape_index, output_index)`` of the traced arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._core import Aval, ConcreteTracer, Primitive, Trace
+
+_EMPTY: tuple = ()
+
+
+class ReverseTracer(ConcreteTracer):
+    __slots__ = ("value", "idx", "out")
+
+    def __init__(self, trace: ReverseTrace, value: Any, idx: int, out: int = -1) -> None:
+        self._trace = trace
+        self.value = value
+        self.idx = idx
+        self.out = out
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape if hasattr(self.value, "shape") else ()
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.value.dtype if hasattr(self.value, "dtype") else np.result_type(self.value)
+
+    def _primal(self) -> Any:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"ReverseTracer(level={self._trace.level}, value={self.value!r})"
+
+
+def _shape_only(x: Any) -> Any:
+    return Aval(x.shape, x.dtype) if hasattr(x, "shape") else x
+
+
+class ReverseTrace(Trace):
+    __slots__ = ("tape", "n_leaves")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tape: list[tuple] = []
+        self.n_leaves = 0
+
+    def new_leaf(self, value: Any) -> ReverseTracer:
+        """An input of the differentiated function; leaves precede all operations."""
+        idx = len(self.tape)
+        assert idx == self.n_leaves, "leaves must be created before any operation is taped"
+        self.tape.append((None, _EMPTY, _EMPTY, None, None))
+        self.n_leaves += 1
+        return ReverseTracer(self, value, idx)
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        vals = []
+        parents = []
+        for i, a in enumerate(args):
+            if type(a) is ReverseTracer and a._trace is self:
+                vals.append(a.value)
+                parents.append((i, a.idx, a.out))
+            else:
+                vals.append(a)
+        ans = prim.bind(*vals, **params)
+        if not parents or prim.vjps is None:
+            return ans
+        tape = self.tape
+        idx = len(tape)
+        saved = vals if prim.keep_args else [_shape_only(v) for v in vals]
+        if prim.multiple_results:
+            kept = ans if prim.keep_ans else tuple(_shape_only(a) for a in ans)
+            tape.append((prim, parents, saved, kept, params))
+            return tuple(ReverseTracer(self, a, idx, k) for k, a in enumerate(ans))
+        tape.append((prim, parents, saved, ans if prim.keep_ans else None, params))
+        return ReverseTracer(self, ans, idx)
+
+    def backward(self, seeds: list[tuple[ReverseTracer, Any]]) -> list[Any]:
+        """Run the backward sweep from ``(output tracer, cotangent)`` seeds.
+
+        Returns the cotangents of the leaves in creation order (``None`` where
+        no path reaches a leaf). The tape is left intact so `back` can be
+        called again.
+        """
+        tape = self.tape
+        cts: list[Any] = [None] * len(tape)
+        owned: set[int] = set()
+        for t, g in seeds:
+            _accumulate(cts, owned, t.idx, t.out, g, len(tape[t.idx][3]) if t.out >= 0 else 0)
+        for i in range(len(tape) - 1, self.n_leaves - 1, -1):
+            g = cts[i]
+            if g is None:
+                continue
+            cts[i] = None
+            if owned:
+                owned.discard(id(g))
+            prim, parents, args, ans, params = tape[i]
+            if prim.multiple_results:
+                g = tuple(_zeros_for(a) if c is None else c for c, a in zip(g, ans))
+            vjps = prim.vjps
+            for argnum, p, out in parents:
+                rule = vjps[argnum]
+                c = None if rule is None else rule(g, ans, *args, **params)
+                if c is not None:
+                    n_out = len(tape[p][3]) if out >= 0 else 0
+                    _accumulate(cts, owned, p, out, c, n_out)
+        return cts[: self.n_leaves]
+
+
+def _zeros_for(x: Any) -> Any:
+    from .numpy import zeros
+
+    return zeros(x.shape, x.dtype)
+
+
+def _accumulate(cts: list, owned: set, p: int, out: int, c: Any, n_out: int) -> None:
+    """Add cotangent ``c`` into slot ``p``, in place when the buffer is ours."""
+    if out >= 0:
+        slot = cts[p]
+        if slot is None:
+            slot = cts[p] = [None] * n_out
+        old = slot[out]
+        slot[out] = c if old is None else old + c
+        return
+    old = cts[p]
+    if old is None:
+        cts[p] = c
+    elif id(old) in owned and type(old) is type(c) is np.ndarray and old.shape == c.shape \
+            and old.dtype == np.result_type(old, c):
+        np.add(old, c, out=old)
+    else:
+        s = old + c
+        cts[p] = s
+        if type(s) is np.ndarray:
+            owned.add(id(s))
+
+
+class _CustomVJPNode:
+    """Tape entry of an `adjoint` function: its VJPs call the user's ``back`` once."""
+
+    __slots__ = ("back", "y_def", "arg_sizes", "last_g", "last_cts")
+    multiple_results = True
+    keep_ans = False
+
+    def __init__(self, back: Any, y_def: Any, arg_sizes: list[int]) -> None:
+        self.back, self.y_def, self.arg_sizes = back, y_def, arg_sizes
+        self.last_g = self.last_cts = None
+
+    @property
+    def vjps(self) -> _CustomVJPNode:
+        return self
+
+    def __getitem__(self, flat_index: int):
+        return lambda g, ans, *args: self._cotangents(g)[flat_index]
+
+    def _cotangents(self, g: tuple) -> list:
+        if g is not self.last_g:
+            from .tree import tree_flatten, tree_unflatten
+
+            cts = self.back(tree_unflatten(self.y_def, list(g)))
+            if not isinstance(cts, tuple) or len(cts) != len(self.arg_sizes):
+                raise TypeError(f"adjoint: back must return a tuple with one cotangent per "
+                                f"positional argument ({len(self.arg_sizes)}), got {cts!r:.80}")
+            flat: list = []
+            for ct, n in zip(cts, self.arg_sizes):
+                leaves = [None] * n if ct is None else tree_flatten(
+                    ct, is_leaf=lambda x: x is None)[0]
+                if len(leaves) != n:
+                    raise TypeError("adjoint: a cotangent returned by back does not have the "
+                                    "structure of its argument")
+                flat.extend(leaves)
+            self.last_g, self.last_cts = g, flat
+        return self.last_cts
+
+
+def _process_custom_vjp(self: ReverseTrace, fun: Any, args: tuple) -> Any:
+    from .tree import tree_flatten, tree_unflatten
+
+    vals: list = []
+    parents = []
+    sizes = []
+    for a in args:
+        leaves, treedef = tree_flatten(a)
+        sizes.append(len(leaves))
+        unwrapped = []
+        for leaf in leaves:
+            if type(leaf) is ReverseTracer and leaf._trace is self:
+                parents.append((len(vals) + len(unwrapped), leaf.idx, leaf.out))
+                unwrapped.append(leaf.value)
+            else:
+                unwrapped.append(leaf)
+        vals.append(tree_unflatten(treedef, unwrapped))
+    y, back = fun(*vals)
+    if not parents:
+        return y
+    y_leaves, y_def = tree_flatten(y)
+    idx = len(self.tape)
+    kept = tuple(_shape_only(v) for v in y_leaves)
+    self.tape.append((_CustomVJPNode(back, y_def, sizes), parents, (), kept, {}))
+    return tree_unflatten(y_def, [ReverseTracer(self, v, idx, k) for k, v in enumerate(y_leaves)])
+
+
+ReverseTrace.process_custom_vjp = _process_custom_vjp

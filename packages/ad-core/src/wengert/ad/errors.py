@@ -1,0 +1,17 @@
+"""The errors `wengert.ad` raises, so callers can catch them by kind."""
+
+
+class TracerArrayConversionError(TypeError):
+    """A traced value was turned into a plain NumPy array (its derivative would be lost)."""
+
+
+class TracerMutationError(TypeError):
+    """An in-place update that cannot be expressed on the traced handle."""
+
+
+class ConcretizationError(TypeError):
+    """Python control flow asked for the value of a staged (abstract) tracer."""
+
+
+class NonDifferentiableError(TypeError):
+    """A function with no differentiation rule was applied to a traced value."""

@@ -1,0 +1,59 @@
+"""Small argument-normalising helpers shared by the namespace modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._core import Tracer
+
+
+def ndim_of(x: Any) -> int:
+    return len(np.shape(x)) if not isinstance(x, Tracer) else x.ndim
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    return x.shape if isinstance(x, Tracer) else np.shape(x)
+
+
+def normalize_axis(axis: int, ndim: int, where: str = "axis") -> int:
+    if not -ndim <= axis < max(ndim, 1):
+        raise np.exceptions.AxisError(f"{where} {axis} is out of bounds for an array of "
+                                      f"dimension {ndim}")
+    return axis % ndim if ndim else 0
+
+
+def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """``None`` -> all axes; an int or a tuple -> sorted non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (int, np.integer)):
+        axis = (int(axis),)
+    out = tuple(sorted(normalize_axis(int(a), ndim) for a in axis))
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis}")
+    return out
+
+
+def as_array(x: Any) -> Any:
+    """Tracers and arrays pass through; lists and scalars become numpy arrays.
+
+    Lists that hold tracers are stacked, so ``array([x, 2 * x])`` is
+    differentiable.
+    """
+    if isinstance(x, Tracer) or hasattr(x, "__array_namespace__"):
+        return x
+    if isinstance(x, (list, tuple)) and _holds_tracer(x):
+        from ._shape import stack
+
+        return stack([as_array(e) for e in x])
+    return np.asarray(x)
+
+
+def _holds_tracer(x: Any) -> bool:
+    if isinstance(x, Tracer):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_holds_tracer(e) for e in x)
+    return False

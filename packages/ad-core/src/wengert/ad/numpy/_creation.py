@@ -1,0 +1,124 @@
+"""Array creation. Constants are plain arrays; ``array`` of a list holding
+traced values stacks them, so it is differentiable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._core import Tracer
+from ..primitives import elementwise as ew
+from ._common import as_array, shape_of
+
+
+def array(obj: Any, dtype: Any = None) -> Any:
+    out = as_array(obj)
+    if isinstance(out, Tracer):
+        return out if dtype is None else astype(out, dtype)
+    return np.array(out, dtype=dtype)
+
+
+def asarray(obj: Any, dtype: Any = None) -> Any:
+    out = as_array(obj)
+    if dtype is not None and np.dtype(dtype) != out.dtype:
+        return astype(out, dtype)
+    return out
+
+
+def astype(x: Any, dtype: Any) -> Any:
+    dtype = np.dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return ew.convert_element_type_p.bind(x, new_dtype=dtype)
+
+
+def _dtype_of(x: Any, dtype: Any) -> Any:
+    return np.dtype(dtype) if dtype is not None else x.dtype
+
+
+def zeros_like(x: Any, dtype: Any = None) -> Any:
+    if isinstance(x, Tracer):
+        return np.zeros(x.shape, _dtype_of(x, dtype))
+    return np.zeros_like(x, dtype=dtype)
+
+
+def ones_like(x: Any, dtype: Any = None) -> Any:
+    if isinstance(x, Tracer):
+        return np.ones(x.shape, _dtype_of(x, dtype))
+    return np.ones_like(x, dtype=dtype)
+
+
+def full_like(x: Any, fill_value: Any, dtype: Any = None) -> Any:
+    if isinstance(x, Tracer):
+        base = np.zeros(x.shape, _dtype_of(x, dtype))
+        return base + fill_value if isinstance(fill_value, Tracer) else \
+            np.full(x.shape, fill_value, _dtype_of(x, dtype))
+    return np.full_like(x, fill_value, dtype=dtype)
+
+
+def zeros(shape: Any, dtype: Any = float) -> np.ndarray:
+    return np.zeros(shape, dtype)
+
+
+def ones(shape: Any, dtype: Any = float) -> np.ndarray:
+    return np.ones(shape, dtype)
+
+
+def empty(shape: Any, dtype: Any = float) -> np.ndarray:
+    return np.zeros(shape, dtype)
+
+
+def empty_like(x: Any, dtype: Any = None) -> Any:
+    return zeros_like(x, dtype)
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None) -> Any:
+    if isinstance(fill_value, Tracer):
+        from ._shape import broadcast_to
+
+        return broadcast_to(fill_value, shape)
+    return np.full(shape, fill_value, dtype)
+
+
+def eye(n: int, m: int | None = None, k: int = 0, dtype: Any = float) -> np.ndarray:
+    return np.eye(n, m, k, dtype=dtype)
+
+
+def identity(n: int, dtype: Any = float) -> np.ndarray:
+    return np.identity(n, dtype=dtype)
+
+
+def arange(*args: Any, **kwargs: Any) -> np.ndarray:
+    return np.arange(*args, **kwargs)
+
+
+def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
+             dtype: Any = None) -> Any:
+    """Differentiable in ``start`` and ``stop``."""
+    if not isinstance(start, Tracer) and not isinstance(stop, Tracer):
+        return np.linspace(start, stop, num, endpoint=endpoint, dtype=dtype)
+    div = (num - 1) if endpoint else num
+    steps = np.arange(num, dtype=float) / max(div, 1)
+    out = start + (stop - start) * steps
+    return out if dtype is None else astype(out, dtype)
+
+
+def shape(x: Any) -> tuple[int, ...]:
+    return shape_of(x)
+
+
+def ndim(x: Any) -> int:
+    return len(shape_of(x))
+
+
+def size(x: Any) -> int:
+    return int(np.prod(shape_of(x), dtype=np.int64))
+
+
+def result_type(*xs: Any) -> np.dtype:
+    return np.result_type(*(x.dtype if isinstance(x, Tracer) else x for x in xs))
+
+
+def iscomplexobj(x: Any) -> bool:
+    return np.dtype(x.dtype if isinstance(x, Tracer) else np.result_type(x)).kind == "c"

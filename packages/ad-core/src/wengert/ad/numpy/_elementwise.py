@@ -1,0 +1,155 @@
+"""Elementwise functions of `wengert.ad.numpy`: primitives and compositions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..primitives import elementwise as ew
+
+# One primitive each: the bound method is the fastest dispatch there is.
+negative = ew.neg_p.bind
+sin, cos, tan = ew.sin_p.bind, ew.cos_p.bind, ew.tan_p.bind
+arcsin, arccos, arctan = ew.arcsin_p.bind, ew.arccos_p.bind, ew.arctan_p.bind
+sinh, cosh, tanh = ew.sinh_p.bind, ew.cosh_p.bind, ew.tanh_p.bind
+arcsinh, arccosh, arctanh = ew.arcsinh_p.bind, ew.arccosh_p.bind, ew.arctanh_p.bind
+exp, expm1, log, log1p = ew.exp_p.bind, ew.expm1_p.bind, ew.log_p.bind, ew.log1p_p.bind
+sqrt, cbrt = ew.sqrt_p.bind, ew.cbrt_p.bind
+absolute = abs = ew.abs_p.bind
+sign, floor, ceil, rint = ew.sign_p.bind, ew.floor_p.bind, ew.ceil_p.bind, ew.round_p.bind
+conjugate = conj = ew.conj_p.bind
+real, imag = ew.real_p.bind, ew.imag_p.bind
+add, subtract, multiply = ew.add_p.bind, ew.sub_p.bind, ew.mul_p.bind
+divide = true_divide = ew.div_p.bind
+power = ew.pow_p.bind
+maximum, minimum = ew.max_p.bind, ew.min_p.bind
+arctan2 = ew.atan2_p.bind
+fmod = ew.rem_p.bind
+equal, not_equal = ew.eq_p.bind, ew.ne_p.bind
+less, less_equal, greater, greater_equal = ew.lt_p.bind, ew.le_p.bind, ew.gt_p.bind, ew.ge_p.bind
+logical_and, logical_or, logical_xor = ew.and_p.bind, ew.or_p.bind, ew.xor_p.bind
+logical_not = ew.not_p.bind
+isfinite, isnan = ew.isfinite_p.bind, ew.isnan_p.bind
+
+
+def positive(x: Any) -> Any:
+    return x
+
+
+def square(x: Any) -> Any:
+    return x * x
+
+
+def reciprocal(x: Any) -> Any:
+    return 1.0 / x
+
+
+def exp2(x: Any) -> Any:
+    return exp(x * np.log(2.0))
+
+
+def log2(x: Any) -> Any:
+    return log(x) / np.log(2.0)
+
+
+def log10(x: Any) -> Any:
+    return log(x) / np.log(10.0)
+
+
+def float_power(x: Any, y: Any) -> Any:
+    return power(x, y)
+
+
+def hypot(x: Any, y: Any) -> Any:
+    return sqrt(x * x + y * y)
+
+
+def logaddexp(x: Any, y: Any) -> Any:
+    """log(exp(x) + exp(y)) without overflow."""
+    m = maximum(x, y)
+    return m + log1p(exp(-abs(x - y)))
+
+
+def logaddexp2(x: Any, y: Any) -> Any:
+    return logaddexp(x * np.log(2.0), y * np.log(2.0)) / np.log(2.0)
+
+
+def where(condition: Any, x: Any = None, y: Any = None) -> Any:
+    if x is None and y is None:
+        raise NotImplementedError(
+            "where(condition) with one argument returns data-dependent indices; "
+            "use numpy.nonzero on a concrete value instead")
+    return ew.select_p.bind(condition, x, y)
+
+
+def clip(a: Any, a_min: Any = None, a_max: Any = None) -> Any:
+    if a_min is not None:
+        a = maximum(a, a_min)
+    if a_max is not None:
+        a = minimum(a, a_max)
+    return a
+
+
+def mod(x: Any, y: Any) -> Any:
+    """Python/NumPy remainder (sign of the divisor)."""
+    return x - floor(x / y) * y
+
+
+remainder = mod
+
+
+def trunc(x: Any) -> Any:
+    return ew.round_toward_zero(x)
+
+
+fix = trunc
+
+
+def round(x: Any, decimals: int = 0) -> Any:  # noqa: A001  (numpy's name)
+    if decimals == 0:
+        return rint(x)
+    scale = 10.0 ** decimals
+    return rint(x * scale) / scale
+
+
+around = round
+
+
+def deg2rad(x: Any) -> Any:
+    return x * (np.pi / 180.0)
+
+
+def rad2deg(x: Any) -> Any:
+    return x * (180.0 / np.pi)
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def angle(z: Any, deg: bool = False) -> Any:
+    a = arctan2(imag(z), real(z))
+    return rad2deg(a) if deg else a
+
+
+def sinc(x: Any) -> Any:
+    px = np.pi * where(equal(x, 0), 1.0, x)
+    return where(equal(x, 0), 1.0, sin(px) / px)
+
+
+def fmax(x: Any, y: Any) -> Any:
+    return where(isnan(y), x, where(isnan(x), y, maximum(x, y)))
+
+
+def fmin(x: Any, y: Any) -> Any:
+    return where(isnan(y), x, where(isnan(x), y, minimum(x, y)))
+
+
+def copysign(x: Any, y: Any) -> Any:
+    return abs(x) * where(ew.lt_p.bind(y, 0), -1.0, 1.0)
+
+
+def heaviside(x: Any, h0: Any) -> Any:
+    return where(less(x, 0), 0.0, where(equal(x, 0), h0, 1.0))
+
+__all__ = [n for n in dir() if not n.startswith("_") and n not in {"np", "Any", "annotations", "ew"}]

@@ -1,0 +1,175 @@
+"""Tracers as NumPy arrays: operators, methods, in-place updates and the
+NEP-13/NEP-18 protocols, so unmodified NumPy code runs on traced values.
+
+A traced array is a mutable *handle* to an immutable value: ``a[i] = v`` and
+``a += b`` compute a new value functionally and rebind the handle. NumPy
+views are not tracked: a write through a slice of ``a`` does not reach ``a``.
+"""
+
+from __future__ import annotations
+
+import dis
+import sys
+import types
+from typing import Any
+
+import numpy as np
+
+from .. import errors
+from .._core import ConcreteTracer, Tracer
+from ..primitives import elementwise as ew
+from ..primitives import structural as st
+
+_STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+
+
+def _rebind(handle: Tracer, new: Any) -> bool:
+    """Point ``handle`` at ``new``'s value; False if ``new`` lives on another trace."""
+    if type(new) is not type(handle) or new._trace is not handle._trace:
+        return False
+    for name in type(handle).__slots__:
+        setattr(handle, name, getattr(new, name))
+    return True
+
+
+def _index_update(x: Any, index: Any, values: Any, prim) -> Any:
+    spec, arrays = st.encode_index(index)
+    return prim.bind(x, values, *arrays, spec=spec)
+
+
+def _getitem(self: Tracer, index: Any) -> Any:
+    if isinstance(index, Tracer) and index.dtype == np.bool_ or (
+            isinstance(index, np.ndarray) and index.dtype == np.bool_ and index.ndim > 0):
+        index = index if isinstance(index, np.ndarray) else np.asarray(
+            index.concrete_value("a boolean mask"))
+    spec, arrays = st.encode_index(index)
+    return st.getitem_p.bind(self, *arrays, spec=spec)
+
+
+def _setitem(self: Tracer, index: Any, value: Any) -> None:
+    new = _index_update(self, index, value, st.index_update_p)
+    if not _rebind(self, new):
+        raise errors.TracerMutationError(
+            "a[i] = v: the value v is traced by an inner transformation but the array a "
+            "belongs to an outer one, so a cannot be updated in place. Write "
+            "a = a.at[i].set(v) instead.")
+
+
+class _IndexUpdater:
+    """``x.at[i].set(v)`` / ``.add(v)``: functional updates that return a new array."""
+
+    __slots__ = ("x", "index")
+
+    def __init__(self, x: Any, index: Any = None) -> None:
+        self.x, self.index = x, index
+
+    def __getitem__(self, index: Any) -> _IndexUpdater:
+        return _IndexUpdater(self.x, index)
+
+    def set(self, values: Any) -> Any:
+        return _index_update(self.x, self.index, values, st.index_update_p)
+
+    def add(self, values: Any) -> Any:
+        return _index_update(self.x, self.index, values, st.scatter_add_p)
+
+    def get(self) -> Any:
+        return self.x[self.index]
+
+
+def _inplace(op):
+    def method(self: Tracer, other: Any) -> Any:
+        new = op(self, other)
+        return self if _rebind(self, new) else new
+
+    return method
+
+
+def _reflected(op):
+    return lambda self, other: op(other, self)
+
+
+def _method(fn):
+    """A plain function for the class dict (bound methods of primitives are not descriptors)."""
+    return lambda *args: fn(*args)
+
+
+def _refuse_array(self: Tracer, dtype: Any = None, copy: Any = None) -> Any:
+    raise errors.TracerArrayConversionError(
+        "a traced value was converted to a plain NumPy array (np.asarray, np.array, or "
+        "writing it into a NumPy array), which would silently drop its derivative. Build "
+        "the array with wengert.ad.numpy (e.g. wnp.stack, wnp.zeros(...) then a[i] = v on "
+        "the traced array), or use ad.stop_gradient(x) if no derivative is wanted.")
+
+
+def _guard_scalar(convert):
+    """Refuse scalar conversion when NumPy is storing a tracer into a plain array."""
+    def method(self: Tracer) -> Any:
+        frame = sys._getframe(1)
+        if frame.f_code.co_code[frame.f_lasti] == _STORE_SUBSCR:
+            _refuse_array(self)
+        return convert(self)
+
+    return method
+
+
+def _array_ufunc(self: Tracer, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any):
+    from . import _dispatch
+
+    return _dispatch.ufunc(ufunc, method, inputs, kwargs)
+
+
+def _array_function(self: Tracer, func: Any, types_: Any, args: Any, kwargs: Any):
+    from . import _dispatch
+
+    return _dispatch.function(func, args, kwargs)
+
+
+def install(ns: types.ModuleType) -> None:
+    """Attach the array interface to `Tracer`, implemented by namespace ``ns``."""
+    T = Tracer
+    T.__neg__ = _method(ew.neg_p.bind)
+    T.__pos__ = lambda self: self
+    T.__abs__ = _method(ew.abs_p.bind)
+    binary = {
+        "add": ew.add_p.bind, "sub": ew.sub_p.bind, "mul": ew.mul_p.bind,
+        "truediv": ew.div_p.bind, "pow": ew.pow_p.bind, "matmul": ns.matmul,
+        "mod": ns.mod, "floordiv": lambda a, b: ns.floor(a / b),
+    }
+    for name, op in binary.items():
+        setattr(T, f"__{name}__", _method(op))
+        setattr(T, f"__r{name}__", _reflected(op))
+        setattr(T, f"__i{name}__", _inplace(op))
+    for name, op in {"eq": ew.eq_p.bind, "ne": ew.ne_p.bind, "lt": ew.lt_p.bind,
+                     "le": ew.le_p.bind, "gt": ew.gt_p.bind, "ge": ew.ge_p.bind}.items():
+        setattr(T, f"__{name}__", _method(op))
+    T.__and__ = _method(ew.and_p.bind)
+    T.__or__ = _method(ew.or_p.bind)
+    T.__invert__ = _method(ew.not_p.bind)
+    T.__getitem__ = _getitem
+    T.__setitem__ = _setitem
+    T.at = property(lambda self: _IndexUpdater(self))
+    T.__array__ = _refuse_array
+    T.__array_ufunc__ = _array_ufunc
+    T.__array_function__ = _array_function
+    T.T = property(lambda self: ns.transpose(self))
+    T.mT = property(lambda self: ns.swapaxes(self, -1, -2))
+    T.real = property(_method(ew.real_p.bind))
+    T.imag = property(_method(ew.imag_p.bind))
+    T.conj = T.conjugate = _method(ew.conj_p.bind)
+    T.reshape = lambda self, *shape, order="C": ns.reshape(
+        self, shape[0] if len(shape) == 1 else shape, order)
+    T.transpose = lambda self, *axes: ns.transpose(
+        self, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None)
+    T.astype = lambda self, dtype, copy=True: ns.astype(self, dtype)
+    T.copy = lambda self: self + 0 if self.dtype.kind in "fc" else self
+    T.ravel = T.flatten = lambda self: ns.ravel(self)
+    T.dot = lambda self, other: ns.dot(self, other)
+    for name in ("sum", "mean", "prod", "max", "min", "var", "std", "argmax", "argmin",
+                 "cumsum", "cumprod", "squeeze", "swapaxes", "clip", "all", "any", "trace",
+                 "diagonal", "repeat", "argsort"):
+        setattr(T, name, getattr(ns, name))
+    for name, convert in (("__float__", ConcreteTracer.__float__),
+                          ("__int__", ConcreteTracer.__int__),
+                          ("__complex__", ConcreteTracer.__complex__),
+                          ("__index__", ConcreteTracer.__index__)):
+        setattr(ConcreteTracer, name, _guard_scalar(convert))

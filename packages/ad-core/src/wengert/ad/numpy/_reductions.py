@@ -1,0 +1,165 @@
+"""Reductions with NumPy's ``axis``/``keepdims``, cumulative ops and sorting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..primitives import reductions as red
+from ..primitives import structural as st
+from ._common import as_array, normalize_axes, normalize_axis, shape_of
+from ._creation import astype
+
+
+def _keep(out: Any, x_shape: tuple, axes: tuple, keepdims: bool) -> Any:
+    if not keepdims:
+        return out
+    return st.reshape_p.bind(out, new_sizes=tuple(
+        1 if i in axes else d for i, d in enumerate(x_shape)))
+
+
+def _reduce(prim, a: Any, axis: Any, keepdims: bool, dtype: Any = None) -> Any:
+    a = as_array(a)
+    if dtype is not None:
+        a = astype(a, dtype)
+    shape = shape_of(a)
+    axes = normalize_axes(axis, len(shape))
+    return _keep(prim.bind(a, axes=axes), shape, axes, keepdims)
+
+
+def sum(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    return _reduce(red.reduce_sum_p, a, axis, keepdims, dtype)
+
+
+def prod(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+    return _reduce(red.reduce_prod_p, a, axis, keepdims, dtype)
+
+
+def max(a: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    return _reduce(red.reduce_max_p, a, axis, keepdims)
+
+
+def min(a: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    return _reduce(red.reduce_min_p, a, axis, keepdims)
+
+
+amax, amin = max, min
+
+
+def _count(shape: tuple, axes: tuple) -> int:
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+def mean(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+    a = as_array(a)
+    if dtype is None and a.dtype.kind in "biu":
+        dtype = np.float64
+    shape = shape_of(a)
+    total = sum(a, axis, dtype, keepdims)
+    return total / _count(shape, normalize_axes(axis, len(shape)))
+
+
+def var(a: Any, axis: Any = None, dtype: Any = None, ddof: int = 0,
+        keepdims: bool = False) -> Any:
+    from ._elementwise import abs as absolute
+
+    a = as_array(a)
+    shape = shape_of(a)
+    centered = a - mean(a, axis, dtype, keepdims=True)
+    sq = centered * centered if a.dtype.kind != "c" else absolute(centered) ** 2
+    n = _count(shape, normalize_axes(axis, len(shape)))
+    return sum(sq, axis, dtype, keepdims) / (n - ddof)
+
+
+def std(a: Any, axis: Any = None, dtype: Any = None, ddof: int = 0,
+        keepdims: bool = False) -> Any:
+    from ._elementwise import sqrt
+
+    return sqrt(var(a, axis, dtype, ddof, keepdims))
+
+
+def average(a: Any, axis: Any = None, weights: Any = None) -> Any:
+    if weights is None:
+        return mean(a, axis)
+    return sum(a * weights, axis) / sum(weights * np.ones(shape_of(a)), axis)
+
+
+def _arg_extremum(prim, a: Any, axis: Any, keepdims: bool) -> Any:
+    a = as_array(a)
+    if axis is None:
+        from ._shape import ravel
+
+        a, axis = ravel(a), 0
+    ax = normalize_axis(axis, a.ndim)
+    out = prim.bind(a, axis=ax)
+    return _keep(out, shape_of(a), (ax,), keepdims)
+
+
+def argmax(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return _arg_extremum(red.argmax_p, a, axis, keepdims)
+
+
+def argmin(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return _arg_extremum(red.argmin_p, a, axis, keepdims)
+
+
+def all(a: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    from ._elementwise import not_equal
+
+    return min(astype(not_equal(as_array(a), 0), np.int8), axis, keepdims).astype(bool)
+
+
+def any(a: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    from ._elementwise import not_equal
+
+    return max(astype(not_equal(as_array(a), 0), np.int8), axis, keepdims).astype(bool)
+
+
+def _flat_or_axis(a: Any, axis: Any) -> tuple[Any, int]:
+    a = as_array(a)
+    if axis is None:
+        from ._shape import ravel
+
+        return ravel(a), 0
+    return a, normalize_axis(axis, a.ndim)
+
+
+def cumsum(a: Any, axis: Any = None, dtype: Any = None) -> Any:
+    a, ax = _flat_or_axis(a if dtype is None else astype(as_array(a), dtype), axis)
+    return red.cumsum_p.bind(a, axis=ax, reverse=False)
+
+
+def cumprod(a: Any, axis: Any = None, dtype: Any = None) -> Any:
+    a, ax = _flat_or_axis(a if dtype is None else astype(as_array(a), dtype), axis)
+    return red.cumprod_p.bind(a, axis=ax, reverse=False)
+
+
+def sort(a: Any, axis: int | None = -1) -> Any:
+    a, ax = _flat_or_axis(a, axis)
+    return red.sort_p.bind(a, axis=ax)
+
+
+def argsort(a: Any, axis: int | None = -1) -> Any:
+    a, ax = _flat_or_axis(a, axis)
+    return red.argsort_p.bind(a, axis=ax)
+
+
+def take_along_axis(arr: Any, indices: Any, axis: int | None) -> Any:
+    arr, ax = _flat_or_axis(arr, axis)
+    return red.take_along_axis_p.bind(arr, indices, axis=ax)
+
+
+def logsumexp(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """log(sum(exp(a))) with the maximum factored out (it gets no gradient of its own)."""
+    from .._api import stop_gradient
+    from ._elementwise import exp, log, isfinite, where
+
+    a = as_array(a)
+    m = stop_gradient(max(a, axis, keepdims=True))
+    m = where(isfinite(m), m, 0.0)
+    out = log(sum(exp(a - m), axis, keepdims=True)) + m
+    if keepdims:
+        return out
+    return st.reshape_p.bind(out, new_sizes=tuple(
+        d for i, d in enumerate(shape_of(out)) if i not in normalize_axes(axis, a.ndim)))

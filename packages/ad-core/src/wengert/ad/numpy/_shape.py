@@ -1,0 +1,286 @@
+"""Shape manipulation, joining, splitting, padding and diagonals."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy as np
+
+from ..primitives import elementwise as ew
+from ..primitives import structural as st
+from ._common import as_array, normalize_axes, normalize_axis, shape_of
+
+
+def reshape(a: Any, newshape: Any = None, order: str = "C", *, shape: Any = None) -> Any:
+    if order != "C":
+        raise NotImplementedError("reshape supports only order='C'")
+    new = shape if shape is not None else newshape
+    a = as_array(a)
+    if isinstance(new, (int, np.integer)):
+        new = (int(new),)
+    new = tuple(int(d) for d in new)
+    size = int(np.prod(shape_of(a), dtype=np.int64))
+    if -1 in new:
+        known = int(np.prod([d for d in new if d != -1], dtype=np.int64))
+        if new.count(-1) > 1 or known == 0 or size % known:
+            raise ValueError(f"cannot reshape array of shape {shape_of(a)} into {new}")
+        new = tuple(size // known if d == -1 else d for d in new)
+    if int(np.prod(new, dtype=np.int64)) != size:
+        raise ValueError(f"cannot reshape array of shape {shape_of(a)} into {new}")
+    if new == shape_of(a):
+        return a
+    return st.reshape_p.bind(a, new_sizes=new)
+
+
+def ravel(a: Any) -> Any:
+    return reshape(a, (-1,))
+
+
+def transpose(a: Any, axes: Any = None) -> Any:
+    a = as_array(a)
+    n = a.ndim
+    perm = tuple(reversed(range(n))) if axes is None else tuple(
+        normalize_axis(int(x), n) for x in axes)
+    if sorted(perm) != list(range(n)):
+        raise ValueError(f"axes {axes} are not a permutation of {n} dimensions")
+    if perm == tuple(range(n)):
+        return a
+    return st.transpose_p.bind(a, permutation=perm)
+
+
+def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
+    a = as_array(a)
+    perm = list(range(a.ndim))
+    i, j = normalize_axis(axis1, a.ndim), normalize_axis(axis2, a.ndim)
+    perm[i], perm[j] = perm[j], perm[i]
+    return transpose(a, perm)
+
+
+def moveaxis(a: Any, source: Any, destination: Any) -> Any:
+    a = as_array(a)
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    src = [normalize_axis(s, a.ndim) for s in src]
+    dst = [normalize_axis(d, a.ndim) for d in dst]
+    order = [i for i in range(a.ndim) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(a, order)
+
+
+def expand_dims(a: Any, axis: Any) -> Any:
+    a = as_array(a)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out_ndim = a.ndim + len(axes)
+    axes = sorted(normalize_axis(x, out_ndim) for x in axes)
+    shape = list(shape_of(a))
+    for x in axes:
+        shape.insert(x, 1)
+    return reshape(a, shape)
+
+
+def squeeze(a: Any, axis: Any = None) -> Any:
+    a = as_array(a)
+    shape = shape_of(a)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(shape) if d == 1)
+    else:
+        axes = normalize_axes(axis, len(shape))
+        for x in axes:
+            if shape[x] != 1:
+                raise ValueError(f"cannot squeeze axis {x} of size {shape[x]} (shape {shape})")
+    return reshape(a, tuple(d for i, d in enumerate(shape) if i not in axes))
+
+
+def broadcast_to(a: Any, shape: Any) -> Any:
+    a = as_array(a)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    src = shape_of(a)
+    if src == shape:
+        return a
+    np.broadcast_shapes(src, shape)  # raises numpy's own message on mismatch
+    lead = len(shape) - len(src)
+    if lead < 0 or builtins.any(d != 1 and d != shape[i + lead] for i, d in enumerate(src)):
+        raise ValueError(f"cannot broadcast an array of shape {src} to {shape}")
+    return st.broadcast_in_dim_p.bind(a, shape=shape,
+                                      broadcast_dimensions=tuple(range(lead, len(shape))))
+
+
+def broadcast_arrays(*args: Any) -> list:
+    shape = np.broadcast_shapes(*(shape_of(a) for a in args))
+    return [broadcast_to(a, shape) for a in args]
+
+
+def atleast_1d(a: Any) -> Any:
+    a = as_array(a)
+    return reshape(a, (1,)) if a.ndim == 0 else a
+
+
+def atleast_2d(a: Any) -> Any:
+    a = as_array(a)
+    return reshape(a, (1,) * (2 - a.ndim) + shape_of(a)) if a.ndim < 2 else a
+
+
+def concatenate(arrays: Any, axis: int | None = 0) -> Any:
+    arrays = [as_array(a) for a in arrays]
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
+    ndim = arrays[0].ndim
+    axis = normalize_axis(axis, ndim)
+    for a in arrays[1:]:
+        s0, s1 = shape_of(arrays[0]), shape_of(a)
+        if len(s1) != ndim or builtins.any(x != y for i, (x, y) in enumerate(zip(s0, s1))
+                                           if i != axis):
+            raise ValueError(f"concatenate: shapes {s0} and {s1} differ outside axis {axis}")
+    if len(arrays) == 1:
+        return arrays[0]
+    return st.concatenate_p.bind(*arrays, dimension=axis)
+
+
+def stack(arrays: Any, axis: int = 0) -> Any:
+    arrays = [as_array(a) for a in arrays]
+    return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
+
+
+def hstack(arrays: Any) -> Any:
+    arrays = [atleast_1d(a) for a in arrays]
+    return concatenate(arrays, axis=0 if arrays[0].ndim == 1 else 1)
+
+
+def vstack(arrays: Any) -> Any:
+    return concatenate([atleast_2d(a) for a in arrays], axis=0)
+
+
+def split(a: Any, indices_or_sections: Any, axis: int = 0) -> list:
+    a = as_array(a)
+    axis = normalize_axis(axis, a.ndim)
+    n = shape_of(a)[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        if n % indices_or_sections:
+            raise ValueError(f"array split does not result in an equal division: {n} into "
+                             f"{indices_or_sections}")
+        step = n // indices_or_sections
+        bounds = list(range(0, n + 1, step))
+    else:
+        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
+    lead = (slice(None),) * axis
+    return [a[lead + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def tile(a: Any, reps: Any) -> Any:
+    a = as_array(a)
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    ndim = builtins.max(a.ndim, len(reps))
+    reps = (1,) * (ndim - len(reps)) + reps
+    a = reshape(a, (1,) * (ndim - a.ndim) + shape_of(a))
+    shape = shape_of(a)
+    # Broadcast a new axis in front of each axis, then merge the pairs.
+    expanded = reshape(a, tuple(x for d in shape for x in (1, d)))
+    big = broadcast_to(expanded, tuple(x for r, d in zip(reps, shape) for x in (r, d)))
+    return reshape(big, tuple(r * d for r, d in zip(reps, shape)))
+
+
+def repeat(a: Any, repeats: int, axis: int | None = None) -> Any:
+    a = as_array(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    axis = normalize_axis(axis, a.ndim)
+    if not isinstance(repeats, (int, np.integer)):
+        index = np.repeat(np.arange(shape_of(a)[axis]), repeats)
+        return take(a, index, axis=axis)
+    shape = shape_of(a)
+    expanded = expand_dims(a, axis + 1)
+    big = broadcast_to(expanded, shape[:axis + 1] + (int(repeats),) + shape[axis + 1:])
+    return reshape(big, shape[:axis] + (shape[axis] * int(repeats),) + shape[axis + 1:])
+
+
+def take(a: Any, indices: Any, axis: int | None = None) -> Any:
+    a = as_array(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    axis = normalize_axis(axis, a.ndim)
+    return a[(slice(None),) * axis + (indices,)]
+
+
+def pad(array: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Any:
+    if mode != "constant":
+        raise NotImplementedError(
+            f"pad(mode={mode!r}) is not differentiable here yet; only mode='constant' is")
+    a = as_array(array)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (a.ndim, 2))
+    config = tuple((int(lo), int(hi), 0) for lo, hi in widths)
+    return st.pad_p.bind(a, constant_values, padding_config=config)
+
+
+def flip(m: Any, axis: Any = None) -> Any:
+    m = as_array(m)
+    return st.rev_p.bind(m, dimensions=normalize_axes(axis, m.ndim))
+
+
+def fliplr(m: Any) -> Any:
+    return flip(m, 1)
+
+
+def flipud(m: Any) -> Any:
+    return flip(m, 0)
+
+
+def roll(a: Any, shift: Any, axis: Any = None) -> Any:
+    a = as_array(a)
+    if axis is None:
+        return reshape(roll(ravel(a), shift, 0), shape_of(a))
+    shifts = (shift,) if isinstance(shift, int) else tuple(shift)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for s, ax in zip(shifts, axes):
+        ax = normalize_axis(ax, a.ndim)
+        n = shape_of(a)[ax]
+        if n == 0:
+            continue
+        s %= n
+        if s:
+            lead = (slice(None),) * ax
+            a = concatenate([a[lead + (slice(n - s, None),)], a[lead + (slice(0, n - s),)]],
+                            axis=ax)
+    return a
+
+
+def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    a = moveaxis(as_array(a), (axis1, axis2), (-2, -1))
+    n, m = shape_of(a)[-2:]
+    rows = np.arange(builtins.max(0, -offset), builtins.min(n, m - offset))
+    return a[..., rows, rows + offset]
+
+
+def diag(v: Any, k: int = 0) -> Any:
+    v = as_array(v)
+    if v.ndim == 2:
+        return diagonal(v, k)
+    if v.ndim != 1:
+        raise ValueError("diag: input must be 1-d or 2-d")
+    n = shape_of(v)[0] + builtins.abs(k)
+    rows = np.arange(shape_of(v)[0]) + builtins.max(-k, 0)
+    out = np.zeros((n, n), v.dtype)
+    return st.scatter_add_p.bind(out, v, rows, rows + k,
+                                 spec=(("array",), ("array",)))
+
+
+def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    from ._reductions import sum
+
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1)
+
+
+def _tri_mask(shape: tuple, k: int, lower: bool) -> np.ndarray:
+    n, m = shape[-2:]
+    return np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
+
+
+def tril(m: Any, k: int = 0) -> Any:
+    m = as_array(m)
+    return ew.select_p.bind(_tri_mask(shape_of(m), k, True), m, np.zeros((), m.dtype))
+
+
+def triu(m: Any, k: int = 0) -> Any:
+    m = as_array(m)
+    return ew.select_p.bind(_tri_mask(shape_of(m), k, False), m, np.zeros((), m.dtype))

@@ -1,0 +1,11 @@
+"""The public primitive registry of `wengert.ad`.
+
+``registry`` maps each primitive's name to its `Primitive` (impl, shape rule,
+JVP and VJP rules). `wengert.xla` lowers every entry; the test suite checks
+every entry's derivatives numerically.
+"""
+
+from .._core import Aval, Primitive, registry
+from . import contraction, elementwise, reductions, structural  # noqa: F401  (registers)
+
+__all__ = ["Aval", "Primitive", "registry"]

@@ -1,0 +1,108 @@
+"""Helpers every rule shares: broadcasting un-reduction, the complex
+convention, and shape rules for the common families.
+
+Complex convention (descent-ready, as Zygote and PyTorch): a VJP is the
+adjoint with respect to the real inner product ``Re(sum(conj(a) * b))``. For a
+holomorphic ``f`` the pullback of ``g`` is ``g * conj(f'(z))``; `to_operand`
+then makes the cotangent of a real operand real.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from .._core import Aval, Primitive, Tracer, aval_of
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    s = getattr(x, "shape", None)
+    return () if s is None else s
+
+
+def is_complex(x: Any) -> bool:
+    if isinstance(x, complex):
+        return True
+    dt = getattr(x, "dtype", None)
+    return dt is not None and dt.kind == "c"
+
+
+def conj_if_complex(x: Any) -> Any:
+    if is_complex(x):
+        from .elementwise import conj_p
+
+        return conj_p.bind(x)
+    return x
+
+
+def to_operand(g: Any, x: Any) -> Any:
+    """Sum a cotangent back to operand ``x``'s shape; make it real if ``x`` is real."""
+    shape = shape_of(x)
+    gshape = shape_of(g)
+    if gshape != shape:
+        from .reductions import reduce_sum_p
+        from .structural import reshape_p
+
+        lead = len(gshape) - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            i + lead for i, d in enumerate(shape) if d == 1 and gshape[i + lead] != 1)
+        if axes:
+            g = reduce_sum_p.bind(g, axes=axes)
+        if shape_of(g) != shape:
+            g = reshape_p.bind(g, new_sizes=shape)
+    if is_complex(g) and not is_complex(x):
+        from .elementwise import real_p
+
+        g = real_p.bind(g)
+    return g
+
+
+def holomorphic(deriv):
+    """VJP and JVP of a unary holomorphic function from its derivative ``deriv(ans, x)``."""
+    def vjp(g, ans, x):
+        d = deriv(ans, x)
+        return to_operand(g * (conj_if_complex(d)), x)
+
+    def jvp(t, ans, x):
+        return t * deriv(ans, x)
+
+    return (vjp,), (jvp,)
+
+
+@functools.lru_cache(maxsize=4096)
+def _elementwise_dtype(impl, kinds: tuple) -> np.dtype:
+    samples = [np.ones((), k) if isinstance(k, np.dtype) else k(1) for k in kinds]
+    with np.errstate(all="ignore"):
+        return np.result_type(impl(*samples))
+
+
+def dtype_key(x: Any) -> Any:
+    if isinstance(x, (bool, int, float, complex)):
+        return type(x)
+    return aval_of(x).dtype
+
+
+def elementwise_shape(prim: Primitive):
+    """Shape rule for an elementwise primitive: broadcast shapes, numpy's dtype."""
+    def rule(*args, **params):
+        impl = functools.partial(prim.impl, **params) if params else prim.impl
+        shape = np.broadcast_shapes(*(shape_of(a) for a in args))
+        return Aval(shape, _elementwise_dtype(impl, tuple(dtype_key(a) for a in args)))
+
+    return rule
+
+
+def eval_shape_by_running(prim: Primitive):
+    """Fallback shape rule: run the implementation on zeros (only for small operands)."""
+    def rule(*args, **params):
+        samples = [np.zeros(a.shape, a.dtype) if isinstance(a, (Aval, Tracer)) else a
+                   for a in args]
+        with np.errstate(all="ignore"):
+            out = prim.impl(*samples, **params)
+        if prim.multiple_results:
+            return tuple(Aval(np.shape(o), np.result_type(o)) for o in out)
+        return Aval(np.shape(out), np.result_type(out))
+
+    return rule

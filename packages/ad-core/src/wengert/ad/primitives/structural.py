@@ -1,0 +1,327 @@
+"""Structural primitives: shapes, broadcasting, indexing (read and write),
+concatenation, padding, reversal. All are linear, so each VJP is the
+transposed structural operation.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from .._core import Aval, Primitive, Tracer
+from ._helpers import is_complex, shape_of, to_operand
+
+
+class Variadic:
+    """Rule table for primitives with any number of operands: ``fn(i, ...)``."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def __getitem__(self, i: int):
+        fn = self.fn
+        return lambda *a, **k: fn(i, *a, **k)
+
+
+# ---- reshape / transpose / broadcast -------------------------------------------------
+reshape_p = Primitive("reshape", lambda x, new_sizes: np.reshape(x, new_sizes), keep_args=False)
+reshape_p.def_rules(
+    shape=lambda x, new_sizes: Aval(new_sizes, x.dtype),
+    vjps=(lambda g, ans, x, new_sizes: reshape_p.bind(g, new_sizes=shape_of(x)),),
+    jvps=(lambda t, ans, x, new_sizes: reshape_p.bind(t, new_sizes=new_sizes),))
+
+transpose_p = Primitive("transpose", lambda x, permutation: np.transpose(x, permutation),
+                        keep_args=False)
+transpose_p.def_rules(
+    shape=lambda x, permutation: Aval(tuple(x.shape[i] for i in permutation), x.dtype),
+    vjps=(lambda g, ans, x, permutation:
+          transpose_p.bind(g, permutation=tuple(np.argsort(permutation))),),
+    jvps=(lambda t, ans, x, permutation: transpose_p.bind(t, permutation=permutation),))
+
+
+def _broadcast_in_dim_impl(x, shape, broadcast_dimensions):
+    expanded = [1] * len(shape)
+    for i, d in enumerate(broadcast_dimensions):
+        expanded[d] = np.shape(x)[i]
+    return np.broadcast_to(np.reshape(x, expanded), shape)
+
+
+def _broadcast_in_dim_vjp(g, ans, x, shape, broadcast_dimensions):
+    from .reductions import reduce_sum_p
+
+    xshape = shape_of(x)
+    kept = set(broadcast_dimensions)
+    axes = tuple(d for d in range(len(shape)) if d not in kept) + tuple(
+        d for i, d in enumerate(broadcast_dimensions) if xshape[i] == 1 and shape[d] != 1)
+    if axes:
+        g = reduce_sum_p.bind(g, axes=tuple(sorted(axes)))
+    if shape_of(g) != xshape:
+        g = reshape_p.bind(g, new_sizes=xshape)
+    return g if is_complex(x) or not is_complex(g) else to_operand(g, x)
+
+
+broadcast_in_dim_p = Primitive("broadcast_in_dim", _broadcast_in_dim_impl, keep_args=False)
+broadcast_in_dim_p.def_rules(
+    shape=lambda x, shape, broadcast_dimensions: Aval(shape, x.dtype),
+    vjps=(_broadcast_in_dim_vjp,),
+    jvps=(lambda t, ans, x, shape, broadcast_dimensions: broadcast_in_dim_p.bind(
+        t, shape=shape, broadcast_dimensions=broadcast_dimensions),))
+
+rev_p = Primitive("rev", lambda x, dimensions: np.flip(x, dimensions), keep_args=False)
+rev_p.def_rules(
+    shape=lambda x, dimensions: Aval(x.shape, x.dtype),
+    vjps=(lambda g, ans, x, dimensions: rev_p.bind(g, dimensions=dimensions),),
+    jvps=(lambda t, ans, x, dimensions: rev_p.bind(t, dimensions=dimensions),))
+
+
+# ---- indexing: numpy semantics, static index structure + dynamic index arrays -----------
+def encode_index(index: Any) -> tuple[tuple, list]:
+    """Split a NumPy index into a hashable static spec and its array parts."""
+    items = index if isinstance(index, tuple) else (index,)
+    spec = []
+    arrays = []
+    for item in items:
+        if item is None:
+            spec.append(("newaxis",))
+        elif item is Ellipsis:
+            spec.append(("ellipsis",))
+        elif isinstance(item, slice):
+            spec.append(("slice",) + tuple(_static_int(v) for v in
+                                           (item.start, item.stop, item.step)))
+        elif isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)):
+            spec.append(("int", int(item)))
+        else:
+            arr = item if isinstance(item, Tracer) or hasattr(item, "__array_namespace__") \
+                else np.asarray(item)
+            kind = np.dtype(arr.dtype).kind
+            if kind not in "iub":
+                raise IndexError(
+                    f"arrays used as indices must be integers or booleans, got {arr.dtype}; "
+                    "convert with .astype(int)")
+            spec.append(("array",))
+            arrays.append(arr)
+    return tuple(spec), arrays
+
+
+def _static_int(v: Any) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, Tracer):
+        return int(v.concrete_value("a slice bound"))
+    return int(v)
+
+
+def decode_index(spec: tuple, arrays) -> tuple:
+    out = []
+    it = iter(arrays)
+    for item in spec:
+        kind = item[0]
+        if kind == "slice":
+            out.append(slice(*item[1:]))
+        elif kind == "int":
+            out.append(item[1])
+        elif kind == "newaxis":
+            out.append(None)
+        elif kind == "ellipsis":
+            out.append(Ellipsis)
+        else:
+            out.append(next(it))
+    return tuple(out)
+
+
+def _getitem_impl(x, *arrays, spec):
+    return x[decode_index(spec, arrays)]
+
+
+def _getitem_shape(x, *arrays, spec):
+    if any(a.dtype == np.bool_ for a in arrays):
+        raise TypeError(
+            "boolean-mask indexing gives a data-dependent shape, which cannot be staged; "
+            "use wengert.ad.numpy.where(mask, x, 0) instead")
+    dummy = np.broadcast_to(np.zeros((), x.dtype), x.shape)
+    index_arrays = [np.zeros(a.shape, a.dtype) for a in arrays]
+    return Aval(dummy[decode_index(spec, index_arrays)].shape, x.dtype)
+
+
+def _getitem_vjp(g, ans, x, *arrays, spec):
+    from ..numpy import zeros
+
+    if is_complex(g) and not is_complex(x):
+        from .elementwise import real_p
+
+        g = real_p.bind(g)
+    return scatter_add_p.bind(zeros(shape_of(x), g.dtype), g, *arrays, spec=spec)
+
+
+getitem_p = Primitive("getitem", _getitem_impl, keep_args=False)
+getitem_p.def_rules(
+    shape=_getitem_shape,
+    vjps=Variadic(lambda i, g, ans, x, *arrays, spec:
+                  _getitem_vjp(g, ans, x, *arrays, spec=spec) if i == 0 else None),
+    jvps=Variadic(lambda i, t, ans, x, *arrays, spec:
+                  getitem_p.bind(t, *arrays, spec=spec) if i == 0 else None))
+
+
+def _has_arrays(spec: tuple) -> bool:
+    return any(item[0] == "array" for item in spec)
+
+
+def _scatter_add_impl(operand, updates, *arrays, spec):
+    out = operand.copy()
+    index = decode_index(spec, arrays)
+    if not _has_arrays(spec):
+        out[index] += updates
+    elif type(out) is np.ndarray:
+        np.add.at(out, index, updates)
+    else:  # cupy: its scatter_add handles repeated indices
+        sys.modules["cupyx"].scatter_add(out, index, updates)
+    return out
+
+
+def _operand_shape(operand, updates, *arrays, spec):
+    return Aval(operand.shape, np.result_type(operand.dtype, updates.dtype))
+
+
+def _index_rules(i, g, ans, operand, updates, *arrays, spec, zero_operand: bool):
+    if i == 0:
+        return index_update_p.bind(g, 0, *arrays, spec=spec) if zero_operand else g
+    if i == 1:
+        return to_operand(getitem_p.bind(g, *arrays, spec=spec), updates)
+    return None
+
+
+def _index_jvp(i, t, ans, operand, updates, *arrays, spec, prim, zero_operand: bool):
+    from ..numpy import zeros
+
+    if i == 0:
+        return prim.bind(t, 0, *arrays, spec=spec) if zero_operand else t
+    if i == 1:
+        return prim.bind(zeros(shape_of(ans), t.dtype), t, *arrays, spec=spec)
+    return None
+
+
+scatter_add_p = Primitive("scatter_add", _scatter_add_impl, keep_args=False)
+scatter_add_p.def_rules(
+    shape=_operand_shape,
+    vjps=Variadic(lambda i, *a, spec: _index_rules(i, *a, spec=spec, zero_operand=False)),
+    jvps=Variadic(lambda i, *a, spec: _index_jvp(i, *a, spec=spec, prim=scatter_add_p,
+                                                 zero_operand=False)))
+
+
+def _index_update_impl(operand, updates, *arrays, spec):
+    out = operand.astype(np.result_type(operand, updates), copy=True)
+    out[decode_index(spec, arrays)] = updates
+    return out
+
+
+index_update_p = Primitive("index_update", _index_update_impl, keep_args=False)
+index_update_p.def_rules(
+    shape=_operand_shape,
+    vjps=Variadic(lambda i, *a, spec: _index_rules(i, *a, spec=spec, zero_operand=True)),
+    jvps=Variadic(lambda i, *a, spec: _index_jvp(i, *a, spec=spec, prim=index_update_p,
+                                                 zero_operand=True)))
+
+
+# ---- concatenate / pad ---------------------------------------------------------------
+def _concat_vjp(i, g, ans, *xs, dimension):
+    start = sum(shape_of(x)[dimension] for x in xs[:i])
+    stop = start + shape_of(xs[i])[dimension]
+    spec = tuple(("slice", None, None, None) for _ in range(dimension)) + (
+        ("slice", start, stop, None),)
+    return to_operand(getitem_p.bind(g, spec=spec), xs[i])
+
+
+def _concat_jvp(i, t, ans, *xs, dimension):
+    from ..numpy import zeros
+
+    parts = [t if j == i else zeros(shape_of(x), t.dtype) for j, x in enumerate(xs)]
+    return concatenate_p.bind(*parts, dimension=dimension)
+
+
+concatenate_p = Primitive("concatenate", lambda *xs, dimension: np.concatenate(xs, dimension),
+                          keep_args=False)
+def _concat_shape(*xs, dimension):
+    first = xs[0].shape
+    size = sum(x.shape[dimension] for x in xs)
+    shape = first[:dimension] + (size,) + first[dimension + 1:]
+    return Aval(shape, np.result_type(*(x.dtype for x in xs)))
+
+
+concatenate_p.def_rules(shape=_concat_shape, vjps=Variadic(_concat_vjp),
+                        jvps=Variadic(_concat_jvp))
+
+
+def _pad_geometry(shape, padding_config):
+    """Per axis: output size and the strided slice of the output that holds x."""
+    out_shape = []
+    interior_slices = []
+    for n, (lo, hi, interior) in zip(shape, padding_config):
+        core = n + max(n - 1, 0) * interior
+        out_shape.append(lo + core + hi)
+        interior_slices.append((lo, interior + 1, n))
+    return tuple(out_shape), interior_slices
+
+
+def _pad_impl(x, padding_value, padding_config):
+    shape = np.shape(x)
+    # Pad with non-negative margins first, then crop negative ones (XLA semantics).
+    grown = [(max(lo, 0), max(hi, 0), interior) for lo, hi, interior in padding_config]
+    out_shape, places = _pad_geometry(shape, grown)
+    out = np.full_like(x, padding_value, shape=out_shape)
+    out[tuple(slice(lo, lo + step * (n - 1) + 1 if n else lo, step)
+              for lo, step, n in places)] = x
+    crop = tuple(slice(-min(lo, 0), size + min(hi, 0))
+                 for (lo, hi, _), size in zip(padding_config, out_shape))
+    return out[crop]
+
+
+def _pad_spec(shape, padding_config):
+    spec = []
+    for n, (lo, hi, interior) in zip(shape, padding_config):
+        step = interior + 1
+        start = lo
+        spec.append(("slice", start, start + step * (n - 1) + 1 if n else start, step))
+    return tuple(spec)
+
+
+def _pad_vjp_x(g, ans, x, padding_value, padding_config):
+    # Un-crop negative margins with zeros, then take the strided interior.
+    positive = [(max(-lo, 0), max(-hi, 0), 0) for lo, hi, _ in padding_config]
+    if any(lo or hi for lo, hi, _ in positive):
+        g = pad_p.bind(g, 0.0, padding_config=tuple(positive))
+    grown = [(max(lo, 0), max(hi, 0), interior) for lo, hi, interior in padding_config]
+    return getitem_p.bind(g, spec=_pad_spec(shape_of(x), grown))
+
+
+def _pad_vjp_value(g, ans, x, padding_value, padding_config):
+    from .reductions import reduce_sum_p
+
+    all_axes = tuple(range(len(shape_of(g))))
+    total = reduce_sum_p.bind(g, axes=all_axes)
+    inner = _pad_vjp_x(g, ans, x, padding_value, padding_config)
+    return to_operand(total - reduce_sum_p.bind(inner, axes=all_axes), padding_value)
+
+
+def _pad_shape(x, padding_value, padding_config):
+    shape = tuple(lo + n + max(n - 1, 0) * interior + hi
+                  for n, (lo, hi, interior) in zip(x.shape, padding_config))
+    return Aval(shape, x.dtype)
+
+
+pad_p = Primitive("pad", _pad_impl, keep_args=False)
+pad_p.def_rules(
+    shape=_pad_shape,
+    vjps=(_pad_vjp_x, _pad_vjp_value),
+    jvps=(lambda t, ans, x, v, padding_config: pad_p.bind(t, 0.0, padding_config=padding_config),
+          lambda t, ans, x, v, padding_config: pad_p.bind(
+              _zeros_of(x, t), t, padding_config=padding_config)))
+
+
+def _zeros_of(x, like):
+    from ..numpy import zeros
+
+    return zeros(shape_of(x), like.dtype)

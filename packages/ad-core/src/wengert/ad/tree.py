@@ -1,0 +1,144 @@
+"""Containers as trees: flatten any nest of tuples, lists, dicts, namedtuples,
+dataclasses and registered classes into leaves, and rebuild the same
+structure around new leaves (so gradients come back model-shaped).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Hashable
+from typing import Any, NamedTuple
+
+_registry: dict[type, tuple[Callable, Callable]] = {}
+
+
+class TreeDef(NamedTuple):
+    """The structure of a tree: node kind, auxiliary data and children's structures."""
+
+    kind: Any  # a type, or None for a leaf
+    aux: Hashable
+    children: tuple
+
+    @property
+    def num_leaves(self) -> int:
+        if self.kind is None:
+            return 1
+        return sum(c.num_leaves for c in self.children)
+
+    def __repr__(self) -> str:
+        if self.kind is None:
+            return "*"
+        inner = ", ".join(map(repr, self.children))
+        return f"{getattr(self.kind, '__name__', self.kind)}({inner})"
+
+
+_LEAF = TreeDef(None, None, ())
+_NONE = TreeDef(type(None), None, ())
+
+
+def register_tree(cls: type, flatten: Callable[[Any], tuple[list, Hashable]],
+                  unflatten: Callable[[Hashable, list], Any]) -> type:
+    """Make ``cls`` a tree node: ``flatten(obj) -> (children, aux)``,
+    ``unflatten(aux, children) -> obj``. ``aux`` must be hashable."""
+    _registry[cls] = (flatten, unflatten)
+    return cls
+
+
+def _dataclass_flatten(obj: Any) -> tuple[list, Hashable]:
+    names = tuple(f.name for f in dataclasses.fields(obj))
+    return [getattr(obj, n) for n in names], names
+
+
+def _dataclass_unflatten(cls: type, names: tuple, children: list) -> Any:
+    # Bypass __init__/__post_init__: a gradient is not a freshly built object.
+    obj = object.__new__(cls)
+    for n, c in zip(names, children):
+        object.__setattr__(obj, n, c)
+    return obj
+
+
+def _node(x: Any) -> tuple[Any, list, Hashable] | None:
+    t = type(x)
+    if t is tuple or t is list:
+        return t, list(x), None
+    if t is dict:
+        keys = tuple(x.keys())
+        return t, [x[k] for k in keys], keys
+    if x is None:
+        return type(None), [], None
+    if t in _registry:
+        children, aux = _registry[t][0](x)
+        return t, list(children), aux
+    if isinstance(x, tuple) and hasattr(t, "_fields"):
+        return t, list(x), None
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        children, names = _dataclass_flatten(x)
+        return t, children, names
+    return None
+
+
+def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[list, TreeDef]:
+    """Leaves in a deterministic order, and the structure to rebuild ``tree``."""
+    leaves: list = []
+
+    def walk(x: Any) -> TreeDef:
+        if is_leaf is not None and is_leaf(x):
+            leaves.append(x)
+            return _LEAF
+        node = _node(x)
+        if node is None:
+            leaves.append(x)
+            return _LEAF
+        kind, children, aux = node
+        if kind is type(None):
+            return _NONE
+        return TreeDef(kind, aux, tuple(walk(c) for c in children))
+
+    return leaves, walk(tree)
+
+
+def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:
+    """Rebuild a tree of ``treedef``'s structure around ``leaves``."""
+    it = iter(leaves)
+
+    def build(d: TreeDef) -> Any:
+        if d.kind is None:
+            return next(it)
+        if d.kind is type(None):
+            return None
+        children = [build(c) for c in d.children]
+        k = d.kind
+        if k is tuple or k is list:
+            return k(children)
+        if k is dict:
+            return dict(zip(d.aux, children))
+        if k in _registry:
+            return _registry[k][1](d.aux, children)
+        if hasattr(k, "_fields"):
+            return k(*children)
+        return _dataclass_unflatten(k, d.aux, children)
+
+    out = build(treedef)
+    if next(it, _sentinel) is not _sentinel:
+        raise ValueError(f"tree_unflatten: more leaves than the structure {treedef} holds")
+    return out
+
+
+_sentinel = object()
+
+
+def tree_map(fn: Callable, tree: Any, *rest: Any,
+             is_leaf: Callable[[Any], bool] | None = None) -> Any:
+    """Apply ``fn`` leaf-wise over one or more trees of the same structure."""
+    leaves, treedef = tree_flatten(tree, is_leaf)
+    others = []
+    for r in rest:
+        r_leaves, r_def = tree_flatten(r, is_leaf)
+        if r_def != treedef:
+            raise ValueError(f"tree_map: structures differ: {treedef} vs {r_def}")
+        others.append(r_leaves)
+    return tree_unflatten(treedef, [fn(*xs) for xs in zip(leaves, *others)])
+
+
+def tree_leaves(tree: Any) -> list:
+    return tree_flatten(tree)[0]
