@@ -42,7 +42,11 @@ class ReverseTracer(ConcreteTracer):
 
 
 def _shape_only(x: Any) -> Any:
-    return Aval(x.shape, x.dtype) if hasattr(x, "shape") else x
+    """What a rule that needs only shapes keeps of a float operand (indices stay)."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and dtype.kind in "fc" and hasattr(x, "shape"):
+        return Aval(x.shape, dtype)
+    return x
 
 
 class ReverseTrace(Trace):
