@@ -1,0 +1,21 @@
+"""Shared fixtures: the tiny preset, as an object and as an editable JSON tree."""
+
+import copy
+import json
+from importlib import resources
+
+import pytest
+
+from wengert.hpcgan import load_preset
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    return load_preset("tiny")
+
+
+@pytest.fixture
+def tiny_definition():
+    """A fresh deep copy of tiny.json, for tests that break it on purpose."""
+    text = (resources.files("wengert.hpcgan") / "presets" / "tiny.json").read_text()
+    return copy.deepcopy(json.loads(text))

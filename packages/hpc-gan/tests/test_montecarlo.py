@@ -1,0 +1,126 @@
+"""Monte Carlo datasets: content, determinism, atomic writes, refusals, figures and CLI."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from wengert.hpcgan import DatasetError, FlowSystem, load_dataset, simulate
+from wengert.hpcgan import montecarlo
+from wengert.hpcgan.cli import main
+from wengert.hpcgan.presets import parse_preset
+
+SAMPLES = 40
+
+
+@pytest.fixture(scope="module")
+def dataset(tiny, tmp_path_factory):
+    return simulate(tiny, tmp_path_factory.mktemp("tiny"), samples=SAMPLES, seed=5, workers=1, progress=False)
+
+
+def test_dataset_content_is_consistent(tiny, dataset):
+    meta, grid, site = dataset.metadata, tiny.site.grid, tiny.site
+    Y, u = dataset.array("Y"), dataset.array("u")
+    assert Y.shape == u.shape == (SAMPLES, grid.ny, grid.nx)
+    assert np.array_equal(np.isnan(Y[0]), ~grid.mask) and np.array_equal(dataset.array("mask"), grid.mask)
+    kl = meta["field"]["kl"]
+    assert dataset.array("xi").shape == (SAMPLES, kl["modes"]) and kl["retained_variance_fraction"] >= 0.9
+    assert meta["seed"] == 5 and meta["samples"] == SAMPLES and meta["preset"] == "tiny"
+    assert meta["software"]["wengert-hpcgan"] == "0.1.0"
+    assert meta["solver"]["max_relative_mass_imbalance"] < 1e-10
+    # Observations are the fields in the wells' cells.
+    rows, cols = np.nonzero(grid.mask)
+    cells = grid.locate(site.wells.head)
+    assert np.array_equal(dataset.array("u_obs"), u[:, rows[cells], cols[cells]])
+    cells = grid.locate(site.wells.conductivity)
+    assert np.array_equal(dataset.array("Y_obs"), Y[:, rows[cells], cols[cells]])
+    # Moments are those of the stored realisations.
+    assert np.allclose(dataset.array("u_mean"), u.mean(axis=0), equal_nan=True)
+    assert np.allclose(dataset.array("Y_std"), Y.std(axis=0, ddof=1), equal_nan=True)
+    # Each stored head solves the flow problem for its stored conductivity.
+    system = FlowSystem(grid, site.boundary_conditions(), site.source())
+    k = 7
+    assert np.array_equal(u[k][grid.mask], system.solve(np.exp(Y[k][grid.mask]), "direct"))
+    assert json.loads((dataset.folder / "metadata.json").read_text()) == meta
+
+
+def test_rerun_is_bit_identical_for_any_worker_count(tiny, dataset, tmp_path):
+    again = simulate(tiny, tmp_path / "again", samples=SAMPLES, seed=5, workers=2, progress=False)
+    for name in ("dataset.npz", "metadata.json"):
+        assert (again.folder / name).read_bytes() == (dataset.folder / name).read_bytes()
+    other = simulate(tiny, tmp_path / "other", samples=SAMPLES, seed=6, workers=1, progress=False)
+    assert not np.array_equal(other.array("Y"), dataset.array("Y"), equal_nan=True)
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_interrupted_solve_leaves_no_partial_dataset(tiny, tmp_path, monkeypatch):
+    calls = []
+    real = montecarlo._solve_chunk
+
+    def flaky(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(montecarlo, "_solve_chunk", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        simulate(tiny, tmp_path / "fresh", samples=SAMPLES, workers=1, progress=False)
+    assert _files(tmp_path / "fresh") == []
+
+
+def test_interrupted_write_keeps_the_previous_dataset(tiny, tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    simulate(tiny, out, samples=16, seed=1, workers=1, progress=False)
+    before = (out / "dataset.npz").read_bytes()
+
+    def broken_write(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", broken_write)  # dies after the arrays, before the metadata
+    with pytest.raises(KeyboardInterrupt):
+        simulate(tiny, out, samples=16, seed=2, workers=1, progress=False)
+    assert _files(out) == ["dataset.npz", "metadata.json"]
+    assert (out / "dataset.npz").read_bytes() == before
+
+
+def test_folder_of_another_preset_is_refused(tiny_definition, dataset):
+    tiny_definition["name"] = "other"
+    with pytest.raises(DatasetError, match="already holds a dataset of preset 'tiny', not 'other'"):
+        simulate(parse_preset(tiny_definition), dataset.folder, samples=2, workers=1, progress=False)
+
+
+def test_bad_arguments_and_folders(tiny, tmp_path):
+    with pytest.raises(ValueError, match="samples must be an integer >= 1"):
+        simulate(tiny, tmp_path / "x", samples=0, progress=False)
+    with pytest.raises(DatasetError, match="no dataset in"):
+        load_dataset(tmp_path)
+    (tmp_path / "dataset.npz").write_bytes(b"not a zip")
+    with pytest.raises(DatasetError, match="not a readable wengert-hpcgan dataset"):
+        load_dataset(tmp_path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DatasetError, match="is not a folder"):
+        simulate(tiny, tmp_path / "file", samples=1, progress=False)
+
+
+def test_cli_simulate_and_show(tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["simulate", "--preset", "tiny", "--samples", "16", "--seed", "3", "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert "wrote 16 realisations of 'tiny'" in capsys.readouterr().out
+    assert main(["show", str(out)]) == 0
+    for name in ("site.png", "realization.png", "statistics.png"):
+        assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_reports_errors_without_traceback(tmp_path, capsys):
+    assert main(["simulate", "--preset", "smal", "--out", str(tmp_path)]) == 2
+    assert "did you mean 'small'" in capsys.readouterr().err
+    assert main(["show", str(tmp_path)]) == 2
+    assert "no dataset in" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["simulate", "--preset", "tiny", "--samples", "0"])
+    assert "must be at least 1" in capsys.readouterr().err
