@@ -5,7 +5,8 @@ compositions to any depth, custom rules (`adjoint`), containers as trees, and
 a NumPy-compatible namespace (`wengert.ad.numpy`). See shared/DESIGN.md.
 """
 
-from . import errors, primitives
+from . import errors, ir, primitives
+from ._staging import eval_graph, make_graph
 from ._api import (adjoint, grad, gradient, is_differentiable, jvp, pullback, stop_gradient,
                    value_and_grad)
 from .device import to_device
@@ -14,7 +15,7 @@ from .tree import register_tree, tree_flatten, tree_leaves, tree_map, tree_unfla
 __version__ = "0.1.0"
 
 __all__ = [
-    "adjoint", "errors", "grad", "gradient", "is_differentiable", "jvp", "primitives",
+    "adjoint", "errors", "eval_graph", "grad", "ir", "make_graph", "gradient", "is_differentiable", "jvp", "primitives",
     "pullback", "register_tree", "stop_gradient", "to_device", "tree_flatten", "tree_leaves",
     "tree_map", "tree_unflatten", "value_and_grad",
 ]

@@ -120,7 +120,7 @@ class ReverseTrace(Trace):
 
 
 def _zeros_for(x: Any) -> Any:
-    from .numpy import zeros
+    from .primitives._helpers import zeros
 
     return zeros(x.shape, x.dtype)
 

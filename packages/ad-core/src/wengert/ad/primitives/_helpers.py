@@ -59,6 +59,14 @@ def to_operand(g: Any, x: Any) -> Any:
     return g
 
 
+def zeros(shape: tuple[int, ...], dtype: Any) -> Any:
+    """Zeros as a broadcast scalar: free eagerly, one small equation when staged."""
+    from .structural import broadcast_in_dim_p
+
+    return broadcast_in_dim_p.bind(np.zeros((), dtype), shape=tuple(shape),
+                                   broadcast_dimensions=())
+
+
 def holomorphic(deriv):
     """VJP and JVP of a unary holomorphic function from its derivative ``deriv(ans, x)``."""
     def vjp(g, ans, x):

@@ -148,7 +148,7 @@ def _getitem_shape(x, *arrays, spec):
 
 
 def _getitem_vjp(g, ans, x, *arrays, spec):
-    from ..numpy import zeros
+    from ._helpers import zeros
 
     if is_complex(g) and not is_complex(x):
         from .elementwise import real_p
@@ -195,7 +195,7 @@ def _index_rules(i, g, ans, operand, updates, *arrays, spec, zero_operand: bool)
 
 
 def _index_jvp(i, t, ans, operand, updates, *arrays, spec, prim, zero_operand: bool):
-    from ..numpy import zeros
+    from ._helpers import zeros
 
     if i == 0:
         return prim.bind(t, 0, *arrays, spec=spec) if zero_operand else t
@@ -236,7 +236,7 @@ def _concat_vjp(i, g, ans, *xs, dimension):
 
 
 def _concat_jvp(i, t, ans, *xs, dimension):
-    from ..numpy import zeros
+    from ._helpers import zeros
 
     parts = [t if j == i else zeros(shape_of(x), t.dtype) for j, x in enumerate(xs)]
     return concatenate_p.bind(*parts, dimension=dimension)
@@ -322,6 +322,6 @@ pad_p.def_rules(
 
 
 def _zeros_of(x, like):
-    from ..numpy import zeros
+    from ._helpers import zeros
 
     return zeros(shape_of(x), like.dtype)

@@ -1,0 +1,237 @@
+"""Staging: run a function on abstract values (shape + dtype) and record the
+primitives it applies as a `Graph`.
+
+Transformations compose with staging like with anything else: staging
+``grad(f)`` records the forward and the backward pass in one graph, because
+the reverse trace sits above the staging trace and its backward rules are
+themselves primitives applied to staged values.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import ir
+from ._core import Aval, Primitive, Trace, Tracer, aval_of, trace_level
+from .errors import ConcretizationError
+from .tree import tree_flatten, tree_unflatten
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_frame_description() -> str:
+    """``file:line: source`` of the innermost frame outside wengert's own code."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown location>"
+    fname, line = frame.f_code.co_filename, frame.f_lineno
+    source = linecache.getline(fname, line).strip()
+    return f"{fname}:{line}: {source}" if source else f"{fname}:{line}"
+
+
+class StagedTracer(Tracer):
+    __slots__ = ("aval_", "var")
+
+    def __init__(self, trace: StagingTrace, aval: Aval, var: ir.Var) -> None:
+        self._trace = trace
+        self.aval_ = aval
+        self.var = var
+
+    @property
+    def aval(self) -> Aval:
+        return self.aval_
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.aval_.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.aval_.dtype
+
+    def concrete_value(self, what: str) -> Any:
+        raise ConcretizationError(
+            f"{what} needs the value of a staged array ({self.aval_}), which is only known "
+            f"when the graph runs. At {user_frame_description()}\n"
+            "Python control flow cannot depend on staged values: use wengert.ad.cond, "
+            "wengert.ad.while_loop or wengert.ad.fori_loop (wengert.xla.jit converts "
+            "if/while/for automatically), or pass the value as a static argument.")
+
+    def __bool__(self) -> bool:
+        return self.concrete_value("bool()")
+
+    def __float__(self) -> float:
+        return self.concrete_value("float()")
+
+    def __int__(self) -> int:
+        return self.concrete_value("int()")
+
+    def __index__(self) -> int:
+        return self.concrete_value("an index")
+
+    def __complex__(self) -> complex:
+        return self.concrete_value("complex()")
+
+    def item(self) -> Any:
+        return self.concrete_value("item()")
+
+    def tolist(self) -> Any:
+        return self.concrete_value("tolist()")
+
+    def __repr__(self) -> str:
+        return f"StagedTracer({self.aval_})"
+
+
+def _shape_input(atom: ir.Atom) -> Any:
+    return atom.value if isinstance(atom, ir.Literal) else atom.aval
+
+
+class StagingTrace(Trace):
+    __slots__ = ("eqns", "const_vars", "consts", "_const_ids")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.eqns: list[ir.Eqn] = []
+        self.const_vars: list[ir.Var] = []
+        self.consts: list[Any] = []
+        self._const_ids: dict[int, ir.Var] = {}
+
+    def new_input(self, aval: Aval) -> StagedTracer:
+        return StagedTracer(self, aval, ir.Var(aval))
+
+    def atom(self, x: Any) -> ir.Atom:
+        if isinstance(x, StagedTracer) and x._trace is self:
+            return x.var
+        if isinstance(x, Tracer):
+            raise ConcretizationError(
+                "a value traced by an enclosing transformation was captured by a function being "
+                f"staged (at {user_frame_description()}); pass it as an argument instead of "
+                "closing over it")
+        if isinstance(x, (bool, int, float, complex)):
+            return ir.Literal(x)
+        var = self._const_ids.get(id(x))
+        if var is None:
+            value = x if hasattr(x, "shape") and hasattr(x, "dtype") else np.asarray(x)
+            var = ir.Var(aval_of(value))
+            self._const_ids[id(x)] = var
+            self.const_vars.append(var)
+            self.consts.append(value)
+        return var
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        if prim.shape_rule is None:
+            raise NotImplementedError(f"primitive {prim.name!r} has no shape rule, so it cannot "
+                                      "be staged")
+        inputs = tuple(self.atom(a) for a in args)
+        out = prim.shape_rule(*(_shape_input(a) for a in inputs), **params)
+        if prim.multiple_results:
+            outs = tuple(ir.Var(a) for a in out)
+            self.eqns.append(ir.Eqn(prim, inputs, outs, params))
+            return tuple(StagedTracer(self, v.aval, v) for v in outs)
+        var = ir.Var(out)
+        self.eqns.append(ir.Eqn(prim, inputs, (var,), params))
+        return StagedTracer(self, out, var)
+
+    def process_custom_vjp(self, fun: Callable, args: tuple) -> Any:
+        """Staging records the primal computation of an `adjoint` function."""
+        return fun(*args)[0]
+
+
+def _abstract(x: Any) -> Aval | None:
+    """Arrays (and Avals) become graph inputs; Python scalars and other objects stay static."""
+    if isinstance(x, Aval):
+        return x
+    if isinstance(x, Tracer):
+        return x.aval
+    if isinstance(x, (bool, int, float, complex, str, type(None))) or callable(x):
+        return None
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return Aval(x.shape, x.dtype)
+    return None
+
+
+def make_graph(f: Callable, *example_args: Any, simplify: bool = True) -> ir.Graph:
+    """Stage ``f`` at the shapes and dtypes of ``example_args`` into a `Graph`.
+
+    Array leaves (or `Aval` placeholders) become graph inputs; Python scalars
+    and other leaves are static and baked into the graph. The graph's
+    ``in_tree`` records which leaves were inputs, so `eval_graph` takes the
+    same argument structure.
+    """
+    trace = StagingTrace()
+    leaves, in_def = tree_flatten(list(example_args))
+    with trace_level(trace):
+        in_vars = []
+        staged = []
+        is_input = []
+        for leaf in leaves:
+            aval = _abstract(leaf)
+            is_input.append(aval is not None)
+            if aval is None:
+                staged.append(leaf)
+            else:
+                t = trace.new_input(aval)
+                in_vars.append(t.var)
+                staged.append(t)
+        out = f(*tree_unflatten(in_def, staged))
+        out_leaves, out_def = tree_flatten(out)
+        out_atoms = [trace.atom(o) for o in out_leaves]
+    graph = ir.Graph(in_vars, trace.const_vars, trace.consts, trace.eqns, out_atoms,
+                     in_tree=(in_def, tuple(is_input)), out_tree=out_def)
+    return ir.simplify(graph) if simplify else graph
+
+
+def eval_graph(graph: ir.Graph, *args: Any) -> Any:
+    """Run ``graph`` on ``args`` (the structure given to `make_graph`).
+
+    Every equation is applied with `Primitive.bind`, so evaluation is itself
+    differentiable and can be staged again.
+    """
+    leaves, in_def = tree_flatten(list(args))
+    if graph.in_tree is not None:
+        expected_def, is_input = graph.in_tree
+        if in_def != expected_def:
+            raise ValueError(f"eval_graph: arguments have structure {in_def}, but the graph was "
+                             f"made from {expected_def}")
+        leaves = [leaf for leaf, flag in zip(leaves, is_input) if flag]
+    if len(leaves) != len(graph.in_vars):
+        raise ValueError(f"eval_graph: the graph takes {len(graph.in_vars)} array inputs, "
+                         f"got {len(leaves)}")
+    for k, (v, x) in enumerate(zip(graph.in_vars, leaves)):
+        shape = x.shape if hasattr(x, "shape") else np.shape(x)
+        if tuple(shape) != v.aval.shape:
+            raise ValueError(f"eval_graph: input {k} has shape {tuple(shape)}, but the graph "
+                             f"expects {v.aval}")
+    outs = run_graph(graph, leaves)
+    if graph.out_tree is None:
+        return outs
+    return tree_unflatten(graph.out_tree, outs)
+
+
+def run_graph(graph: ir.Graph, flat_args: list[Any]) -> list[Any]:
+    """Evaluate a graph on its flat inputs (no structure checks): for control-flow rules."""
+    env: dict[int, Any] = {}
+    for v, x in zip(graph.in_vars, flat_args):
+        env[v.id] = x
+    for v, c in zip(graph.const_vars, graph.consts):
+        env[v.id] = c
+
+    def read(a: ir.Atom) -> Any:
+        return a.value if isinstance(a, ir.Literal) else env[a.id]
+
+    for e in graph.eqns:
+        out = e.prim.bind(*(read(a) for a in e.inputs), **e.params)
+        if e.prim.multiple_results:
+            for v, o in zip(e.outputs, out):
+                env[v.id] = o
+        else:
+            env[e.outputs[0].id] = out
+    return [read(a) for a in graph.out_atoms]
