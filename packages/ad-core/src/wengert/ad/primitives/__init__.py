@@ -7,5 +7,6 @@ every entry's derivatives numerically.
 
 from .._core import Aval, Primitive, registry
 from . import contraction, elementwise, reductions, structural  # noqa: F401  (registers)
+from . import convolution  # noqa: F401  (registers conv_general_dilated, reduce_window_*)
 
 __all__ = ["Aval", "Primitive", "registry"]

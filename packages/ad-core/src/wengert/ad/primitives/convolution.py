@@ -1,0 +1,312 @@
+"""Convolution and windowed reductions, shaped as XLA's ops.
+
+* ``conv_general_dilated(lhs, rhs)``: window strides, ``(lo, hi)`` padding
+  per spatial axis (negative crops), input ("lhs", transposed-convolution)
+  and kernel ("rhs", atrous) dilation, feature groups, and any layout through
+  ``dimension_numbers = (lhs_spec, rhs_spec, out_spec)``: each spec lists the
+  (batch | out-feature, feature | in-feature, spatial...) dimension indices.
+* ``reduce_window_sum`` / ``reduce_window_max``: pooling over windows of
+  every axis (size-1 windows on batch and channel axes).
+* ``select_and_gather_add`` / ``select_and_scatter_add``: the derivatives of
+  the windowed max (XLA's SelectAndScatter): they route a value to, or take
+  it from, the first maximum of each window of ``operand``. Each is the
+  other's transpose, so max pooling is differentiable to any order.
+
+Implementations build strided window views (`sliding_window_view`, no
+copy), then one GEMM (im2col) for convolution or one vectorised reduction
+for pooling. Every derivative rule is again a convolution, a windowed
+reduction, pad, reverse, reshape or transpose, so all are differentiable.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from .._core import Aval, Primitive
+from ._helpers import conj_if_complex, shape_of, to_operand
+from .structural import pad_p, reshape_p, rev_p, transpose_p
+
+
+def _xp(x: Any) -> Any:
+    cupy = sys.modules.get("cupy")
+    return cupy if cupy is not None and isinstance(x, cupy.ndarray) else np
+
+
+def _windows(x: Any, axes: tuple, window: tuple, strides: tuple, dilation: tuple) -> Any:
+    """View (no copy) of every window over ``axes``: the output positions stay in
+    place and the window's own dimensions are appended, one per axis."""
+    extent = tuple((k - 1) * d + 1 for k, d in zip(window, dilation))
+    view = _xp(x).lib.stride_tricks.sliding_window_view(x, extent, axis=axes)
+    step = [slice(None)] * x.ndim
+    for a, s in zip(axes, strides):
+        step[a] = slice(None, None, s)
+    return view[tuple(step) + tuple(slice(None, None, d) for d in dilation)]
+
+
+def _out_size(n: int, k: int, stride: int, pad: tuple, lhs_dil: int = 1, rhs_dil: int = 1) -> int:
+    dilated = (n - 1) * lhs_dil + 1 if n else 0
+    extent = (k - 1) * rhs_dil + 1
+    return max(0, (pad[0] + dilated + pad[1] - extent) // stride + 1)
+
+
+def _permute(x: Any, perm: tuple) -> Any:
+    return x if perm == tuple(range(len(perm))) else transpose_p.bind(x, permutation=perm)
+
+
+def _inverse(perm: tuple) -> tuple:
+    return tuple(int(i) for i in np.argsort(perm))
+
+
+# ---- conv_general_dilated ------------------------------------------------------------------
+# Internally every operand is brought to the canonical channels-last layout:
+# lhs (N, S..., C), rhs (K..., I, O), out (N, S..., F).
+
+def _canonical_perms(dimension_numbers: tuple) -> tuple[tuple, tuple, tuple]:
+    lhs_spec, rhs_spec, out_spec = dimension_numbers
+    return ((lhs_spec[0], *lhs_spec[2:], lhs_spec[1]),
+            (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]),
+            (out_spec[0], *out_spec[2:], out_spec[1]))
+
+
+def _canonical_numbers(nd: int) -> tuple:
+    spatial = tuple(range(1, nd - 1))
+    return ((0, nd - 1) + spatial, (nd - 1, nd - 2) + tuple(range(nd - 2)),
+            (0, nd - 1) + spatial)
+
+
+def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
+               dimension_numbers, feature_group_count):
+    lp, rp, op = _canonical_perms(dimension_numbers)
+    x = lhs.transpose(lp)
+    w = rhs.transpose(rp)
+    n_sp = x.ndim - 2
+    config = ((0, 0, 0),) + tuple((lo, hi, d - 1) for (lo, hi), d in
+                                  zip(padding, lhs_dilation)) + ((0, 0, 0),)
+    if any(c != (0, 0, 0) for c in config):
+        x = pad_p.impl(x, 0, padding_config=config)
+    kernel = w.shape[:n_sp]
+    patches = _windows(x, tuple(range(1, n_sp + 1)), kernel, window_strides,
+                       rhs_dilation)  # (N, Out..., C, K...)
+    n, out_sp, c = patches.shape[0], patches.shape[1:n_sp + 1], patches.shape[n_sp + 1]
+    g = feature_group_count
+    i, o = c // g, w.shape[-1]
+    m = n * int(np.prod(out_sp, dtype=np.int64))
+    kp = int(np.prod(kernel, dtype=np.int64))
+    order = (0, *range(1, n_sp + 1), *range(n_sp + 2, 2 * n_sp + 2), n_sp + 1)
+    cols = patches.transpose(order).reshape(m, kp, g, i).transpose(2, 0, 1, 3)
+    cols = cols.reshape(g, m, kp * i)
+    kern = w.reshape(kp, i, g, o // g).transpose(2, 0, 1, 3).reshape(g, kp * i, o // g)
+    xp = _xp(cols)
+    y = xp.matmul(cols, kern).transpose(1, 0, 2).reshape((n, *out_sp, o))
+    return y.transpose(_inverse(op))
+
+
+def _conv_shape(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
+                dimension_numbers, feature_group_count):
+    lhs_spec, rhs_spec, out_spec = dimension_numbers
+    c, i = lhs.shape[lhs_spec[1]], rhs.shape[rhs_spec[1]]
+    o = rhs.shape[rhs_spec[0]]
+    g = feature_group_count
+    if c != i * g or o % g:
+        raise TypeError(f"conv_general_dilated: input features {c} must equal kernel input "
+                        f"features {i} x feature_group_count {g}, and output features {o} "
+                        f"must be divisible by {g}")
+    sizes = [_out_size(lhs.shape[ld], rhs.shape[rd], s, p, a, b) for ld, rd, s, p, a, b in
+             zip(lhs_spec[2:], rhs_spec[2:], window_strides, padding, lhs_dilation,
+                 rhs_dilation)]
+    shape = [0] * lhs.ndim
+    shape[out_spec[0]], shape[out_spec[1]] = lhs.shape[lhs_spec[0]], o
+    for d, size in zip(out_spec[2:], sizes):
+        shape[d] = size
+    return Aval(tuple(shape), np.result_type(lhs.dtype, rhs.dtype))
+
+
+def _conv(lhs, rhs, **params):
+    return conv_general_dilated_p.bind(lhs, rhs, **params)
+
+
+def _conv_vjp_lhs(g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
+                  dimension_numbers, feature_group_count):
+    """dx: a stride-1 convolution of the (stride-dilated) cotangent with the flipped,
+    in/out-swapped kernel, subsampled by the input dilation."""
+    lp, rp, op = _canonical_perms(dimension_numbers)
+    w = _permute(rhs, rp)  # (K..., I, O)
+    gc = _permute(g, op)  # (N, Out..., O)
+    n_sp = len(window_strides)
+    kernel, (i, o) = shape_of(w)[:n_sp], shape_of(w)[n_sp:]
+    groups = feature_group_count
+    w = reshape_p.bind(w, new_sizes=kernel + (i, groups, o // groups))
+    w = transpose_p.bind(w, permutation=tuple(range(n_sp)) + (n_sp + 2, n_sp + 1, n_sp))
+    w = reshape_p.bind(w, new_sizes=kernel + (o // groups, groups * i))
+    w = rev_p.bind(conj_if_complex(w), dimensions=tuple(range(n_sp)))
+    in_sizes = [shape_of(lhs)[d] for d in dimension_numbers[0][2:]]
+    out_sizes = shape_of(gc)[1:-1]
+    pads = []
+    for n, k, s, (lo, _), ld, rd, no in zip(in_sizes, kernel, window_strides, padding,
+                                           lhs_dilation, rhs_dilation, out_sizes):
+        extent, dilated = (k - 1) * rd + 1, (n - 1) * ld + 1
+        pads.append((extent - 1 - lo, dilated + lo - (no - 1) * s - 1))
+    dx = _conv(gc, w, window_strides=tuple(lhs_dilation), padding=tuple(pads),
+               lhs_dilation=tuple(window_strides), rhs_dilation=tuple(rhs_dilation),
+               dimension_numbers=_canonical_numbers(n_sp + 2), feature_group_count=groups)
+    return to_operand(_permute(dx, _inverse(lp)), lhs)
+
+
+def _conv_vjp_rhs(g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
+                  dimension_numbers, feature_group_count):
+    """dw: the input convolved with the cotangent as kernel; the batch axis is
+    contracted (it plays the feature role) and each group's input features
+    play the batch role."""
+    lp, rp, op = _canonical_perms(dimension_numbers)
+    x = _permute(lhs, lp)  # (N, S..., C)
+    gc = _permute(g, op)  # (N, Out..., O)
+    n_sp = len(window_strides)
+    groups = feature_group_count
+    xs = shape_of(x)
+    n, sp, c = xs[0], xs[1:-1], xs[-1]
+    i = c // groups
+    x = reshape_p.bind(x, new_sizes=(n,) + sp + (groups, i))
+    x = transpose_p.bind(x, permutation=(n_sp + 2,) + tuple(range(1, n_sp + 1)) + (n_sp + 1, 0))
+    x = reshape_p.bind(x, new_sizes=(i,) + sp + (groups * n,))  # (I, S..., G*N)
+    gk = _permute(gc, tuple(range(1, n_sp + 1)) + (0, n_sp + 1))  # (Out..., N, O)
+    kernel = [shape_of(rhs)[d] for d in dimension_numbers[1][2:]]
+    out_sizes = shape_of(gc)[1:-1]
+    pads = []
+    for n_in, k, s, (lo, _), ld, rd, no in zip(sp, kernel, window_strides, padding,
+                                              lhs_dilation, rhs_dilation, out_sizes):
+        dilated = (n_in - 1) * ld + 1
+        pads.append((lo, (k - 1) * rd + (no - 1) * s + 1 - lo - dilated))
+    dw = _conv(x, conj_if_complex(gk), window_strides=tuple(rhs_dilation), padding=tuple(pads),
+               lhs_dilation=tuple(lhs_dilation), rhs_dilation=tuple(window_strides),
+               dimension_numbers=_canonical_numbers(n_sp + 2), feature_group_count=groups)
+    dw = _permute(dw, tuple(range(1, n_sp + 1)) + (0, n_sp + 1))  # (K..., I, O)
+    return to_operand(_permute(dw, _inverse(rp)), rhs)
+
+
+conv_general_dilated_p = Primitive("conv_general_dilated", _conv_impl)
+conv_general_dilated_p.def_rules(
+    shape=_conv_shape,
+    vjps=(_conv_vjp_lhs, _conv_vjp_rhs),
+    jvps=(lambda t, ans, lhs, rhs, **params: _conv(t, rhs, **params),
+          lambda t, ans, lhs, rhs, **params: _conv(lhs, t, **params)))
+
+
+# ---- windowed reductions ------------------------------------------------------------------
+
+def _padded(x: Any, padding: tuple, value: Any) -> Any:
+    if not any(lo or hi for lo, hi in padding):
+        return x
+    return pad_p.impl(x, value, padding_config=tuple((lo, hi, 0) for lo, hi in padding))
+
+
+def _pool_windows(x, window_dimensions, window_strides, padding, pad_value):
+    """Windows of the padded ``x`` over the axes whose window or stride is not 1."""
+    axes = tuple(a for a, (k, s) in enumerate(zip(window_dimensions, window_strides))
+                 if (k, s) != (1, 1))
+    view = _windows(_padded(x, padding, pad_value), axes,
+                    tuple(window_dimensions[a] for a in axes),
+                    tuple(window_strides[a] for a in axes), (1,) * len(axes))
+    return view, tuple(range(x.ndim, x.ndim + len(axes)))
+
+
+def _reduce_window_sum_impl(x, *, window_dimensions, window_strides, padding):
+    view, axes = _pool_windows(x, window_dimensions, window_strides, padding, 0)
+    return view.sum(axis=axes)
+
+
+def _reduce_window_shape(x, *, window_dimensions, window_strides, padding):
+    return Aval(tuple(_out_size(n, k, s, p) for n, k, s, p in
+                      zip(x.shape, window_dimensions, window_strides, padding)), x.dtype)
+
+
+def _reduce_window_sum_vjp(g, ans, x, *, window_dimensions, window_strides, padding):
+    """Every input position receives the cotangents of the windows that cover it:
+    a stride-1 window sum of the stride-dilated, re-padded cotangent."""
+    config = []
+    for n, k, s, (lo, _), no in zip(shape_of(x), window_dimensions, window_strides, padding,
+                                    shape_of(g)):
+        config.append((k - 1 - lo, n + lo - (no - 1) * s - 1, s - 1))
+    spread = pad_p.bind(g, np.zeros((), g.dtype), padding_config=tuple(config))
+    return reduce_window_sum_p.bind(spread, window_dimensions=window_dimensions,
+                                    window_strides=(1,) * len(window_dimensions),
+                                    padding=((0, 0),) * len(window_dimensions))
+
+
+reduce_window_sum_p = Primitive("reduce_window_sum", _reduce_window_sum_impl, keep_args=False)
+reduce_window_sum_p.def_rules(
+    shape=_reduce_window_shape,
+    vjps=(_reduce_window_sum_vjp,),
+    jvps=(lambda t, ans, x, **params: reduce_window_sum_p.bind(t, **params),))
+
+
+def _lowest(dtype: Any) -> Any:
+    return -np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).min
+
+
+def _max_windows(x, window_dimensions, window_strides, padding):
+    """Windows flattened into one last axis (in ``np.ndindex`` order of the window)."""
+    view, _ = _pool_windows(x, window_dimensions, window_strides, padding, _lowest(x.dtype))
+    return view.reshape(view.shape[:x.ndim] + (-1,))
+
+
+def _reduce_window_max_impl(x, *, window_dimensions, window_strides, padding):
+    view, axes = _pool_windows(x, window_dimensions, window_strides, padding,
+                               _lowest(x.dtype))
+    return view.max(axis=axes)
+
+
+def _first_max(operand, window_dimensions, window_strides, padding):
+    """Flat in-window index of the first maximum of every window."""
+    return _max_windows(operand, window_dimensions, window_strides, padding).argmax(axis=-1)
+
+
+def _select_and_gather_add_impl(tangent, operand, *, window_dimensions, window_strides,
+                                padding):
+    idx = _first_max(operand, window_dimensions, window_strides, padding)
+    values = _max_windows(tangent, window_dimensions, window_strides, padding)
+    return _xp(values).take_along_axis(values, idx[..., None], axis=-1)[..., 0]
+
+
+def _select_and_scatter_add_impl(source, operand, *, window_dimensions, window_strides,
+                                 padding):
+    idx = _first_max(operand, window_dimensions, window_strides, padding)
+    xp = _xp(source)
+    padded_shape = tuple(lo + n + hi for n, (lo, hi) in zip(operand.shape, padding))
+    out = xp.zeros(padded_shape, source.dtype)
+    # One vectorised add per position inside the window (a loop over the
+    # window, never over pixels); overlapping windows accumulate.
+    for flat, offset in enumerate(np.ndindex(*window_dimensions)):
+        region = tuple(slice(o, o + s * (n - 1) + 1, s) for o, s, n in
+                       zip(offset, window_strides, source.shape))
+        out[region] += xp.where(idx == flat, source, 0)
+    crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(operand.shape, padding))
+    return out[crop]
+
+
+def _pooled_shape(tangent, operand, **params):
+    return Aval(_reduce_window_shape(operand, **params).shape, tangent.dtype)
+
+
+def _operand_shape(source, operand, **params):
+    return Aval(operand.shape, source.dtype)
+
+
+reduce_window_max_p = Primitive("reduce_window_max", _reduce_window_max_impl)
+select_and_gather_add_p = Primitive("select_and_gather_add", _select_and_gather_add_impl)
+select_and_scatter_add_p = Primitive("select_and_scatter_add", _select_and_scatter_add_impl)
+
+reduce_window_max_p.def_rules(
+    shape=_reduce_window_shape,
+    vjps=(lambda g, ans, x, **p: select_and_scatter_add_p.bind(g, x, **p),),
+    jvps=(lambda t, ans, x, **p: select_and_gather_add_p.bind(t, x, **p),))
+select_and_gather_add_p.def_rules(
+    shape=_pooled_shape,
+    vjps=(lambda g, ans, t, x, **p: select_and_scatter_add_p.bind(g, x, **p), None),
+    jvps=(lambda t2, ans, t, x, **p: select_and_gather_add_p.bind(t2, x, **p), None))
+select_and_scatter_add_p.def_rules(
+    shape=_operand_shape,
+    vjps=(lambda g, ans, s, x, **p: select_and_gather_add_p.bind(g, x, **p), None),
+    jvps=(lambda t, ans, s, x, **p: select_and_scatter_add_p.bind(t, x, **p), None))
