@@ -91,8 +91,9 @@ class Aval:
     __slots__ = ("shape", "dtype")
 
     def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
-        self.shape = tuple(int(d) for d in shape)
-        self.dtype = np.dtype(dtype)
+        # Tapes build many of these: skip conversions when given the canonical types.
+        self.shape = shape if type(shape) is tuple else tuple(int(d) for d in shape)
+        self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
 
     @property
     def ndim(self) -> int:

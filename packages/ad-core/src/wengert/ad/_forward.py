@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import ConcreteTracer, Primitive, Trace
+from ._core import ConcreteTracer, Primitive, Trace, Tracer
 
 
 class JVPTracer(ConcreteTracer):
@@ -42,16 +42,18 @@ class JVPTrace(Trace):
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         primals = []
         tangents = []
-        any_tangent = False
+        any_tangent = lower = False
         for a in args:
             if type(a) is JVPTracer and a._trace is self:
-                primals.append(a.primal)
                 tangents.append(a.tangent)
                 any_tangent = True
+                a = a.primal
             else:
-                primals.append(a)
                 tangents.append(None)
-        ans = prim.bind(*primals, **params)
+            primals.append(a)
+            if isinstance(a, Tracer):
+                lower = True
+        ans = prim.bind(*primals, **params) if lower else prim.impl(*primals, **params)
         if not any_tangent or (prim.jvps is None and prim.jvp is None):
             return ans
         if prim.multiple_results:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Aval, ConcreteTracer, Primitive, Trace
+from ._core import Aval, ConcreteTracer, Primitive, Trace, Tracer
 
 _EMPTY: tuple = ()
 
@@ -68,13 +68,16 @@ class ReverseTrace(Trace):
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         vals = []
         parents = []
+        lower = False
         for i, a in enumerate(args):
             if type(a) is ReverseTracer and a._trace is self:
-                vals.append(a.value)
                 parents.append((i, a.idx, a.out))
-            else:
-                vals.append(a)
-        ans = prim.bind(*vals, **params)
+                a = a.value
+            vals.append(a)
+            if isinstance(a, Tracer):
+                lower = True
+        # Values of lower levels go back through bind; plain arrays straight to impl.
+        ans = prim.bind(*vals, **params) if lower else prim.impl(*vals, **params)
         if not parents or prim.vjps is None:
             return ans
         tape = self.tape

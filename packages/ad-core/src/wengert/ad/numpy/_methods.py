@@ -93,6 +93,28 @@ def _method(fn):
     return lambda *args: fn(*args)
 
 
+_NO_PARAMS: dict = {}
+
+
+def _binary_method(prim):
+    """``x op y`` with a constant ``y`` goes straight to ``x``'s trace (the common case)."""
+    def method(self: Tracer, other: Any) -> Any:
+        if isinstance(other, Tracer):
+            return prim.bind(self, other)
+        return self._trace.process(prim, (self, other), _NO_PARAMS)
+
+    return method
+
+
+def _reflected_binary_method(prim):
+    def method(self: Tracer, other: Any) -> Any:
+        if isinstance(other, Tracer):
+            return prim.bind(other, self)
+        return self._trace.process(prim, (other, self), _NO_PARAMS)
+
+    return method
+
+
 def _refuse_array(self: Tracer, dtype: Any = None, copy: Any = None) -> Any:
     raise errors.TracerArrayConversionError(
         "a traced value was converted to a plain NumPy array (np.asarray, np.array, or "
@@ -130,13 +152,14 @@ def install(ns: types.ModuleType) -> None:
     T.__neg__ = _method(ew.neg_p.bind)
     T.__pos__ = lambda self: self
     T.__abs__ = _method(ew.abs_p.bind)
-    binary = {
-        "add": ew.add_p.bind, "sub": ew.sub_p.bind, "mul": ew.mul_p.bind,
-        "truediv": ew.div_p.bind, "pow": ew.pow_p.bind, "matmul": ns.matmul,
-        "mod": ns.mod, "floordiv": lambda a, b: ns.floor(a / b),
-    }
-    for name, op in binary.items():
-        setattr(T, f"__{name}__", _method(op))
+    for name, prim in {"add": ew.add_p, "sub": ew.sub_p, "mul": ew.mul_p,
+                       "truediv": ew.div_p, "pow": ew.pow_p}.items():
+        setattr(T, f"__{name}__", _binary_method(prim))
+        setattr(T, f"__r{name}__", _reflected_binary_method(prim))
+        setattr(T, f"__i{name}__", _inplace(prim.bind))
+    for name, op in {"matmul": ns.matmul, "mod": ns.mod,
+                     "floordiv": lambda a, b: ns.floor(a / b)}.items():
+        setattr(T, f"__{name}__", op)
         setattr(T, f"__r{name}__", _reflected(op))
         setattr(T, f"__i{name}__", _inplace(op))
     for name, op in {"eq": ew.eq_p.bind, "ne": ew.ne_p.bind, "lt": ew.lt_p.bind,

@@ -39,8 +39,8 @@ def conj_if_complex(x: Any) -> Any:
 
 def to_operand(g: Any, x: Any) -> Any:
     """Sum a cotangent back to operand ``x``'s shape; make it real if ``x`` is real."""
-    shape = shape_of(x)
-    gshape = shape_of(g)
+    shape = getattr(x, "shape", ())
+    gshape = getattr(g, "shape", ())
     if gshape != shape:
         from .reductions import reduce_sum_p
         from .structural import reshape_p
@@ -52,7 +52,8 @@ def to_operand(g: Any, x: Any) -> Any:
             g = reduce_sum_p.bind(g, axes=axes)
         if shape_of(g) != shape:
             g = reshape_p.bind(g, new_sizes=shape)
-    if is_complex(g) and not is_complex(x):
+    gdtype = getattr(g, "dtype", None)
+    if gdtype is not None and gdtype.kind == "c" and not is_complex(x):
         from .elementwise import real_p
 
         g = real_p.bind(g)
