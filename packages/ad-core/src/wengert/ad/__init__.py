@@ -6,6 +6,7 @@ a NumPy-compatible namespace (`wengert.ad.numpy`). See shared/DESIGN.md.
 """
 
 from . import errors, ir, primitives
+from . import numpy  # noqa: F401  (installs the array interface of tracers)
 from ._staging import eval_graph, make_graph
 from ._api import (adjoint, grad, gradient, is_differentiable, jvp, pullback, stop_gradient,
                    value_and_grad)
