@@ -1,0 +1,341 @@
+"""Linear-algebra primitives, shaped like XLA's: `cholesky`, `triangular_solve`,
+`solve`, `slogdet`, `eigh`, `svd`. `inv` and `det` are compositions in
+`wengert.ad.numpy.linalg`.
+
+Matrices live in the last two axes; leading axes are a batch, which every
+operand of one primitive shares (the namespace broadcasts). Like LAPACK,
+`cholesky` and `eigh` read only the lower triangle of their input, and
+`triangular_solve` only the triangle it is told: the derivative rules are
+exact for that, so a tangent in the ignored triangle has no effect.
+Rules are written with primitives, so they differentiate again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._core import Aval, Primitive
+from ._helpers import conj_if_complex, eval_shape_by_running, is_complex, shape_of, to_operand
+from .contraction import dot_general_p
+from .elementwise import conj_p, div_p, eq_p, real_p, select_p
+from .reductions import reduce_sum_p
+from .structural import getitem_p, reshape_p, transpose_p
+
+
+# ---- matrix helpers written with primitives ------------------------------------------
+def _mT(x: Any) -> Any:
+    n = len(shape_of(x))
+    return transpose_p.bind(x, permutation=tuple(range(n - 2)) + (n - 1, n - 2))
+
+
+def _H(x: Any) -> Any:
+    return conj_if_complex(_mT(x))
+
+
+def _mm(a: Any, b: Any) -> Any:
+    """Batched matrix product of operands with the same batch axes."""
+    nb = len(shape_of(a)) - 2
+    batch = tuple(range(nb))
+    return dot_general_p.bind(a, b, dimension_numbers=(((nb + 1,), (nb,)), (batch, batch)))
+
+
+def _real_dtype(x: Any) -> np.dtype:
+    return np.finfo(x.dtype).dtype
+
+
+def _tri(x: Any, k: int, lower: bool) -> Any:
+    """The lower (``tril(x, k)``) or upper (``triu(x, k)``) triangle of ``x``."""
+    n, m = shape_of(x)[-2:]
+    mask = np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
+    return select_p.bind(mask, x, np.zeros((), x.dtype))
+
+
+def _diag_part(x: Any) -> Any:
+    r = np.arange(shape_of(x)[-1])
+    return getitem_p.bind(x, r, r, spec=(("ellipsis",), ("array",), ("array",)))
+
+
+def _diag_embed(d: Any) -> Any:
+    """A batch of diagonal matrices from a batch of vectors."""
+    n = shape_of(d)[-1]
+    column = reshape_p.bind(d, new_sizes=shape_of(d) + (1,))
+    return column * np.eye(n, dtype=_real_dtype(d))
+
+
+def _row(v: Any) -> Any:
+    """``v[..., None, :]``: a vector as a row, to scale the columns of a matrix."""
+    s = shape_of(v)
+    return reshape_p.bind(v, new_sizes=s[:-1] + (1, s[-1]))
+
+
+def _col(v: Any) -> Any:
+    s = shape_of(v)
+    return reshape_p.bind(v, new_sizes=s + (1,))
+
+
+def _safe_reciprocal(d: Any) -> Any:
+    """``1/d`` with 0 where ``d == 0`` (degenerate spectra, zero singular values)."""
+    zero = eq_p.bind(d, 0)
+    return select_p.bind(zero, np.zeros((), d.dtype), div_p.bind(1, select_p.bind(zero, 1, d)))
+
+
+def _gap_reciprocals(w: Any, squared: bool) -> Any:
+    """``F[i, j] = 1 / (w_j - w_i)`` (or ``w_j² - w_i²``), 0 where equal (and on the diagonal)."""
+    if squared:
+        w = w * w
+    return _safe_reciprocal(_row(w) - _col(w))
+
+
+def _diag_only(x: Any) -> Any:
+    n, m = shape_of(x)[-2:]
+    return select_p.bind(np.eye(n, m, dtype=bool), x, np.zeros((), x.dtype))
+
+
+def _real_diag(x: Any) -> Any:
+    d = _diag_only(x)
+    return real_p.bind(d) if is_complex(d) else d
+
+
+def _i_imag(z: Any) -> Any:
+    """``i Im(z)``, written without a Python complex constant."""
+    return (z - conj_p.bind(z)) * 0.5
+
+
+def _hermitian_from_lower(t: Any) -> Any:
+    """The Hermitian matrix a lower triangle stands for: what LAPACK reads, ignoring the
+    imaginary part of the diagonal."""
+    strict = _tri(t, -1, True)
+    return strict + _H(strict) + _real_diag(t)
+
+
+def _hermitian_from_lower_adjoint(g: Any) -> Any:
+    return _tri(g, -1, True) + _tri(_H(g), -1, True) + _real_diag(g)
+
+
+def _backend(x: Any) -> str:
+    return "cupy" if type(x).__module__.split(".")[0] == "cupy" else "numpy"
+
+
+# ---- triangular_solve ---------------------------------------------------------------
+def _solve_triangular(a, b, lower, transpose_a, conjugate_a):
+    if conjugate_a and not transpose_a:
+        a = a.conj()
+    trans = (2 if conjugate_a else 1) if transpose_a else 0
+    if _backend(a) == "cupy":
+        from cupyx.scipy.linalg import solve_triangular
+    else:
+        from scipy.linalg import solve_triangular
+    return solve_triangular(a, b, trans=trans, lower=lower, check_finite=False)
+
+
+def _swap_last(x):
+    return x.swapaxes(-1, -2)
+
+
+def _triangular_solve_impl(a, b, *, left_side, lower, transpose_a, conjugate_a):
+    if left_side:
+        return _solve_triangular(a, b, lower, transpose_a, conjugate_a)
+    # x op(a) = b  <=>  op(a)^T x^T = b^T
+    return _swap_last(_solve_triangular(a, _swap_last(b), lower, not transpose_a, conjugate_a))
+
+
+def _op(x: Any, transpose_a: bool, conjugate_a: bool) -> Any:
+    """``op(x)``: the matrix the solve actually inverts (self-adjoint pieces)."""
+    if transpose_a:
+        x = _mT(x)
+    return conj_if_complex(x) if conjugate_a else x
+
+
+def _trisolve_jvp_a(t, ans, a, b, *, left_side, lower, transpose_a, conjugate_a):
+    dop = _op(_tri(t, 0, lower), transpose_a, conjugate_a)
+    rhs = -_mm(dop, ans) if left_side else -_mm(ans, dop)
+    return triangular_solve_p.bind(a, rhs, left_side=left_side, lower=lower,
+                                   transpose_a=transpose_a, conjugate_a=conjugate_a)
+
+
+def _trisolve_jvp_b(t, ans, a, b, **params):
+    return triangular_solve_p.bind(a, t, **params)
+
+
+def _trisolve_adjoint(g, a, *, left_side, lower, transpose_a, conjugate_a):
+    """``op(a)^{-H} g`` (or ``g op(a)^{-H}``): the cotangent of ``b``."""
+    return triangular_solve_p.bind(a, g, left_side=left_side, lower=lower,
+                                   transpose_a=not transpose_a, conjugate_a=not conjugate_a)
+
+
+def _trisolve_vjp_a(g, ans, a, b, *, left_side, lower, transpose_a, conjugate_a):
+    params = dict(left_side=left_side, lower=lower, transpose_a=transpose_a,
+                  conjugate_a=conjugate_a)
+    gb = _trisolve_adjoint(g, a, **params)
+    g_op = -_mm(gb, _H(ans)) if left_side else -_mm(_H(ans), gb)
+    return to_operand(_tri(_op(g_op, transpose_a, conjugate_a), 0, lower), a)
+
+
+def _trisolve_vjp_b(g, ans, a, b, **params):
+    return to_operand(_trisolve_adjoint(g, a, **params), b)
+
+
+triangular_solve_p = Primitive("triangular_solve", _triangular_solve_impl, keep_ans=True)
+triangular_solve_p.def_rules(
+    shape=lambda a, b, **params: Aval(b.shape, np.result_type(a.dtype, b.dtype)),
+    jvps=(_trisolve_jvp_a, _trisolve_jvp_b),
+    vjps=(_trisolve_vjp_a, _trisolve_vjp_b))
+
+
+def _trisolve(l: Any, b: Any, *, left_side: bool, adjoint: bool = False) -> Any:
+    """``l^{-1} b``, ``l^{-H} b``, ``b l^{-1}`` or ``b l^{-H}`` for lower-triangular ``l``."""
+    return triangular_solve_p.bind(l, b, left_side=left_side, lower=True, transpose_a=adjoint,
+                                   conjugate_a=adjoint)
+
+
+# ---- cholesky (lower, A = L L^H) ----------------------------------------------------------
+def _phi(x: Any) -> Any:
+    """Strictly lower part plus half the diagonal: the tangent map of a Cholesky factor."""
+    return _tri(x, -1, True) + 0.5 * _diag_only(x)
+
+
+def _cholesky_jvp(t, l, a):
+    # L^{-1} dA L^{-H} = Y + Y^H with Y = L^{-1} dL lower, real diagonal.
+    x = _trisolve(l, _trisolve(l, _hermitian_from_lower(t), left_side=True),
+                  left_side=False, adjoint=True)
+    return _mm(l, _phi(x))
+
+
+def _cholesky_vjp(g, l, a):
+    p = _phi(_mm(_H(l), g))
+    m = _trisolve(l, _trisolve(l, p, left_side=True, adjoint=True), left_side=False)
+    return to_operand(_hermitian_from_lower_adjoint(m), a)
+
+
+cholesky_p = Primitive("cholesky", lambda a: np.linalg.cholesky(a), keep_args=False,
+                       keep_ans=True)
+cholesky_p.def_rules(shape=lambda a: Aval(a.shape, a.dtype), jvps=(_cholesky_jvp,),
+                     vjps=(_cholesky_vjp,))
+
+
+# ---- solve (general square system, LU) ----------------------------------------------------
+def _solve_vjp_b(g, ans, a, b):
+    return to_operand(solve_p.bind(_H(a), g), b)
+
+
+def _solve_vjp_a(g, ans, a, b):
+    return to_operand(-_mm(solve_p.bind(_H(a), g), _H(ans)), a)
+
+
+solve_p = Primitive("solve", lambda a, b: np.linalg.solve(a, b), keep_ans=True)
+solve_p.def_rules(
+    shape=lambda a, b: Aval(b.shape, np.result_type(a.dtype, b.dtype)),
+    jvps=(lambda t, ans, a, b: -solve_p.bind(a, _mm(t, ans)),
+          lambda t, ans, a, b: solve_p.bind(a, t)),
+    vjps=(_solve_vjp_a, _solve_vjp_b))
+
+
+def inverse_adjoint(a: Any) -> Any:
+    """``a^{-H}``, the derivative of ``log det a``."""
+    n = shape_of(a)[-1]
+    eye = np.broadcast_to(np.eye(n, dtype=a.dtype), shape_of(a))
+    return solve_p.bind(_H(a), eye)
+
+
+# ---- slogdet: (sign, log|det|) ------------------------------------------------------------
+def _slogdet_jvp(tangents, ans, a):
+    (t,) = tangents
+    sign, _ = ans
+    trace = reduce_sum_p.bind(_diag_part(solve_p.bind(a, t)), axes=(len(shape_of(t)) - 2,))
+    if not is_complex(a):
+        return None, trace
+    return sign * _i_imag(trace), real_p.bind(trace)
+
+
+def _slogdet_vjp(gs, ans, a):
+    g_sign, g_log = gs
+    sign, _ = ans
+    weight = g_log
+    if is_complex(a):
+        weight = g_log - _i_imag(conj_if_complex(g_sign) * sign)
+    return to_operand(_col(_col(weight)) * inverse_adjoint(a), a)
+
+
+def _slogdet_impl(a):
+    sign, logabsdet = np.linalg.slogdet(a)
+    return sign, logabsdet
+
+
+slogdet_p = Primitive("slogdet", _slogdet_impl, multiple_results=True, keep_ans=True)
+slogdet_p.def_rules(shape=eval_shape_by_running(slogdet_p), jvp=_slogdet_jvp,
+                    vjps=(_slogdet_vjp,))
+
+
+# ---- eigh: (w ascending, v), from the lower triangle ----------------------------------------
+def _eigh_jvp(tangents, ans, a):
+    (t,) = tangents
+    w, v = ans
+    m = _mm(_H(v), _mm(_hermitian_from_lower(t), v))
+    dw = real_p.bind(_diag_part(m)) if is_complex(m) else _diag_part(m)
+    dv = _mm(v, _gap_reciprocals(w, False) * m)
+    return dw, dv
+
+
+def _eigh_vjp(gs, ans, a):
+    gw, gv = gs
+    w, v = ans
+    gm = _diag_embed(gw) + _gap_reciprocals(w, False) * _mm(_H(v), gv)
+    return to_operand(_hermitian_from_lower_adjoint(_mm(v, _mm(gm, _H(v)))), a)
+
+
+eigh_p = Primitive("eigh", lambda a: tuple(np.linalg.eigh(a)), multiple_results=True,
+                   keep_args=False, keep_ans=True)
+eigh_p.def_rules(shape=eval_shape_by_running(eigh_p), jvp=_eigh_jvp, vjps=(_eigh_vjp,))
+
+
+# ---- svd (thin): (u, s descending, vh) --------------------------------------------------------
+def _svd_jvp(tangents, ans, a):
+    (t,) = tangents
+    u, s, vh = ans
+    m_rows, n_cols = shape_of(a)[-2:]
+    v = _H(vh)
+    ds_mat = _mm(_H(u), _mm(t, v))
+    ds = real_p.bind(_diag_part(ds_mat)) if is_complex(ds_mat) else _diag_part(ds_mat)
+    f = _gap_reciprocals(s, True)
+    s_inv = _safe_reciprocal(s)
+    dss = ds_mat * _row(s)
+    sds = _col(s) * ds_mat
+    du = f * (dss + _H(dss))
+    if is_complex(ds_mat):  # the phase gauge: u^H du has a purely imaginary diagonal
+        du = du + _diag_embed(_i_imag(_diag_part(ds_mat)) * s_inv)
+    du = _mm(u, du)
+    dv = _mm(v, f * (sds + _H(sds)))
+    if m_rows > n_cols:
+        dav = _mm(t, v)
+        du = du + (dav - _mm(u, _mm(_H(u), dav))) * _row(s_inv)
+    if n_cols > m_rows:
+        dahu = _mm(_H(t), u)
+        dv = dv + (dahu - _mm(v, _mm(vh, dahu))) * _row(s_inv)
+    return du, ds, _H(dv)
+
+
+def _svd_vjp(gs, ans, a):
+    gu, g_s, gvh = gs
+    u, s, vh = ans
+    m_rows, n_cols = shape_of(a)[-2:]
+    v, gv = _H(vh), _H(gvh)
+    f = _gap_reciprocals(s, True)
+    s_inv = _safe_reciprocal(s)
+    fu = f * _mm(_H(u), gu)
+    fv = f * _mm(vh, gv)
+    gsm = _diag_embed(g_s) + (fu + _H(fu)) * _row(s) + _col(s) * (fv + _H(fv))
+    if is_complex(gsm):
+        gsm = gsm + _diag_embed(_i_imag(_diag_part(_mm(_H(u), gu))) * s_inv)
+    ga = _mm(u, _mm(gsm, vh))
+    if m_rows > n_cols:
+        ga = ga + _mm((gu - _mm(u, _mm(_H(u), gu))) * _row(s_inv), vh)
+    if n_cols > m_rows:
+        ga = ga + _mm(u, _H((gv - _mm(v, _mm(vh, gv))) * _row(s_inv)))
+    return to_operand(ga, a)
+
+
+svd_p = Primitive("svd", lambda a: tuple(np.linalg.svd(a, full_matrices=False)),
+                  multiple_results=True, keep_args=False, keep_ans=True)
+svd_p.def_rules(shape=eval_shape_by_running(svd_p), jvp=_svd_jvp, vjps=(_svd_vjp,))
