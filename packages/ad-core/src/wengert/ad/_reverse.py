@@ -115,10 +115,15 @@ class ReverseTrace(Trace):
             vjps = prim.vjps
             for argnum, p, out in parents:
                 rule = vjps[argnum]
-                c = None if rule is None else rule(g, ans, *args, **params)
-                if c is not None:
-                    n_out = len(tape[p][3]) if out >= 0 else 0
-                    _accumulate(cts, owned, p, out, c, n_out)
+                if rule is None:
+                    continue
+                c = rule(g, ans, *args, **params)
+                if c is None:
+                    continue
+                if out < 0 and cts[p] is None:  # the common case, inlined
+                    cts[p] = c
+                else:
+                    _accumulate(cts, owned, p, out, c, len(tape[p][3]) if out >= 0 else 0)
         return cts[: self.n_leaves]
 
 

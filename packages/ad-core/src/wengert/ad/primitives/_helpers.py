@@ -72,7 +72,11 @@ def holomorphic(deriv):
     """VJP and JVP of a unary holomorphic function from its derivative ``deriv(ans, x)``."""
     def vjp(g, ans, x):
         d = deriv(ans, x)
-        return to_operand(g * (conj_if_complex(d)), x)
+        if is_complex(d):
+            d = conj_if_complex(d)
+        elif not is_complex(g) and shape_of(g) == shape_of(x):
+            return g * d  # real and unbroadcast: nothing for to_operand to do
+        return to_operand(g * d, x)
 
     def jvp(t, ans, x):
         return t * deriv(ans, x)
