@@ -9,5 +9,6 @@ from .._core import Aval, Primitive, registry
 from . import contraction, elementwise, reductions, structural  # noqa: F401  (registers)
 from . import convolution  # noqa: F401  (registers conv_general_dilated, reduce_window_*)
 from . import linalg  # noqa: F401  (registers cholesky, triangular_solve, solve, slogdet, eigh, svd)
+from . import fft  # noqa: F401  (registers fft: fft/ifft/rfft/irfft)
 
 __all__ = ["Aval", "Primitive", "registry"]
