@@ -6,6 +6,7 @@ rule raises an error naming it and saying what to do.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,14 @@ def _namespace(module_name: str):
     return importlib.import_module("wengert.ad.numpy" + (f".{sub}" if sub else ""))
 
 
+def _owner(uf: np.ufunc) -> str:
+    """scipy.special's ufuncs reach us through NEP-13 too; find whose ``uf`` is."""
+    special = sys.modules.get("scipy.special")
+    if special is not None and getattr(special, uf.__name__, None) is uf:
+        return "scipy.special"
+    return "numpy"
+
+
 def ufunc(uf: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     if kwargs.get("out") is not None:
         raise NonDifferentiableError(
@@ -45,9 +54,14 @@ def ufunc(uf: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
 
     name = _UFUNC_ALIASES.get(uf.__name__, uf.__name__)
     if method == "__call__":
-        fn = getattr(wnp, name, None)
+        owner = _owner(uf)
+        if owner != "numpy":
+            ns, name = importlib.import_module(f"wengert.ad.{owner}"), uf.__name__
+        else:
+            ns = wnp
+        fn = getattr(ns, name, None)
         if fn is None:
-            raise _missing(f"numpy.{uf.__name__}")
+            raise _missing(f"{owner}.{uf.__name__}")
         return fn(*inputs, **kwargs)
     table = {"reduce": _REDUCE, "accumulate": _ACCUMULATE}.get(method, {})
     if uf.__name__ in table:

@@ -10,5 +10,6 @@ from . import contraction, elementwise, reductions, structural  # noqa: F401  (r
 from . import convolution  # noqa: F401  (registers conv_general_dilated, reduce_window_*)
 from . import linalg  # noqa: F401  (registers cholesky, triangular_solve, solve, slogdet, eigh, svd)
 from . import fft  # noqa: F401  (registers fft: fft/ifft/rfft/irfft)
+from . import special  # noqa: F401  (registers erf, erfc, gammaln, digamma, polygamma, ...)
 
 __all__ = ["Aval", "Primitive", "registry"]

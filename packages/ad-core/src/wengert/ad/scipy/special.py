@@ -1,0 +1,29 @@
+"""Differentiable `scipy.special` functions: ``erf``, ``erfc``, ``gammaln``,
+``digamma``, ``polygamma``, ``expit``, ``logit``, ``xlogy``, ``logsumexp``.
+Each takes plain arrays (and returns plain arrays) or traced values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..numpy._reductions import logsumexp
+from ..primitives import elementwise as _ew
+from ..primitives import special as _sp
+
+erf = _sp.erf_p.bind
+erfc = _sp.erfc_p.bind
+gammaln = _sp.gammaln_p.bind
+digamma = psi = _sp.digamma_p.bind
+expit = _ew.logistic_p.bind
+logit = _sp.logit_p.bind
+xlogy = _sp.xlogy_p.bind
+
+
+def polygamma(n: int, x: Any) -> Any:
+    """The ``n``-th derivative of digamma; ``n`` is a static integer."""
+    return _sp.polygamma_p.bind(x, n=int(n))
+
+
+__all__ = ["digamma", "erf", "erfc", "expit", "gammaln", "logit", "logsumexp", "polygamma",
+           "psi", "xlogy"]
