@@ -1,0 +1,2 @@
+def convert(f):
+    return f

@@ -1,0 +1,293 @@
+"""`jit` and `lower`: stage once per input signature, lower, compile, cache, run.
+
+A signature is the argument structure, each array leaf's shape and dtype,
+the values of static leaves (Python scalars, static arguments), the target
+device and jax's x64 mode. Each signature gets one `Program`: its graph, one
+`jax.jit` object wrapping the graph's interpreter (so jax never retraces it)
+and the ahead-of-time compiled executable.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+import wengert.ad as ad
+from wengert.ad import ir
+from wengert.ad.primitives import Aval
+
+from . import _jax_adapter, devices
+from .lowering import interpret
+
+#: Constants up to this many elements are baked into the program (XLA can fold
+#: them); larger ones are passed as arguments, placed on the device once.
+EMBED_CONST_MAX_SIZE = 64
+
+
+def _is_array(x: Any) -> bool:
+    return (not isinstance(x, (bool, int, float, complex))
+            and hasattr(x, "shape") and hasattr(x, "dtype"))
+
+
+def _static_key(x: Any) -> Any:
+    try:
+        hash(x)
+    except TypeError:
+        return ("id", id(x))
+    return (type(x), x)
+
+
+def _needs_x64(graph: ir.Graph) -> bool:
+    """Whether any value of the graph (sub-graphs included) has a 64-bit type."""
+    def wide(aval: Aval) -> bool:
+        return aval.dtype.itemsize >= 8 and aval.dtype.kind in "iufc"
+
+    def visit(g: ir.Graph) -> bool:
+        if any(wide(v.aval) for v in (*g.in_vars, *g.const_vars)):
+            return True
+        for e in g.eqns:
+            if any(wide(o.aval) for o in e.outputs) or any(wide(a.aval) for a in e.inputs):
+                return True
+            for p in e.params.values():
+                for sub in (p if isinstance(p, tuple) else (p,)):
+                    if isinstance(sub, ir.Graph) and visit(sub):
+                        return True
+        return False
+
+    return visit(graph)
+
+
+class Program:
+    """One staged graph, lowered for one device: the unit that is cached and run."""
+
+    def __init__(self, graph: ir.Graph, device: jax.Device, donate: tuple[int, ...]) -> None:
+        self.graph = graph
+        self.device = device
+        self.sharding = jax.sharding.SingleDeviceSharding(device)
+        self.x64 = _needs_x64(graph)
+        self.out_tree = graph.out_tree
+        n_in = len(graph.in_vars)
+        passed = [i for i, c in enumerate(graph.consts) if not _embeddable(c)]
+        self._passed = passed
+        with _jax_adapter.x64_scope(self.x64):
+            self._const_args = [_place(graph.consts[i], self.sharding) for i in passed]
+
+        def run_graph(*flat: Any) -> tuple:
+            consts = list(graph.consts)
+            for i, value in zip(passed, flat[n_in:]):
+                consts[i] = value
+            return tuple(interpret(graph, flat[:n_in], consts))
+
+        run_graph.__name__ = "wengert_graph"
+        self._jitted = jax.jit(run_graph, donate_argnums=donate, out_shardings=self.sharding)
+        self._specs = [jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.sharding)
+                       for a in (*graph.in_avals, *(graph.const_vars[i].aval for i in passed))]
+        self._lowered: Any = None
+        self._compiled: Any = None
+
+    @property
+    def lowered(self) -> Any:
+        if self._lowered is None:
+            with _jax_adapter.x64_scope(self.x64):
+                self._lowered = self._jitted.lower(*self._specs)
+        return self._lowered
+
+    @property
+    def compiled(self) -> Any:
+        if self._compiled is None:
+            with _jax_adapter.x64_scope(self.x64):
+                self._compiled = self.lowered.compile()
+        return self._compiled
+
+    def __call__(self, leaves: Sequence[Any]) -> Any:
+        compiled = self.compiled
+        with _jax_adapter.x64_scope(self.x64):
+            args = [devices.to_jax(x, self.sharding) for x in leaves]
+            outs = compiled(*args, *self._const_args)
+        return ad.tree_unflatten(self.out_tree, list(outs))
+
+
+def _place(value: Any, sharding: jax.sharding.Sharding) -> jax.Array:
+    if isinstance(value, jax.Array) or devices.is_cupy(value):
+        return devices.to_jax(value, sharding)
+    return jax.device_put(np.asarray(value), sharding)
+
+
+def _embeddable(value: Any) -> bool:
+    return type(value) is np.ndarray and value.size <= EMBED_CONST_MAX_SIZE
+
+
+class Jitted:
+    """``f`` compiled per input signature; call it like ``f``. See `jit`."""
+
+    def __init__(self, f: Callable, *, device: str | jax.Device | None,
+                 static_argnums: Sequence[int], donate_argnums: Sequence[int],
+                 autograph: bool) -> None:
+        self._fun = f
+        self._device = devices.resolve_device(device)
+        self._static = frozenset(_argnums(static_argnums))
+        self._donate = frozenset(_argnums(donate_argnums))
+        if self._static & self._donate:
+            raise ValueError("an argument cannot be both static and donated: "
+                             f"{sorted(self._static & self._donate)}")
+        self._autograph = autograph
+        self._programs: dict[Any, Program] = {}
+        functools.update_wrapper(self, f)
+
+    # -- signature --------------------------------------------------------------------------
+    def _split(self, args: tuple) -> tuple[Any, list, list, list]:
+        """(key, input leaves, per-argument leaves, static arguments) of a call."""
+        static = []
+        dynamic = []
+        for i, a in enumerate(args):
+            (static if i in self._static else dynamic).append((i, a))
+        per_arg = [ad.tree_flatten(a) for _, a in dynamic]
+        leaf_keys = []
+        inputs = []
+        for leaves, _ in per_arg:
+            for x in leaves:
+                if _is_array(x):
+                    leaf_keys.append((tuple(x.shape), np.dtype(x.dtype)))
+                    inputs.append(x)
+                else:
+                    leaf_keys.append(_static_key(x))
+        device = self._device or self._device_from(inputs)
+        key = (len(args), tuple((i, _static_key(a)) for i, a in static),
+               tuple(d for _, d in per_arg), tuple(leaf_keys), device,
+               _jax_adapter.x64_enabled())
+        return key, inputs, [(i, leaves) for (i, _), (leaves, _) in zip(dynamic, per_arg)], \
+            static
+
+    @staticmethod
+    def _device_from(inputs: Sequence[Any]) -> jax.Device:
+        for x in inputs:
+            d = devices.device_of(x)
+            if d is not None:
+                return d
+        return jax.devices()[0]
+
+    def _program(self, args: tuple) -> tuple[Program, list]:
+        key, inputs, per_arg, static = self._split(args)
+        program = self._programs.get(key)
+        if program is None:
+            program = self._build(args, key[4], per_arg, static)
+            self._programs[key] = program
+        return program, inputs
+
+    def _build(self, args: tuple, device: jax.Device, per_arg: list, static: list) -> Program:
+        fun = self._fun
+        if self._autograph:
+            from .autograph import convert
+
+            fun = convert(fun)
+        static_by_pos = dict(static)
+        positions = [i for i, _ in per_arg]
+
+        def staged(*dyn: Any) -> Any:
+            full = dict(zip(positions, dyn))
+            full.update(static_by_pos)
+            return fun(*(full[i] for i in range(len(args))))
+
+        abstract = [ad.tree_map(lambda x: Aval(x.shape, x.dtype) if _is_array(x) else x,
+                                args[i]) for i in positions]
+        graph = ad.make_graph(staged, *abstract)
+        donate = []
+        flat = 0
+        for i, leaves in per_arg:
+            for x in leaves:
+                if _is_array(x):
+                    if i in self._donate:
+                        donate.append(flat)
+                    flat += 1
+        return Program(graph, device, tuple(donate))
+
+    # -- public -------------------------------------------------------------------------------
+    def __call__(self, *args: Any) -> Any:
+        program, inputs = self._program(args)
+        return program(inputs)
+
+    def lower(self, *args: Any) -> Lowered:
+        """Stage and lower for these arguments (arrays or `jax.ShapeDtypeStruct`/`Aval`)."""
+        return Lowered(self, self._program(args)[0])
+
+    def graph(self, *args: Any) -> ir.Graph:
+        """The staged `wengert.ad` graph that is compiled for these arguments."""
+        return self._program(args)[0].graph
+
+
+def _argnums(nums: int | Sequence[int]) -> tuple[int, ...]:
+    return (nums,) if isinstance(nums, int) else tuple(nums)
+
+
+class Lowered:
+    """A staged, lowered program: ``as_text()`` is its StableHLO."""
+
+    def __init__(self, jitted: Jitted, program: Program) -> None:
+        self._jitted = jitted
+        self.program = program
+
+    def as_text(self) -> str:
+        return self.program.lowered.as_text()
+
+    @property
+    def graph(self) -> ir.Graph:
+        return self.program.graph
+
+    def compile(self) -> Compiled:
+        self.program.compiled  # noqa: B018  (compiles now, not at the first call)
+        return Compiled(self._jitted, self.program)
+
+
+class Compiled:
+    """A compiled executable; call it with arguments of the signature it was built for."""
+
+    def __init__(self, jitted: Jitted, program: Program) -> None:
+        self._jitted = jitted
+        self.program = program
+
+    def __call__(self, *args: Any) -> Any:
+        program, inputs = self._jitted._program(args)
+        if program is not self.program:
+            raise TypeError("these arguments do not match the signature this executable was "
+                            "compiled for; call the jitted function to compile a new one")
+        return program(inputs)
+
+    def as_text(self) -> str:
+        """The optimised HLO XLA generated."""
+        return self.program.compiled.as_text()
+
+    def cost_analysis(self) -> dict:
+        """XLA's estimate: ``flops``, ``bytes accessed``, ... (GPU flop counts are rough)."""
+        return _jax_adapter.cost_analysis(self.program.compiled)
+
+    def memory_analysis(self) -> Any:
+        """Argument, output, temporary and generated-code sizes in bytes."""
+        return self.program.compiled.memory_analysis()
+
+
+def jit(f: Callable | None = None, *, device: str | jax.Device | None = None,
+        static_argnums: int | Sequence[int] = (), donate_argnums: int | Sequence[int] = (),
+        autograph: bool = True) -> Any:
+    """Compile ``f`` (staged with `wengert.ad.make_graph`) into one XLA executable per
+    input signature. Usable as ``@jit`` or ``@jit(device="gpu")``.
+
+    ``static_argnums`` are hashed into the signature instead of traced;
+    ``donate_argnums`` lets XLA reuse those inputs' buffers for outputs (in-place
+    parameter updates; the donated jax arrays are invalid afterwards);
+    ``autograph`` converts Python ``if``/``while``/``for`` on traced values into
+    `wengert.ad` control flow.
+    """
+    options = dict(device=device, static_argnums=static_argnums,
+                   donate_argnums=donate_argnums, autograph=autograph)
+    if f is None:
+        return lambda fun: Jitted(fun, **options)
+    return Jitted(f, **options)
+
+
+def lower(f: Callable, *args: Any, **options: Any) -> Lowered:
+    """``jit(f, **options).lower(*args)``: inspect ``.as_text()``, then ``.compile()``."""
+    return jit(f, **options).lower(*args)
