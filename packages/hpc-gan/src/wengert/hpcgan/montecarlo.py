@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ FORMAT_VERSION = 1
 #: Realisations per unit of work; fixed so that results never depend on the worker count.
 CHUNK = 16
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 ARRAY_MEANINGS = {
     "x": "(nx,) cell-centre x coordinates (scaled)",
@@ -127,6 +129,22 @@ def _solve_in_worker(Y: np.ndarray, solver: str) -> tuple[np.ndarray, np.ndarray
     return _solve_chunk(_worker_system, Y, solver)
 
 
+@contextmanager
+def _single_threaded_blas():
+    """Let processes started inside inherit one BLAS thread each: the pool already keeps
+    every core busy, and idle BLAS threads spinning beside the sparse solvers slow them."""
+    saved = {name: os.environ.get(name) for name in _BLAS_THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(_BLAS_THREAD_VARIABLES, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
+
+
 def _solve_all(system: FlowSystem, Y: np.ndarray, solver: str, workers: int, bar: tqdm) -> tuple[np.ndarray, np.ndarray]:
     U, imbalance = np.empty_like(Y), np.empty(len(Y))
     starts = range(0, len(Y), CHUNK)
@@ -139,7 +157,8 @@ def _solve_all(system: FlowSystem, Y: np.ndarray, solver: str, workers: int, bar
     # spawn, not fork: forking a parent whose BLAS or tqdm threads are running can deadlock.
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(system,))
     try:
-        futures = {pool.submit(_solve_in_worker, Y[s : s + CHUNK], solver): s for s in starts}
+        with _single_threaded_blas():  # the workers are spawned while the jobs are submitted
+            futures = {pool.submit(_solve_in_worker, Y[s : s + CHUNK], solver): s for s in starts}
         for future in as_completed(futures):
             start = futures[future]
             block, block_imbalance = future.result()
