@@ -28,3 +28,8 @@ import sys as _sys
 
 _methods_module.install(_sys.modules[__name__])
 del _sys, _methods_module
+
+from ._contraction import matvec, vecdot, vecmat
+from ._reductions import median, nanmean, nansum, percentile, ptp, quantile
+from ._shape import diff
+from . import fft, linalg

@@ -173,3 +173,27 @@ def einsum(subscripts: str, *operands: Any) -> Any:
     if sorted(term) != sorted(out):
         raise ValueError(f"einsum: output {out!r} is not reachable from {subscripts!r}")
     return transpose(x, [term.index(c) for c in out]) if term != out else x
+
+
+# ---- NumPy 2's vector products (ufuncs: they broadcast like elementwise operations) ------------
+def vecdot(x1: Any, x2: Any, axis: int = -1) -> Any:
+    """``sum(conj(x1) * x2, axis)``."""
+    from ._reductions import sum
+
+    return sum(conj(x1) * x2, axis=axis)
+
+
+def matvec(x1: Any, x2: Any) -> Any:
+    """Matrix (..., m, n) times vector (..., n)."""
+    from ._reductions import sum
+
+    x2 = as_array(x2)
+    return sum(as_array(x1) * reshape(x2, shape_of(x2)[:-1] + (1, shape_of(x2)[-1])), axis=-1)
+
+
+def vecmat(x1: Any, x2: Any) -> Any:
+    """Conjugated vector (..., m) times matrix (..., m, n)."""
+    from ._reductions import sum
+
+    x1 = as_array(x1)
+    return sum(reshape(conj(x1), shape_of(x1) + (1,)) * as_array(x2), axis=-2)

@@ -149,6 +149,34 @@ def copysign(x: Any, y: Any) -> Any:
     return abs(x) * where(ew.lt_p.bind(y, 0), -1.0, 1.0)
 
 
+# NumPy 2's array-API spellings.
+acos, acosh, asin, asinh = arccos, arccosh, arcsin, arcsinh
+atan, atanh, atan2, pow = arctan, arctanh, arctan2, power  # noqa: A001
+fabs = abs
+
+
+def isinf(x: Any) -> Any:
+    return logical_not(logical_or(isfinite(x), isnan(x)))
+
+
+def floor_divide(x: Any, y: Any) -> Any:
+    return floor(x / y)
+
+
+def divmod(x: Any, y: Any) -> tuple[Any, Any]:  # noqa: A001  (numpy's name)
+    return floor_divide(x, y), mod(x, y)
+
+
+def modf(x: Any) -> tuple[Any, Any]:
+    """(fractional part, integral part), both with the sign of ``x``."""
+    whole = trunc(x)
+    return x - whole, whole
+
+
+def ldexp(x: Any, i: Any) -> Any:
+    return x * power(2.0, i)
+
+
 def heaviside(x: Any, h0: Any) -> Any:
     return where(less(x, 0), 0.0, where(equal(x, 0), h0, 1.0))
 

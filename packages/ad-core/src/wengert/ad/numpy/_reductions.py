@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -163,3 +164,63 @@ def logsumexp(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return out
     return st.reshape_p.bind(out, new_sizes=tuple(
         d for i, d in enumerate(shape_of(out)) if i not in normalize_axes(axis, a.ndim)))
+
+
+def nansum(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+    """``sum`` with NaNs counted as zero (they get zero gradient)."""
+    from ._elementwise import isnan, where
+
+    a = as_array(a)
+    return sum(where(isnan(a), 0, a), axis, dtype, keepdims)
+
+
+def nanmean(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+    from ._elementwise import isnan, logical_not
+
+    a = as_array(a)
+    count = sum(astype(logical_not(isnan(a)), np.finfo(np.result_type(a.dtype, 1.0)).dtype),
+                axis, keepdims=keepdims)
+    return nansum(a, axis, dtype, keepdims) / count
+
+
+def ptp(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return max(a, axis, keepdims) - min(a, axis, keepdims)
+
+
+def quantile(a: Any, q: Any, axis: Any = None, keepdims: bool = False,
+             method: str = "linear") -> Any:
+    """Quantiles by sorting and linear interpolation; ``q`` is a constant (scalar or 1-d)."""
+    if method != "linear":
+        raise NotImplementedError(f"quantile(method={method!r}): only 'linear' is supported")
+    from ._shape import expand_dims, moveaxis, reshape, stack
+
+    a = as_array(a)
+    shape = shape_of(a)
+    axes = normalize_axes(axis, len(shape))
+    rest = tuple(i for i in range(len(shape)) if i not in axes)
+    flat = reshape(moveaxis(a, axes, tuple(range(len(rest), len(shape)))),
+                   tuple(shape[i] for i in rest) + (-1,))
+    ordered = sort(flat, axis=-1)
+    n = shape_of(ordered)[-1]
+    qs = np.asarray(q, dtype=float)
+    if qs.ndim > 1 or np.any((qs < 0) | (qs > 1)):
+        raise ValueError("quantile: q must be a scalar or 1-d, with values in [0, 1]")
+    out = []
+    for pos in np.atleast_1d(qs) * (n - 1):
+        lo, frac = int(np.floor(pos)), float(pos - np.floor(pos))
+        hi = builtins.min(lo + 1, n - 1)
+        out.append(ordered[..., lo] * (1 - frac) + ordered[..., hi] * frac)
+    result = stack(out) if qs.ndim else out[0]
+    if keepdims:
+        for ax in axes:
+            result = expand_dims(result, ax + (1 if qs.ndim else 0))
+    return result
+
+
+def percentile(a: Any, q: Any, axis: Any = None, keepdims: bool = False,
+               method: str = "linear") -> Any:
+    return quantile(a, np.asarray(q, dtype=float) / 100, axis, keepdims, method)
+
+
+def median(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return quantile(a, 0.5, axis, keepdims)

@@ -284,3 +284,13 @@ def tril(m: Any, k: int = 0) -> Any:
 def triu(m: Any, k: int = 0) -> Any:
     m = as_array(m)
     return ew.select_p.bind(_tri_mask(shape_of(m), k, False), m, np.zeros((), m.dtype))
+
+
+def diff(a: Any, n: int = 1, axis: int = -1) -> Any:
+    """n-th forward difference along ``axis``."""
+    a = as_array(a)
+    axis = normalize_axis(axis, a.ndim)
+    lead = (slice(None),) * axis
+    for _ in range(n):
+        a = a[lead + (slice(1, None),)] - a[lead + (slice(None, -1),)]
+    return a
