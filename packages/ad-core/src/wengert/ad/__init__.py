@@ -10,13 +10,16 @@ from . import numpy  # noqa: F401  (installs the array interface of tracers)
 from ._staging import eval_graph, make_graph
 from ._api import (adjoint, grad, gradient, is_differentiable, jvp, pullback, stop_gradient,
                    value_and_grad)
+from .checkpoint import checkpoint
+from .control import cond, fori_loop, scan, while_loop
 from .device import to_device
 from .tree import register_tree, tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "adjoint", "errors", "eval_graph", "grad", "ir", "make_graph", "gradient", "is_differentiable", "jvp", "primitives",
-    "pullback", "register_tree", "stop_gradient", "to_device", "tree_flatten", "tree_leaves",
-    "tree_map", "tree_unflatten", "value_and_grad",
+    "adjoint", "checkpoint", "cond", "errors", "eval_graph", "fori_loop", "grad",
+    "gradient", "ir", "is_differentiable", "jvp", "make_graph", "primitives", "pullback",
+    "register_tree", "scan", "stop_gradient", "to_device", "tree_flatten", "tree_leaves",
+    "tree_map", "tree_unflatten", "value_and_grad", "while_loop",
 ]

@@ -95,14 +95,20 @@ def _shape_input(atom: ir.Atom) -> Any:
 
 
 class StagingTrace(Trace):
-    __slots__ = ("eqns", "const_vars", "consts", "_const_ids")
+    """Records equations. With ``capture=True`` (sub-graphs of control flow),
+    values of enclosing transformations that the staged function closes over
+    become extra graph inputs ("closure conversion"), listed in ``captured``."""
 
-    def __init__(self) -> None:
+    __slots__ = ("eqns", "const_vars", "consts", "_const_ids", "captured", "capture_vars")
+
+    def __init__(self, capture: bool = False) -> None:
         super().__init__()
         self.eqns: list[ir.Eqn] = []
         self.const_vars: list[ir.Var] = []
         self.consts: list[Any] = []
         self._const_ids: dict[int, ir.Var] = {}
+        self.captured: list[Tracer] | None = [] if capture else None
+        self.capture_vars: list[ir.Var] = []
 
     def new_input(self, aval: Aval) -> StagedTracer:
         return StagedTracer(self, aval, ir.Var(aval))
@@ -110,6 +116,13 @@ class StagingTrace(Trace):
     def atom(self, x: Any) -> ir.Atom:
         if isinstance(x, StagedTracer) and x._trace is self:
             return x.var
+        if isinstance(x, Tracer) and self.captured is not None:
+            var = self._const_ids.get(id(x))
+            if var is None:
+                var = self._const_ids[id(x)] = ir.Var(x.aval)
+                self.captured.append(x)
+                self.capture_vars.append(var)
+            return var
         if isinstance(x, Tracer):
             raise ConcretizationError(
                 "a value traced by an enclosing transformation was captured by a function being "
@@ -156,6 +169,25 @@ def _abstract(x: Any) -> Aval | None:
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return Aval(x.shape, x.dtype)
     return None
+
+
+def stage(fn: Callable, in_avals: list[Aval], *, simplify: bool = True
+          ) -> tuple[ir.Graph, list[Any]]:
+    """Stage ``fn(*inputs)`` (flat inputs, any output tree) as a sub-graph.
+
+    Returns the graph, whose inputs are ``(*captured, *inputs)`` and whose
+    ``out_tree`` is the output structure, and the captured values of
+    enclosing transformations (staged or not) in the order of those inputs:
+    the caller passes them as explicit operands of its equation.
+    """
+    trace = StagingTrace(capture=True)
+    with trace_level(trace):
+        ins = [trace.new_input(a) for a in in_avals]
+        out_leaves, out_def = tree_flatten(fn(*ins))
+        out_atoms = [trace.atom(o) for o in out_leaves]
+    graph = ir.Graph([*trace.capture_vars, *(t.var for t in ins)], trace.const_vars,
+                     trace.consts, trace.eqns, out_atoms, out_tree=out_def)
+    return (ir.simplify(graph) if simplify else graph), trace.captured
 
 
 def make_graph(f: Callable, *example_args: Any, simplify: bool = True) -> ir.Graph:
@@ -216,8 +248,15 @@ def eval_graph(graph: ir.Graph, *args: Any) -> Any:
     return tree_unflatten(graph.out_tree, outs)
 
 
-def run_graph(graph: ir.Graph, flat_args: list[Any]) -> list[Any]:
-    """Evaluate a graph on its flat inputs (no structure checks): for control-flow rules."""
+def run_graph(graph: ir.Graph, flat_args: list[Any],
+              inplace: dict[int, Callable] | None = None) -> list[Any]:
+    """Evaluate a graph on its flat inputs (no structure checks): for control-flow rules.
+
+    Values are dropped after their last use, so eager evaluation of a large
+    graph holds only what is still needed. ``inplace`` maps equation indices
+    to implementations that may overwrite their first operand: loops pass
+    it for buffers they own (see `wengert.ad.primitives.control`).
+    """
     env: dict[int, Any] = {}
     for v, x in zip(graph.in_vars, flat_args):
         env[v.id] = x
@@ -227,11 +266,35 @@ def run_graph(graph: ir.Graph, flat_args: list[Any]) -> list[Any]:
     def read(a: ir.Atom) -> Any:
         return a.value if isinstance(a, ir.Literal) else env[a.id]
 
-    for e in graph.eqns:
-        out = e.prim.bind(*(read(a) for a in e.inputs), **e.params)
+    for k, (e, dead) in enumerate(zip(graph.eqns, _dead_after(graph))):
+        args = [read(a) for a in e.inputs]
+        if inplace and k in inplace:
+            out = inplace[k](*args, **e.params)
+        else:
+            out = e.prim.bind(*args, **e.params)
         if e.prim.multiple_results:
             for v, o in zip(e.outputs, out):
                 env[v.id] = o
         else:
             env[e.outputs[0].id] = out
+        for vid in dead:
+            env.pop(vid, None)
     return [read(a) for a in graph.out_atoms]
+
+
+def _dead_after(graph: ir.Graph) -> list[tuple[int, ...]]:
+    """For each equation, the variables whose last use it is (outputs never die)."""
+    last: dict[int, int] = {}
+    for k, e in enumerate(graph.eqns):
+        for a in e.inputs:
+            if isinstance(a, ir.Var):
+                last[a.id] = k
+        for v in e.outputs:
+            last.setdefault(v.id, k)
+    for a in graph.out_atoms:
+        if isinstance(a, ir.Var):
+            last.pop(a.id, None)
+    dead: list[list[int]] = [[] for _ in graph.eqns]
+    for vid, k in last.items():
+        dead[k].append(vid)
+    return [tuple(d) for d in dead]

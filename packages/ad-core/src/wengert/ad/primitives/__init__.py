@@ -11,5 +11,7 @@ from . import convolution  # noqa: F401  (registers conv_general_dilated, reduce
 from . import linalg  # noqa: F401  (registers cholesky, triangular_solve, solve, slogdet, eigh, svd)
 from . import fft  # noqa: F401  (registers fft: fft/ifft/rfft/irfft)
 from . import special  # noqa: F401  (registers erf, erfc, gammaln, digamma, polygamma, ...)
+from . import dynamic  # noqa: F401  (registers dynamic_slice, dynamic_update_slice)
+from . import control  # noqa: F401  (registers cond, while, scan)
 
 __all__ = ["Aval", "Primitive", "registry"]

@@ -1,0 +1,122 @@
+"""`checkpoint(f)`: trade compute for memory in reverse mode.
+
+Under a reverse trace the checkpointed call becomes ONE tape entry that keeps
+only ``f``'s inputs: the forward pass runs ``f`` on plain values (nothing of
+it is taped at that level) and the pullback re-runs ``f`` under a fresh
+`pullback`. Gradients are those of ``f``.
+
+Zygote's caveat: this is only right if ``f`` is pure — the recomputation must
+see what the forward pass saw. The common impure case, drawing random
+numbers from a generator that lives outside the call (NumPy's global RNG, a
+`Generator` closed over, a global, or passed in), is detected: a warning
+names it, and the generator's state is replayed during the recomputation so
+the gradient still matches the forward pass. Pass a seed as an argument and
+build the generator inside ``f`` to make it pure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ._api import pullback, top_trace
+from ._reverse import ReverseTrace
+from .tree import tree_leaves
+
+
+class ImpureCheckpointWarning(UserWarning):
+    """A checkpointed function changed state that its recomputation depends on."""
+
+
+def checkpoint(f: Callable) -> Callable:
+    """``f`` with the same value and gradients, storing only its inputs for the backward pass."""
+    @functools.wraps(f)
+    def wrapped(*args: Any) -> Any:
+        trace = top_trace(args)
+        if not isinstance(trace, ReverseTrace):
+            return f(*args)
+        return trace.process_custom_vjp(_forward, args)
+
+    def _forward(*xs: Any) -> tuple[Any, Callable]:
+        generators = _generators(f, xs)
+        before = [_get_state(g) for g in generators]
+        y = f(*xs)
+        drawn = [(g, s) for g, s in zip(generators, before) if not _same(s, _get_state(g))]
+        if drawn:
+            warnings.warn(
+                f"checkpoint: {getattr(f, '__qualname__', f)!r} drew random numbers from "
+                f"{', '.join(_describe(g) for g, _ in drawn)} without an explicit key, so its "
+                "recomputation in the backward pass is not the same function. Its state is "
+                "replayed for the recomputation; pass a seed as an argument and create the "
+                "generator inside the function to make it pure.",
+                ImpureCheckpointWarning, stacklevel=4)
+
+        def back(g: Any) -> tuple:
+            with _replayed(drawn):
+                return pullback(f, *xs)[1](g)
+
+        return y, back
+
+    return wrapped
+
+
+def _generators(f: Callable, args: tuple) -> list:
+    """Random generators ``f`` can reach: NumPy's global one, closure cells, globals it
+    names, and its arguments."""
+    found = [np.random.mtrand._rand]
+    candidates = list(tree_leaves(list(args)))
+    code = getattr(f, "__code__", None)
+    for cell in getattr(f, "__closure__", None) or ():
+        with contextlib.suppress(ValueError):  # an empty cell
+            candidates.append(cell.cell_contents)
+    if code is not None:
+        names = getattr(f, "__globals__", {})
+        candidates.extend(names[n] for n in code.co_names if n in names)
+    for c in candidates:
+        if isinstance(c, (np.random.Generator, np.random.RandomState)) and \
+                all(c is not g for g in found):
+            found.append(c)
+    return found
+
+
+def _get_state(g: Any) -> Any:
+    return g.get_state(legacy=False) if isinstance(g, np.random.RandomState) else \
+        g.bit_generator.state
+
+
+def _set_state(g: Any, state: Any) -> None:
+    if isinstance(g, np.random.RandomState):
+        g.set_state(state)
+    else:
+        g.bit_generator.state = state
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
+def _describe(g: Any) -> str:
+    return "NumPy's global random state" if g is np.random.mtrand._rand else \
+        f"a {type(g).__name__} it can reach"
+
+
+@contextlib.contextmanager
+def _replayed(drawn: list) -> Iterator[None]:
+    """Rewind each generator to its state before the forward pass, then restore it."""
+    now = [_get_state(g) for g, _ in drawn]
+    for g, before in drawn:
+        _set_state(g, before)
+    try:
+        yield
+    finally:
+        for (g, _), state in zip(drawn, now):
+            _set_state(g, state)
