@@ -1,0 +1,108 @@
+"""Activation functions: plain functions of arrays, differentiable through
+`wengert.ad.numpy` (so they run at NumPy speed on plain arrays)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import wengert.ad.numpy as wnp
+
+__all__ = ["celu", "elu", "gelu", "hardsigmoid", "hardtanh", "identity", "leakyrelu",
+           "logsigmoid", "logsoftmax", "mish", "relu", "relu6", "selu", "sigmoid", "softmax",
+           "softplus", "softsign", "swish", "tanh"]
+
+Array = Any
+
+
+def identity(x: Array) -> Array:
+    return x
+
+
+def relu(x: Array) -> Array:
+    return wnp.maximum(x, 0)
+
+
+def relu6(x: Array) -> Array:
+    return wnp.clip(x, 0, 6)
+
+
+def leakyrelu(x: Array, a: float = 0.01) -> Array:
+    return wnp.where(x > 0, x, a * x)
+
+
+def elu(x: Array, alpha: float = 1.0) -> Array:
+    return wnp.where(x > 0, x, alpha * wnp.expm1(wnp.minimum(x, 0)))
+
+
+def celu(x: Array, alpha: float = 1.0) -> Array:
+    return wnp.maximum(x, 0) + wnp.minimum(alpha * wnp.expm1(wnp.minimum(x, 0) / alpha), 0)
+
+
+def selu(x: Array) -> Array:
+    return 1.0507009873554805 * elu(x, 1.6732632423543772)
+
+
+def sigmoid(x: Array) -> Array:
+    """Through the identity with tanh: one primitive, stable for large |x|."""
+    return 0.5 * wnp.tanh(0.5 * x) + 0.5
+
+
+def tanh(x: Array) -> Array:
+    return wnp.tanh(x)
+
+
+def softplus(x: Array) -> Array:
+    """log(1 + exp(x)) without overflow."""
+    return wnp.logaddexp(x, 0)
+
+
+def logsigmoid(x: Array) -> Array:
+    return -softplus(-x)
+
+
+def softsign(x: Array) -> Array:
+    return x / (1 + wnp.abs(x))
+
+
+def hardtanh(x: Array) -> Array:
+    return wnp.clip(x, -1, 1)
+
+
+def hardsigmoid(x: Array) -> Array:
+    """PyTorch's piecewise-linear sigmoid: relu6(x + 3) / 6."""
+    return relu6(x + 3) / 6
+
+
+def swish(x: Array) -> Array:
+    return x * sigmoid(x)
+
+
+def mish(x: Array) -> Array:
+    return x * wnp.tanh(softplus(x))
+
+
+_SQRT_2_OVER_PI = float(np.sqrt(2 / np.pi))
+
+
+def gelu(x: Array) -> Array:
+    """The tanh approximation (Flux's ``gelu``; PyTorch's ``approximate='tanh'``)."""
+    return 0.5 * x * (1 + wnp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+
+
+def softmax(x: Array, axis: int = -1) -> Array:
+    e = wnp.exp(x - _stop_max(x, axis))
+    return e / wnp.sum(e, axis=axis, keepdims=True)
+
+
+def logsoftmax(x: Array, axis: int = -1) -> Array:
+    shifted = x - _stop_max(x, axis)
+    return shifted - wnp.log(wnp.sum(wnp.exp(shifted), axis=axis, keepdims=True))
+
+
+def _stop_max(x: Array, axis: int) -> Array:
+    # The shift cancels mathematically, so it needs no derivative.
+    import wengert.ad as ad
+
+    return ad.stop_gradient(wnp.max(x, axis=axis, keepdims=True))

@@ -1,0 +1,348 @@
+"""Optimisers as functional state trees (after Optimisers.jl).
+
+A rule transforms one parameter's gradient into the step to subtract, with
+a per-parameter state: ``state = rule.init(x)``, ``step, state =
+rule.apply(state, x, dx, t)``. `Optimiser` lifts a rule to whole models:
+
+    opt = nn.Adam(1e-3)
+    state = opt.init(model)
+    model, state = opt.update(model, grads, state)
+
+The state mirrors the model's tree. Leaves without a gradient (frozen
+parameters, `Buffer` state, integers, functions) get no state and no update.
+Rules compose: ``OptimiserChain(ClipNorm(1.0), WeightDecay(1e-4), Adam())``.
+Learning rates may be schedules (callables of the step number, see
+`wengert.nn.schedules`). Every rule keeps the parameter's dtype.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import wengert.ad as ad
+
+from .core import Buffer, Const
+
+__all__ = ["AMSGrad", "AdaDelta", "AdaGrad", "Adam", "AdamW", "ClipGrad", "ClipNorm",
+           "Descent", "Lion", "Momentum", "NAdam", "Nesterov", "OptState", "Optimiser",
+           "OptimiserChain", "RMSProp", "WeightDecay"]
+
+Array = Any
+Rate = float | Callable[[int], float]
+
+
+def _rate(eta: Rate, t: int) -> float:
+    return float(eta(t)) if callable(eta) else float(eta)
+
+
+def _zeros(x: Array) -> Array:
+    return np.zeros_like(x)
+
+
+class Optimiser:
+    """Base of every rule; gives each the model-level ``init``/``update``."""
+
+    def init_leaf(self, x: Array) -> Any:
+        return None
+
+    def apply(self, state: Any, x: Array, dx: Array, t: int) -> tuple[Array, Any]:
+        raise NotImplementedError
+
+    # -- whole models -------------------------------------------------------------------
+    def init(self, model: Any) -> OptState:
+        leaves, treedef = ad.tree_flatten(model)
+        return OptState(0, ad.tree_unflatten(treedef, [
+            _Leaf(self.init_leaf(x)) if _trainable(x) else None for x in leaves]))
+
+    def update(self, model: Any, grads: Any, state: OptState) -> tuple[Any, OptState]:
+        """One step: the new model and the new state (neither input is modified)."""
+        leaves, treedef = ad.tree_flatten(model)
+        g_leaves, g_def = ad.tree_flatten(grads, is_leaf=_is_none_or_const)
+        s_leaves, _ = ad.tree_flatten(state.tree, is_leaf=_is_state_leaf)
+        if len(g_leaves) != len(leaves) or len(s_leaves) != len(leaves):
+            raise ValueError(f"update: the model has {len(leaves)} leaves but the gradient has "
+                             f"{len(g_leaves)} and the state {len(s_leaves)}; pass the "
+                             "gradient of this model and the state from init(model)")
+        t = state.step + 1
+        new_x, new_s = [], []
+        for x, g, s in zip(leaves, g_leaves, s_leaves):
+            if not _trainable(x) or g is None or isinstance(g, Const):
+                new_x.append(x)
+                new_s.append(s)
+                continue
+            if s is None:  # e.g. a parameter thawed after init
+                s = _Leaf(self.init_leaf(x))
+            step, inner = self.apply(s.state, x, g, t)
+            new_x.append(x - step)
+            new_s.append(_Leaf(inner))
+        return (ad.tree_unflatten(treedef, new_x),
+                OptState(t, ad.tree_unflatten(treedef, new_s)))
+
+
+@dataclasses.dataclass
+class OptState:
+    """The optimiser's step count and a model-shaped tree of per-parameter states."""
+
+    step: int
+    tree: Any
+
+
+@dataclasses.dataclass
+class _Leaf:
+    state: Any
+
+
+def _trainable(x: Any) -> bool:
+    return hasattr(x, "shape") and not isinstance(x, (Buffer, Const)) and \
+        ad.is_differentiable(x)
+
+
+def _is_none_or_const(x: Any) -> bool:
+    return x is None or isinstance(x, Const)
+
+
+def _is_state_leaf(x: Any) -> bool:
+    return x is None or isinstance(x, (_Leaf, Const))
+
+
+# ---- plain descent and momentum -----------------------------------------------------------
+
+@dataclasses.dataclass
+class Descent(Optimiser):
+    """``x -= η dx``."""
+
+    eta: Rate = 0.1
+
+    def apply(self, state, x, dx, t):
+        return dx * _rate(self.eta, t), state
+
+
+@dataclasses.dataclass
+class Momentum(Optimiser):
+    """Heavy-ball momentum as PyTorch's SGD: ``v = ρ v + dx``, ``x -= η v``."""
+
+    eta: Rate = 0.01
+    rho: float = 0.9
+
+    def init_leaf(self, x):
+        return _zeros(x)
+
+    def apply(self, v, x, dx, t):
+        v = self.rho * v + dx
+        return v * _rate(self.eta, t), v
+
+
+@dataclasses.dataclass
+class Nesterov(Optimiser):
+    """Nesterov momentum as PyTorch's SGD(nesterov=True): ``x -= η (dx + ρ v)``."""
+
+    eta: Rate = 0.001
+    rho: float = 0.9
+
+    def init_leaf(self, x):
+        return _zeros(x)
+
+    def apply(self, v, x, dx, t):
+        v = self.rho * v + dx
+        return (dx + self.rho * v) * _rate(self.eta, t), v
+
+
+# ---- adaptive rates -------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RMSProp(Optimiser):
+    """Tieleman & Hinton: divide by a running RMS of the gradient (ε outside the root)."""
+
+    eta: Rate = 0.001
+    rho: float = 0.9
+    eps: float = 1e-8
+
+    def init_leaf(self, x):
+        return _zeros(x)
+
+    def apply(self, v, x, dx, t):
+        v = self.rho * v + (1 - self.rho) * (dx * dx)
+        return dx * _rate(self.eta, t) / (np.sqrt(v) + self.eps), v
+
+
+@dataclasses.dataclass
+class Adam(Optimiser):
+    """Kingma & Ba (2015), with bias correction."""
+
+    eta: Rate = 0.001
+    beta: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+    def init_leaf(self, x):
+        return _zeros(x), _zeros(x)
+
+    def _moments(self, m, v, dx):
+        b1, b2 = self.beta
+        return b1 * m + (1 - b1) * dx, b2 * v + (1 - b2) * (dx * dx)
+
+    def _step(self, m, v_hat_source, t):
+        b1, b2 = self.beta
+        c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+        denom = np.sqrt(v_hat_source) * float(1 / np.sqrt(c2)) + self.eps
+        return m * float(_rate(self.eta, t) / c1) / denom
+
+    def apply(self, state, x, dx, t):
+        m, v = self._moments(*state, dx)
+        return self._step(m, v, t), (m, v)
+
+
+@dataclasses.dataclass
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as PyTorch:
+    ``x -= η (adam_step / η + λ x)``."""
+
+    weight_decay: float = 0.01
+
+    def apply(self, state, x, dx, t):
+        step, state = super().apply(state, x, dx, t)
+        return step + x * float(_rate(self.eta, t) * self.weight_decay), state
+
+
+@dataclasses.dataclass
+class AMSGrad(Adam):
+    """Adam with the running maximum of the second moment (Reddi et al. 2018)."""
+
+    def init_leaf(self, x):
+        return _zeros(x), _zeros(x), _zeros(x)
+
+    def apply(self, state, x, dx, t):
+        m, v = self._moments(state[0], state[1], dx)
+        v_max = np.maximum(state[2], v)
+        return self._step(m, v_max, t), (m, v, v_max)
+
+
+@dataclasses.dataclass
+class NAdam(Adam):
+    """Adam with Nesterov momentum (Dozat 2016), PyTorch's form with its
+    momentum-decay schedule ``μ_t = β1 (1 - 0.96^(t ψ) / 2)``."""
+
+    momentum_decay: float = 0.004
+
+    def init_leaf(self, x):
+        return _zeros(x), _zeros(x), 1.0
+
+    def apply(self, state, x, dx, t):
+        m, v = self._moments(state[0], state[1], dx)
+        b1, b2 = self.beta
+        mu = b1 * (1 - 0.5 * 0.96 ** (t * self.momentum_decay))
+        mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * self.momentum_decay))
+        prod = state[2] * mu
+        eta = _rate(self.eta, t)
+        denom = np.sqrt(v * float(1 / (1 - b2 ** t))) + self.eps
+        step = (dx * float(eta * (1 - mu) / (1 - prod))
+                + m * float(eta * mu_next / (1 - prod * mu_next))) / denom
+        return step, (m, v, prod)
+
+
+@dataclasses.dataclass
+class AdaGrad(Optimiser):
+    """Duchi et al. (2011): divide by the root of the summed squared gradients."""
+
+    eta: Rate = 0.1
+    eps: float = 1e-10
+
+    def init_leaf(self, x):
+        return _zeros(x)
+
+    def apply(self, acc, x, dx, t):
+        acc = acc + dx * dx
+        return dx * _rate(self.eta, t) / (np.sqrt(acc) + self.eps), acc
+
+
+@dataclasses.dataclass
+class AdaDelta(Optimiser):
+    """Zeiler (2012): step sizes from running RMS of gradients and of steps."""
+
+    eta: Rate = 1.0
+    rho: float = 0.9
+    eps: float = 1e-6
+
+    def init_leaf(self, x):
+        return _zeros(x), _zeros(x)
+
+    def apply(self, state, x, dx, t):
+        acc, acc_step = state
+        acc = self.rho * acc + (1 - self.rho) * (dx * dx)
+        delta = np.sqrt(acc_step + self.eps) / np.sqrt(acc + self.eps) * dx
+        acc_step = self.rho * acc_step + (1 - self.rho) * (delta * delta)
+        return delta * _rate(self.eta, t), (acc, acc_step)
+
+
+@dataclasses.dataclass
+class Lion(Optimiser):
+    """Chen et al. (2023): the sign of an interpolated momentum."""
+
+    eta: Rate = 1e-4
+    beta: tuple[float, float] = (0.9, 0.99)
+
+    def init_leaf(self, x):
+        return _zeros(x)
+
+    def apply(self, m, x, dx, t):
+        b1, b2 = self.beta
+        step = np.sign(b1 * m + (1 - b1) * dx) * _rate(self.eta, t)
+        return step.astype(x.dtype, copy=False), b2 * m + (1 - b2) * dx
+
+
+# ---- gradient transformations and composition ---------------------------------------------
+
+@dataclasses.dataclass
+class ClipGrad(Optimiser):
+    """Clamp every gradient entry to ``[-delta, delta]``."""
+
+    delta: float = 10.0
+
+    def apply(self, state, x, dx, t):
+        return np.clip(dx, -self.delta, self.delta), state
+
+
+@dataclasses.dataclass
+class ClipNorm(Optimiser):
+    """Rescale each parameter's gradient whose ``p``-norm exceeds ``omega``
+    (per array, as Optimisers.jl)."""
+
+    omega: float = 10.0
+    p: float = 2.0
+
+    def apply(self, state, x, dx, t):
+        norm = float(np.sum(np.abs(dx) ** self.p) ** (1 / self.p))
+        return (dx * (self.omega / norm) if norm > self.omega else dx), state
+
+
+@dataclasses.dataclass
+class WeightDecay(Optimiser):
+    """Coupled L2 decay: ``dx + λ x`` (PyTorch's ``weight_decay`` of SGD/Adam)."""
+
+    lam: float = 5e-4
+
+    def apply(self, state, x, dx, t):
+        return dx + x * self.lam, state
+
+
+class OptimiserChain(Optimiser):
+    """Apply rules in order, each to the previous one's output."""
+
+    def __init__(self, *rules: Optimiser) -> None:
+        self.rules = rules
+
+    def init_leaf(self, x):
+        return tuple(r.init_leaf(x) for r in self.rules)
+
+    def apply(self, states, x, dx, t):
+        new = []
+        for rule, s in zip(self.rules, states):
+            dx, s = rule.apply(s, x, dx, t)
+            new.append(s)
+        return dx, tuple(new)
+
+    def __repr__(self) -> str:
+        return f"OptimiserChain({', '.join(map(repr, self.rules))})"

@@ -1,0 +1,132 @@
+"""The convenience training loop, its callbacks, and one training step.
+
+``nn.train(model, loss, data, opt)`` runs ``loss(model, *batch)`` over every
+batch of ``data`` for ``epochs`` epochs, taking one optimiser step per
+batch, with a tqdm progress bar. Callbacks are called after every step and
+every epoch; one returning ``True`` (or raising `StopTraining`) ends training.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .core import trainmode
+from .optimisers import Optimiser, OptState
+from .state import withgradient
+
+__all__ = ["EarlyStopping", "Logger", "StopTraining", "TrainInfo", "train", "train_step"]
+
+
+class StopTraining(Exception):
+    """Raise from a callback (or the loss) to end `train` early."""
+
+
+@dataclass
+class TrainInfo:
+    """What callbacks see: the current model and optimiser state, the epoch
+    (from 1), the step within it, the last batch loss, and the per-epoch mean
+    losses so far. ``end_of_epoch`` tells the two kinds of call apart."""
+
+    model: Any
+    opt_state: OptState
+    epoch: int = 0
+    step: int = 0
+    loss: float = math.nan
+    history: list[float] = field(default_factory=list)
+    end_of_epoch: bool = False
+
+
+def train_step(model: Any, loss: Callable[..., Any], batch: Sequence[Any], opt: Optimiser,
+               opt_state: OptState) -> tuple[Any, OptState, float]:
+    """One gradient step: ``(model, opt_state, loss value)``. Running state
+    (BatchNorm statistics) recorded by the forward pass is committed."""
+    value, (grads,) = withgradient(lambda m: loss(m, *batch), model)
+    model, opt_state = opt.update(model, grads, opt_state)
+    return model, opt_state, float(value)
+
+
+def _as_tuple(batch: Any) -> tuple:
+    return batch if isinstance(batch, tuple) else (batch,)
+
+
+def train(model: Any, loss: Callable[..., Any], data: Iterable[Any], opt: Optimiser, *,
+          epochs: int = 1, callbacks: Sequence[Callable[[TrainInfo], Any]] = (),
+          opt_state: OptState | None = None, progress: bool = True,
+          train_mode: bool = True) -> tuple[Any, OptState]:
+    """Train and return ``(model, opt_state)``; the model comes back in the
+    mode it was trained in (call `testmode` to evaluate)."""
+    from tqdm.auto import tqdm
+
+    if train_mode:
+        model = trainmode(model)
+    info = TrainInfo(model, opt_state if opt_state is not None else opt.init(model))
+    try:
+        for epoch in range(1, epochs + 1):
+            info.epoch, total, count = epoch, 0.0, 0
+            bar = tqdm(data, desc=f"epoch {epoch}/{epochs}", disable=not progress,
+                       leave=False, mininterval=0.5)
+            for step, batch in enumerate(bar, 1):
+                info.model, info.opt_state, info.loss = train_step(
+                    info.model, loss, _as_tuple(batch), opt, info.opt_state)
+                info.step, info.end_of_epoch = step, False
+                total, count = total + info.loss, count + 1
+                bar.set_postfix(loss=f"{info.loss:.4g}", refresh=False)
+                if _notify(callbacks, info):
+                    raise StopTraining
+            bar.close()
+            info.history.append(total / max(count, 1))
+            info.end_of_epoch = True
+            if _notify(callbacks, info):
+                raise StopTraining
+    except StopTraining:
+        pass
+    return info.model, info.opt_state
+
+
+def _notify(callbacks: Sequence[Callable[[TrainInfo], Any]], info: TrainInfo) -> bool:
+    stop = False
+    for cb in callbacks:
+        stop = bool(cb(info)) or stop
+    return stop
+
+
+class Logger:
+    """Print the loss at most once every ``every`` seconds (and at each epoch's end)."""
+
+    def __init__(self, every: float = 5.0, print_fn: Callable[[str], Any] | None = None) -> None:
+        from tqdm.auto import tqdm
+
+        self.every, self.print_fn = every, print_fn or tqdm.write
+        self._last = -math.inf
+
+    def __call__(self, info: TrainInfo) -> None:
+        now = time.monotonic()
+        if info.end_of_epoch:
+            self.print_fn(f"epoch {info.epoch}: mean loss {info.history[-1]:.5g}")
+        elif now - self._last >= self.every:
+            self._last = now
+            self.print_fn(f"epoch {info.epoch} step {info.step}: loss {info.loss:.5g}")
+
+
+class EarlyStopping:
+    """Stop when ``metric(model)`` (default: the epoch's mean training loss)
+    has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    def __init__(self, patience: int = 3, metric: Callable[[Any], float] | None = None,
+                 min_delta: float = 0.0) -> None:
+        self.patience, self.metric, self.min_delta = patience, metric, min_delta
+        self.best, self.bad_epochs = math.inf, 0
+
+    def __call__(self, info: TrainInfo) -> bool:
+        if not info.end_of_epoch:
+            return False
+        value = info.history[-1] if self.metric is None else float(self.metric(info.model))
+        if value < self.best - self.min_delta:
+            self.best, self.bad_epochs = value, 0
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
