@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import types
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from ._api import pullback, top_trace
+from ._core import Tracer
 from ._reverse import ReverseTrace
-from .tree import tree_leaves
+from .tree import tree_flatten, tree_leaves, tree_unflatten
 
 
 class ImpureCheckpointWarning(UserWarning):
@@ -34,18 +36,27 @@ class ImpureCheckpointWarning(UserWarning):
 
 
 def checkpoint(f: Callable) -> Callable:
-    """``f`` with the same value and gradients, storing only its inputs for the backward pass."""
+    """``f`` with the same value and gradients, storing only its inputs for the backward pass.
+
+    Values that ``f`` closes over (its closure cells, recursively through
+    closed-over functions) are inputs too: traced ones receive gradients.
+    """
     @functools.wraps(f)
     def wrapped(*args: Any) -> Any:
-        trace = top_trace(args)
+        rebuild, captured = _closure_inputs(f)
+        trace = top_trace((captured, args))
         if not isinstance(trace, ReverseTrace):
             return f(*args)
-        return trace.process_custom_vjp(_forward, args)
 
-    def _forward(*xs: Any) -> tuple[Any, Callable]:
+        def pure(captured: list, *xs: Any) -> Any:
+            return rebuild(captured)(*xs)
+
+        return trace.process_custom_vjp(lambda *ins: _forward(pure, *ins), (captured, *args))
+
+    def _forward(pure: Callable, captured: list, *xs: Any) -> tuple[Any, Callable]:
         generators = _generators(f, xs)
         before = [_get_state(g) for g in generators]
-        y = f(*xs)
+        y = pure(captured, *xs)
         drawn = [(g, s) for g, s in zip(generators, before) if not _same(s, _get_state(g))]
         if drawn:
             warnings.warn(
@@ -54,15 +65,57 @@ def checkpoint(f: Callable) -> Callable:
                 "recomputation in the backward pass is not the same function. Its state is "
                 "replayed for the recomputation; pass a seed as an argument and create the "
                 "generator inside the function to make it pure.",
-                ImpureCheckpointWarning, stacklevel=4)
+                ImpureCheckpointWarning, stacklevel=5)
 
         def back(g: Any) -> tuple:
             with _replayed(drawn):
-                return pullback(f, *xs)[1](g)
+                return pullback(pure, captured, *xs)[1](g)
 
         return y, back
 
     return wrapped
+
+
+def _closure_inputs(f: Callable, seen: frozenset = frozenset()) -> tuple[Callable, list]:
+    """The traced values ``f`` closes over, and ``rebuild(values) -> f`` with them replaced.
+
+    Looks through closure cells, into trees held there and into closed-over
+    functions; cells without traced values are shared with ``f`` unchanged.
+    """
+    cells = getattr(f, "__closure__", None) or ()
+    parts = []  # (cell index, rebuild of its contents, number of values)
+    values: list = []
+    for k, cell in enumerate(cells):
+        try:
+            content = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(content, types.FunctionType):
+            if id(content) in seen or content is f:  # recursion: left as it is
+                continue
+            inner, found = _closure_inputs(content, seen | {id(f)})
+        else:
+            leaves, tree = tree_flatten(content)
+            found = leaves if any(isinstance(x, Tracer) for x in leaves) else []
+            inner = functools.partial(tree_unflatten, tree)
+        if found:
+            parts.append((k, inner, len(found)))
+            values.extend(found)
+    if not parts:
+        return (lambda _: f), []
+
+    def rebuild(new: list) -> Callable:
+        closure = list(cells)
+        start = 0
+        for k, inner, n in parts:
+            closure[k] = types.CellType(inner(list(new[start:start + n])))
+            start += n
+        g = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__,
+                               tuple(closure))
+        g.__kwdefaults__ = f.__kwdefaults__
+        return g
+
+    return rebuild, values
 
 
 def _generators(f: Callable, args: tuple) -> list:
