@@ -21,20 +21,26 @@ import time
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-import numpy as np  # noqa: E402
-from scipy.ndimage import gaussian_filter  # noqa: E402
-
-from wengert.hpcgan import BoundaryConditions, FlowSystem, rectangle_grid  # noqa: E402
-from wengert.hpcgan.flow import pyamg_available  # noqa: E402
+import numpy as np
+from scipy.ndimage import gaussian_filter
+from wengert.hpcgan import BoundaryConditions, FlowSystem, rectangle_grid
+from wengert.hpcgan.flow import pyamg_available
 
 
 def problem(n: int) -> tuple[FlowSystem, np.ndarray]:
     grid = rectangle_grid(1.0, 1.0, n, n)
-    noise = gaussian_filter(np.random.default_rng(0).standard_normal((n, n)), sigma=0.03 * n, mode="wrap")
+    noise = gaussian_filter(
+        np.random.default_rng(0).standard_normal((n, n)), sigma=0.03 * n, mode="wrap"
+    )
     K = np.exp(noise / noise.std()).ravel()
     faces = grid.boundary_faces
     ends = np.isin(faces.side, [0, 1])
-    bc = BoundaryConditions(faces.cell[ends], np.where(faces.side[ends] == 0, 1.0, 0.0), np.zeros(0, dtype=int), np.zeros(0))
+    bc = BoundaryConditions(
+        faces.cell[ends],
+        np.where(faces.side[ends] == 0, 1.0, 0.0),
+        np.zeros(0, dtype=int),
+        np.zeros(0),
+    )
     return FlowSystem(grid, bc, np.full(grid.n_active, grid.h**2)), K
 
 
@@ -52,14 +58,22 @@ def slope(cells: list[int], times: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512, 1024])
-    parser.add_argument("--direct-max", type=int, default=512, help="largest n timed with the direct solver")
+    parser.add_argument(
+        "--direct-max", type=int, default=512, help="largest n timed with the direct solver"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     methods = ["direct"] + (["amg"] if pyamg_available() else [])
     results: dict[str, tuple[list[int], list[float]]] = {m: ([], []) for m in methods}
-    print(f"{'grid':>11s} {'cells':>9s} " + " ".join(f"{m + ' [s]':>11s}" for m in methods) + f" {'amg/direct':>11s}")
+    print(
+        f"{'grid':>11s} {'cells':>9s} "
+        + " ".join(f"{m + ' [s]':>11s}" for m in methods)
+        + f" {'amg/direct':>11s}"
+    )
     for n in args.sizes:
         system, K = problem(n)
         row = {}
@@ -75,7 +89,10 @@ def main() -> None:
     for method, (cells, times) in results.items():
         if len(cells) > 1:
             tail = slice(-3, None)  # the largest grids, where fixed overheads no longer dominate
-            print(f"{method}: log-log slope of time vs cells = {slope(cells, times):.2f} overall, {slope(cells[tail], times[tail]):.2f} over the largest three grids")
+            print(
+                f"{method}: log-log slope of time vs cells = {slope(cells, times):.2f} overall, "
+                f"{slope(cells[tail], times[tail]):.2f} over the largest three grids"
+            )
     if not pyamg_available():
         print("pyamg is not installed: pip install 'wengert-hpcgan[amg]' to time the AMG solver")
 

@@ -5,7 +5,6 @@ import json
 from importlib import resources
 
 import pytest
-
 from wengert.hpcgan import load_preset
 
 

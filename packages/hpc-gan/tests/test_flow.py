@@ -1,11 +1,11 @@
 """The finite-volume solver: convergence order, exact layered solutions, mass balance,
 and the structure of its matrix."""
 
+import itertools
 import sys
 
 import numpy as np
 import pytest
-
 from wengert.hpcgan import BoundaryConditions, FlowSystem, rectangle_grid
 from wengert.hpcgan.verification import convergence_study
 
@@ -14,7 +14,7 @@ def test_manufactured_solution_converges_at_second_order():
     rows = convergence_study((8, 16, 32, 64))
     assert rows[-1]["order_l2"] > 1.9
     assert rows[-1]["order_max"] > 1.7
-    assert all(fine["l2"] < coarse["l2"] for coarse, fine in zip(rows, rows[1:]))
+    assert all(fine["l2"] < coarse["l2"] for coarse, fine in itertools.pairwise(rows))
 
 
 def _channel(K_of_cell, nx=40, ny=8, head=(1.0, 0.0)):
@@ -48,7 +48,9 @@ def test_layers_in_series_reproduce_the_exact_1d_solution():
     q = 1.0 / np.sum(h / K_row)
     exact = 1.0 - q * resistance_to_centre
     assert np.allclose(u.reshape(system.grid.ny, -1), exact, rtol=0, atol=1e-12)
-    assert np.allclose(system.dirichlet_outflow(K, u).sum(), 0.0, atol=1e-12)  # what enters west leaves east
+    assert np.allclose(
+        system.dirichlet_outflow(K, u).sum(), 0.0, atol=1e-12
+    )  # what enters west leaves east
 
 
 def test_layers_parallel_to_the_flow_give_a_linear_head():
@@ -75,7 +77,9 @@ def test_matrix_is_a_symmetric_positive_definite_m_matrix(tiny_system):
     assert np.all(row_sums >= -1e-12)  # weakly diagonally dominant,
     assert np.any(row_sums > 1e-6)  # strictly on rows touching the river
     assert np.linalg.eigvalsh(dense).min() > 0
-    assert np.all(np.linalg.inv(dense) >= -1e-12)  # monotone: non-negative data give non-negative heads
+    assert np.all(
+        np.linalg.inv(dense) >= -1e-12
+    )  # monotone: non-negative data give non-negative heads
 
 
 def test_discrete_mass_balance_with_direct_solver(tiny_system):
@@ -108,6 +112,8 @@ def test_invalid_conductivity_and_missing_dirichlet_are_rejected(tiny_system):
         system.solve(np.where(np.arange(len(K)) == 3, -1.0, K))
     with pytest.raises(ValueError, match="one value per active cell"):
         system.solve(K[:-1])
-    bc = BoundaryConditions(np.zeros(0, dtype=int), np.zeros(0), np.zeros(0, dtype=int), np.zeros(0))
+    bc = BoundaryConditions(
+        np.zeros(0, dtype=int), np.zeros(0), np.zeros(0, dtype=int), np.zeros(0)
+    )
     with pytest.raises(ValueError, match="no Dirichlet face"):
         FlowSystem(system.grid, bc, system.source)

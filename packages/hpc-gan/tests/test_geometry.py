@@ -1,7 +1,6 @@
 """Rasterisation, cell lookup and boundary faces."""
 
 import numpy as np
-
 from wengert.hpcgan import rasterise, rectangle_grid
 from wengert.hpcgan.geometry import nearest_edge, polygon_is_simple
 
@@ -41,4 +40,6 @@ def test_nearest_edge_and_projection():
 def test_polygon_simplicity():
     assert polygon_is_simple(np.array([[0, 0], [2, 0], [2, 1], [1, 2], [0, 1]], dtype=float))
     assert not polygon_is_simple(np.array([[0, 0], [1, 1], [1, 0], [0, 1]], dtype=float))  # bow tie
-    assert not polygon_is_simple(np.array([[0, 0], [2, 0], [1, 0], [1, 1]], dtype=float))  # folds back on itself
+    assert not polygon_is_simple(
+        np.array([[0, 0], [2, 0], [1, 0], [1, 1]], dtype=float)
+    )  # folds back on itself

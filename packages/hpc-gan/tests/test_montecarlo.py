@@ -5,9 +5,7 @@ import zipfile
 
 import numpy as np
 import pytest
-
-from wengert.hpcgan import DatasetError, FlowSystem, load_dataset, simulate
-from wengert.hpcgan import montecarlo
+from wengert.hpcgan import DatasetError, FlowSystem, load_dataset, montecarlo, simulate
 from wengert.hpcgan.cli import main
 from wengert.hpcgan.presets import parse_preset
 
@@ -16,16 +14,23 @@ SAMPLES = 40
 
 @pytest.fixture(scope="module")
 def dataset(tiny, tmp_path_factory):
-    return simulate(tiny, tmp_path_factory.mktemp("tiny"), samples=SAMPLES, seed=5, workers=1, progress=False)
+    return simulate(
+        tiny, tmp_path_factory.mktemp("tiny"), samples=SAMPLES, seed=5, workers=1, progress=False
+    )
 
 
 def test_dataset_content_is_consistent(tiny, dataset):
     meta, grid, site = dataset.metadata, tiny.site.grid, tiny.site
     Y, u = dataset.array("Y"), dataset.array("u")
     assert Y.shape == u.shape == (SAMPLES, grid.ny, grid.nx)
-    assert np.array_equal(np.isnan(Y[0]), ~grid.mask) and np.array_equal(dataset.array("mask"), grid.mask)
+    assert np.array_equal(np.isnan(Y[0]), ~grid.mask) and np.array_equal(
+        dataset.array("mask"), grid.mask
+    )
     kl = meta["field"]["kl"]
-    assert dataset.array("xi").shape == (SAMPLES, kl["modes"]) and kl["retained_variance_fraction"] >= 0.9
+    assert (
+        dataset.array("xi").shape == (SAMPLES, kl["modes"])
+        and kl["retained_variance_fraction"] >= 0.9
+    )
     assert meta["seed"] == 5 and meta["samples"] == SAMPLES and meta["preset"] == "tiny"
     assert meta["software"]["wengert-hpcgan"] == "0.1.0"
     assert meta["solver"]["max_relative_mass_imbalance"] < 1e-10
@@ -81,7 +86,9 @@ def test_interrupted_write_keeps_the_previous_dataset(tiny, tmp_path, monkeypatc
     def broken_write(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(zipfile.ZipFile, "writestr", broken_write)  # dies after the arrays, before the metadata
+    monkeypatch.setattr(
+        zipfile.ZipFile, "writestr", broken_write
+    )  # dies after the arrays, before the metadata
     with pytest.raises(KeyboardInterrupt):
         simulate(tiny, out, samples=16, seed=2, workers=1, progress=False)
     assert _files(out) == ["dataset.npz", "metadata.json"]
@@ -91,7 +98,9 @@ def test_interrupted_write_keeps_the_previous_dataset(tiny, tmp_path, monkeypatc
 def test_folder_of_another_preset_is_refused(tiny_definition, dataset):
     tiny_definition["name"] = "other"
     with pytest.raises(DatasetError, match="already holds a dataset of preset 'tiny', not 'other'"):
-        simulate(parse_preset(tiny_definition), dataset.folder, samples=2, workers=1, progress=False)
+        simulate(
+            parse_preset(tiny_definition), dataset.folder, samples=2, workers=1, progress=False
+        )
 
 
 def test_bad_arguments_and_folders(tiny, tmp_path):
@@ -109,7 +118,25 @@ def test_bad_arguments_and_folders(tiny, tmp_path):
 
 def test_cli_simulate_and_show(tmp_path, capsys):
     out = tmp_path / "cli"
-    assert main(["simulate", "--preset", "tiny", "--samples", "16", "--seed", "3", "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--preset",
+                "tiny",
+                "--samples",
+                "16",
+                "--seed",
+                "3",
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "wrote 16 realisations of 'tiny'" in capsys.readouterr().out
     assert main(["show", str(out)]) == 0
     for name in ("site.png", "realization.png", "statistics.png"):

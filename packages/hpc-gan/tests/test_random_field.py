@@ -3,25 +3,33 @@
 import numpy as np
 import pytest
 from scipy.optimize import brentq
-
 from wengert.hpcgan import CovarianceModel, Grid, Kernel, PresetError, karhunen_loeve
 from wengert.hpcgan.random_field import FFTCovariance, covariance_matrix
 
 MODEL = CovarianceModel(
-    (Kernel("squared_exponential", 0.5, 0.3), Kernel("exponential", 0.3, 0.12), Kernel("matern32", 0.2, 0.2))
+    (
+        Kernel("squared_exponential", 0.5, 0.3),
+        Kernel("exponential", 0.3, 0.12),
+        Kernel("matern32", 0.2, 0.2),
+    )
 )
 
 
 def test_kernels_at_zero_and_known_values():
     r = np.array([0.0, 0.1, 1.0])
-    assert np.allclose(Kernel("squared_exponential", 2.0, 0.5)(r), 2.0 * np.exp(-0.5 * (r / 0.5) ** 2))
+    assert np.allclose(
+        Kernel("squared_exponential", 2.0, 0.5)(r), 2.0 * np.exp(-0.5 * (r / 0.5) ** 2)
+    )
     assert np.allclose(Kernel("exponential", 2.0, 0.5)(r), 2.0 * np.exp(-r / 0.5))
     s = np.sqrt(3) * r / 0.5
     assert np.allclose(Kernel("matern32", 2.0, 0.5)(r), 2.0 * (1 + s) * np.exp(-s))
     assert MODEL(0.0) == pytest.approx(MODEL.variance) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("field, value", [("variance", 0.0), ("variance", -1.0), ("length", 0.0), ("length", float("nan"))])
+@pytest.mark.parametrize(
+    "field, value",
+    [("variance", 0.0), ("variance", -1.0), ("length", 0.0), ("length", float("nan"))],
+)
 def test_kernel_rejects_non_positive_parameters(field, value):
     args = {"type": "exponential", "variance": 1.0, "length": 1.0, field: value}
     with pytest.raises(PresetError, match=field):
@@ -36,7 +44,11 @@ def test_kernel_type_typo_suggests_the_right_name():
 def test_fft_products_equal_dense_covariance(tiny):
     grid = tiny.site.grid
     X = np.random.default_rng(1).standard_normal((grid.n_active, 40))
-    assert np.allclose(FFTCovariance(grid, MODEL, block=16).matmat(X), covariance_matrix(grid, MODEL) @ X, atol=1e-12)
+    assert np.allclose(
+        FFTCovariance(grid, MODEL, block=16).matmat(X),
+        covariance_matrix(grid, MODEL) @ X,
+        atol=1e-12,
+    )
 
 
 def test_sample_covariance_matches_kernel(tiny):
@@ -62,8 +74,18 @@ def _exponential_kernel_spectrum(length: float, a: float, count: int) -> np.ndar
     eigenfunctions and w + tan(w a)/length = 0 for odd ones."""
     c, eps, roots = 1.0 / length, 1e-12, []
     for k in range(count):
-        roots.append(brentq(lambda w: w * np.tan(w * a) - c, k * np.pi / a + eps, (k + 0.5) * np.pi / a - eps))
-        roots.append(brentq(lambda w: w + np.tan(w * a) * c, (k + 0.5) * np.pi / a + eps, (k + 1) * np.pi / a - eps))
+        roots.append(
+            brentq(
+                lambda w: w * np.tan(w * a) - c, k * np.pi / a + eps, (k + 0.5) * np.pi / a - eps
+            )
+        )
+        roots.append(
+            brentq(
+                lambda w: w + np.tan(w * a) * c,
+                (k + 0.5) * np.pi / a + eps,
+                (k + 1) * np.pi / a - eps,
+            )
+        )
     return np.sort(2 * length / (1 + (length * np.array(roots)) ** 2))[::-1][:count]
 
 
@@ -72,7 +94,13 @@ def _exponential_kernel_spectrum(length: float, a: float, count: int) -> np.ndar
 def test_one_dimensional_spectrum_matches_exact_kl(method):
     a, n, length = 1.0, 800, 0.5
     strip = Grid(origin=(-a, 0.0), h=2 * a / n, mask=np.ones((1, n), dtype=bool))
-    kl = karhunen_loeve(strip, CovarianceModel((Kernel("exponential", 1.0, length),)), variance_fraction=1.0, max_modes=12, method=method)
+    kl = karhunen_loeve(
+        strip,
+        CovarianceModel((Kernel("exponential", 1.0, length),)),
+        variance_fraction=1.0,
+        max_modes=12,
+        method=method,
+    )
     continuous = kl.eigenvalues[:12] * strip.h  # the cell length weights the discrete operator
     exact = _exponential_kernel_spectrum(length, a, 12)
     assert np.allclose(continuous, exact, rtol=2e-3)
@@ -83,16 +111,23 @@ def test_randomized_solver_agrees_with_dense(tiny):
     modes must be exact, the tail close, and the truncated covariance nearly as good."""
     grid = tiny.site.grid
     dense = karhunen_loeve(grid, MODEL, variance_fraction=0.95, method="dense")
-    fast = karhunen_loeve(grid, MODEL, variance_fraction=0.95, max_modes=dense.n_modes + 10, method="randomized")
+    fast = karhunen_loeve(
+        grid, MODEL, variance_fraction=0.95, max_modes=dense.n_modes + 10, method="randomized"
+    )
     k = dense.n_modes
     assert np.allclose(fast.eigenvalues[:10], dense.eigenvalues[:10], rtol=1e-8)
     assert np.allclose(fast.eigenvalues[: k // 2], dense.eigenvalues[: k // 2], rtol=1e-2)
-    assert np.all(fast.eigenvalues[:k] <= dense.eigenvalues * (1 + 1e-10))  # Ritz values are lower bounds
+    assert np.all(
+        fast.eigenvalues[:k] <= dense.eigenvalues * (1 + 1e-10)
+    )  # Ritz values are lower bounds
     assert fast.n_modes >= dense.n_modes
     overlap = np.abs(np.sum(fast.modes[:, :10] * dense.modes[:, :10], axis=0))
     assert overlap.min() > 1 - 1e-8
     C = covariance_matrix(grid, MODEL)
-    residual = [np.linalg.norm(C - (kl.modes[:, :k] * kl.eigenvalues[:k]) @ kl.modes[:, :k].T) for kl in (dense, fast)]
+    residual = [
+        np.linalg.norm(C - (kl.modes[:, :k] * kl.eigenvalues[:k]) @ kl.modes[:, :k].T)
+        for kl in (dense, fast)
+    ]
     assert residual[1] < 1.1 * residual[0]
 
 
@@ -104,7 +139,9 @@ def test_retained_variance_fraction_is_honoured(tiny, fraction):
     total = np.trace(covariance_matrix(grid, MODEL))
     assert kl.total_variance == pytest.approx(total)
     assert kl.retained_fraction >= fraction
-    assert full.eigenvalues[: kl.n_modes - 1].sum() / total < fraction  # one mode fewer would not do
+    assert (
+        full.eigenvalues[: kl.n_modes - 1].sum() / total < fraction
+    )  # one mode fewer would not do
     # The truncated field's pointwise variance, summed, is exactly the retained part.
     field_variance = np.sum(kl.modes**2 * kl.eigenvalues)
     assert field_variance / total == pytest.approx(kl.retained_fraction, rel=1e-10)

@@ -36,11 +36,20 @@ def _simulate(args: argparse.Namespace) -> None:
 
     preset = load_preset(args.preset)
     out = Path(args.out or f"hpcgan-{preset.name}")
-    dataset = simulate(preset, out, samples=args.samples, seed=args.seed, workers=args.workers, solver=args.solver, progress=not args.quiet)
+    dataset = simulate(
+        preset,
+        out,
+        samples=args.samples,
+        seed=args.seed,
+        workers=args.workers,
+        solver=args.solver,
+        progress=not args.quiet,
+    )
     meta = dataset.metadata
     kl = meta["field"]["kl"]
     print(
-        f"wrote {meta['samples']} realisations of {preset.name!r} to {out}: {meta['grid']['active_cells']} cells, "
+        f"wrote {meta['samples']} realisations of {preset.name!r} to {out}: "
+        f"{meta['grid']['active_cells']} cells, "
         f"{kl['modes']} KL modes ({kl['retained_variance_fraction']:.4f} of the variance), "
         f"max relative mass imbalance {meta['solver']['max_relative_mass_imbalance']:.1e}"
     )
@@ -51,7 +60,9 @@ def _show(args: argparse.Namespace) -> None:
     from .montecarlo import load_dataset
 
     dataset = load_dataset(args.folder)
-    for path in write_figures(dataset, Path(args.out) if args.out else dataset.folder / "figures", args.index):
+    for path in write_figures(
+        dataset, Path(args.out) if args.out else dataset.folder / "figures", args.index
+    ):
         print(path)
 
 
@@ -61,7 +72,10 @@ def _presets(args: argparse.Namespace) -> None:
     for name in available_presets():
         preset = load_preset(name)
         grid = preset.site.grid
-        print(f"{name:10s} {grid.nx:5d} x {grid.ny:<5d} {grid.n_active:8d} active cells   {preset.description}")
+        print(
+            f"{name:10s} {grid.nx:5d} x {grid.ny:<5d} {grid.n_active:8d} active cells   "
+            f"{preset.description}"
+        )
 
 
 def _kl(args: argparse.Namespace) -> None:
@@ -71,31 +85,59 @@ def _kl(args: argparse.Namespace) -> None:
     preset = load_preset(args.preset)
     field, grid = preset.field, preset.site.grid
     start = time.perf_counter()
-    kl = karhunen_loeve(grid, field.model, mean=field.mean, variance_fraction=field.variance_fraction, max_modes=field.max_modes)
+    kl = karhunen_loeve(
+        grid,
+        field.model,
+        mean=field.mean,
+        variance_fraction=field.variance_fraction,
+        max_modes=field.max_modes,
+    )
     print(
-        f"{preset.name}: {grid.n_active} active cells, {kl.n_modes} KL modes retain {kl.retained_fraction:.4f} of the variance "
-        f"(requested {field.variance_fraction}; method {kl.method}, {time.perf_counter() - start:.1f} s)"
+        f"{preset.name}: {grid.n_active} active cells, {kl.n_modes} KL modes retain "
+        f"{kl.retained_fraction:.4f} of the variance "
+        f"(requested {field.variance_fraction}; method {kl.method}, "
+        f"{time.perf_counter() - start:.1f} s)"
     )
 
 
 def _verify(args: argparse.Namespace) -> None:
     from .verification import convergence_study
 
-    print(f"{'cells':>9s} {'h':>10s} {'L2 error':>10s} {'order':>6s} {'max error':>10s} {'order':>6s}")
+    def order(row: dict, key: str) -> str:
+        return f"{row[key]:6.2f}" if key in row else f"{'-':>6s}"
+
+    print(
+        f"{'grid':>9s} {'h':>10s} {'L2 error':>10s} {'order':>6s} {'max error':>10s} {'order':>6s}"
+    )
     for row in convergence_study(tuple(args.sizes)):
-        print(f"{row['n']:4d}^2    {row['h']:10.3e} {row['l2']:10.3e} {row.get('order_l2', float('nan')):6.2f} {row['max']:10.3e} {row.get('order_max', float('nan')):6.2f}")
+        print(
+            f"{row['n']:4d}^2    {row['h']:10.3e} {row['l2']:10.3e} {order(row, 'order_l2')} "
+            f"{row['max']:10.3e} {order(row, 'order_max')}"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wengert-hpcgan", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    simulate = commands.add_parser("simulate", help="draw realisations, solve them and save a dataset")
-    simulate.add_argument("--preset", required=True, help="a shipped preset (see 'presets') or a path to a .json preset")
-    simulate.add_argument("--samples", type=_positive_int, help="number of realisations (default: the preset's)")
-    simulate.add_argument("--seed", type=_seed, default=0, help="seed of the KL coefficients (default 0)")
+    simulate = commands.add_parser(
+        "simulate", help="draw realisations, solve them and save a dataset"
+    )
+    simulate.add_argument(
+        "--preset",
+        required=True,
+        help="a shipped preset (see 'presets') or a path to a .json preset",
+    )
+    simulate.add_argument(
+        "--samples", type=_positive_int, help="number of realisations (default: the preset's)"
+    )
+    simulate.add_argument(
+        "--seed", type=_seed, default=0, help="seed of the KL coefficients (default 0)"
+    )
     simulate.add_argument("--out", help="dataset folder (default: hpcgan-PRESET)")
-    simulate.add_argument("--workers", type=_positive_int, help="solver processes (default: the CPUs available)")
+    simulate.add_argument(
+        "--workers", type=_positive_int, help="solver processes (default: the CPUs available)"
+    )
     simulate.add_argument("--solver", choices=("auto", "direct", "amg"), default="auto")
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
     simulate.set_defaults(run=_simulate)
@@ -112,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     kl.add_argument("--preset", required=True)
     kl.set_defaults(run=_kl)
 
-    verify = commands.add_parser("verify", help="manufactured-solution convergence study of the flow solver")
+    verify = commands.add_parser(
+        "verify", help="manufactured-solution convergence study of the flow solver"
+    )
     verify.add_argument("--sizes", type=_positive_int, nargs="+", default=[16, 32, 64, 128, 256])
     verify.set_defaults(run=_verify)
     return parser

@@ -35,11 +35,24 @@ def _outline(ax, dataset: Dataset) -> None:
 
 
 def _wells(ax, dataset: Dataset, kinds: tuple[str, ...]) -> None:
-    style = {"conductivity": ("^", "white", "conductivity wells"), "head": ("o", "black", "head wells"), "pumping": ("X", "red", "pumping wells")}
+    style = {
+        "conductivity": ("^", "white", "conductivity wells"),
+        "head": ("o", "black", "head wells"),
+        "pumping": ("X", "red", "pumping wells"),
+    }
     for kind in kinds:
         points = np.array(dataset.metadata["wells"][kind]).reshape(-1, 2)
         marker, color, label = style[kind]
-        ax.scatter(points[:, 0], points[:, 1], marker=marker, c=color, edgecolors="black", s=30, label=label, zorder=3)
+        ax.scatter(
+            points[:, 0],
+            points[:, 1],
+            marker=marker,
+            c=color,
+            edgecolors="black",
+            s=30,
+            label=label,
+            zorder=3,
+        )
 
 
 def _field(fig: Figure, ax, dataset: Dataset, image: np.ndarray, title: str, cmap: str) -> None:
@@ -59,11 +72,22 @@ def _save(fig: Figure, path: Path) -> Path:
 def plot_site(dataset: Dataset, path: Path) -> Path:
     fig = Figure(figsize=(6, 4.8))
     ax = fig.add_subplot()
-    ax.imshow(np.where(dataset.array("mask"), 0.85, 1.0), origin="lower", extent=_extent(dataset), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(
+        np.where(dataset.array("mask"), 0.85, 1.0),
+        origin="lower",
+        extent=_extent(dataset),
+        cmap="gray",
+        vmin=0,
+        vmax=1,
+    )
     _outline(ax, dataset)
     _wells(ax, dataset, ("conductivity", "head", "pumping"))
     grid = dataset.metadata["grid"]
-    ax.set_title(f"site {dataset.metadata['preset']!r}: {grid['active_cells']} active cells on {grid['nx']} x {grid['ny']}", fontsize=10)
+    ax.set_title(
+        f"site {dataset.metadata['preset']!r}: {grid['active_cells']} active cells on {grid['nx']} "
+        f"x {grid['ny']}",
+        fontsize=10,
+    )
     ax.set_aspect("equal")
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
@@ -72,11 +96,21 @@ def plot_site(dataset: Dataset, path: Path) -> Path:
 def plot_realization(dataset: Dataset, path: Path, index: int = 0) -> Path:
     samples = dataset.metadata["samples"]
     if not 0 <= index < samples:
-        raise IndexError(f"realisation {index} does not exist; the dataset has {samples} (0 to {samples - 1})")
+        raise IndexError(
+            f"realisation {index} does not exist; the dataset has {samples} (0 to {samples - 1})"
+        )
     fig = Figure(figsize=(11, 4.2))
     kl = dataset.metadata["field"]["kl"]
     for k, (name, title, cmap, wells) in enumerate(
-        [("Y", f"Y = ln K, realisation {index} ({kl['modes']} KL modes)", "viridis", ("conductivity",)), ("u", f"head u, realisation {index}", "coolwarm", ("head", "pumping"))]
+        [
+            (
+                "Y",
+                f"Y = ln K, realisation {index} ({kl['modes']} KL modes)",
+                "viridis",
+                ("conductivity",),
+            ),
+            ("u", f"head u, realisation {index}", "coolwarm", ("head", "pumping")),
+        ]
     ):
         ax = fig.add_subplot(1, 2, k + 1)
         _field(fig, ax, dataset, dataset.array(name)[index], title, cmap)
@@ -89,7 +123,14 @@ def plot_statistics(dataset: Dataset, path: Path) -> Path:
     n = dataset.metadata["samples"]
     for k, name in enumerate(["Y_mean", "Y_std", "u_mean", "u_std"]):
         field, stat = name.split("_")
-        _field(fig, fig.add_subplot(2, 2, k + 1), dataset, dataset.array(name), f"{stat} of {field} over {n} realisations", "viridis" if stat == "mean" else "magma")
+        _field(
+            fig,
+            fig.add_subplot(2, 2, k + 1),
+            dataset,
+            dataset.array(name),
+            f"{stat} of {field} over {n} realisations",
+            "viridis" if stat == "mean" else "magma",
+        )
     return _save(fig, path)
 
 

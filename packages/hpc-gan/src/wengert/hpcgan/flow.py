@@ -52,10 +52,14 @@ class FlowSystem:
     def __init__(self, grid: Grid, bc: BoundaryConditions, source: np.ndarray) -> None:
         n = grid.n_active
         if len(bc.dirichlet_cell) == 0:
-            raise ValueError("no Dirichlet face: the head is defined only up to a constant; add a river boundary")
+            raise ValueError(
+                "no Dirichlet face: the head is defined only up to a constant; add a river boundary"
+            )
         source = np.asarray(source, dtype=np.float64)
         if source.shape != (n,):
-            raise ValueError(f"source has shape {source.shape}, expected ({n},) (one value per active cell)")
+            raise ValueError(
+                f"source has shape {source.shape}, expected ({n},) (one value per active cell)"
+            )
         self.grid, self.bc, self.source = grid, bc, source
         index = grid.index
         pairs = []
@@ -78,7 +82,9 @@ class FlowSystem:
     def _check(self, K: np.ndarray) -> np.ndarray:
         K = np.asarray(K, dtype=np.float64)
         if K.shape != (self.n,):
-            raise ValueError(f"K has shape {K.shape}, expected ({self.n},) (one value per active cell)")
+            raise ValueError(
+                f"K has shape {K.shape}, expected ({self.n},) (one value per active cell)"
+            )
         if not np.all(np.isfinite(K) & (K > 0)):
             raise ValueError("K must be finite and positive in every active cell")
         return K
@@ -101,7 +107,9 @@ class FlowSystem:
         diagonal += np.bincount(self.bc.dirichlet_cell, t_dir, self.n)
         values = np.concatenate([-t_int, -t_int, diagonal])[self._order]
         A = sp.csr_matrix((values, self._indices, self._indptr), shape=(self.n, self.n))
-        b = self._fixed_rhs + np.bincount(self.bc.dirichlet_cell, t_dir * self.bc.dirichlet_head, self.n)
+        b = self._fixed_rhs + np.bincount(
+            self.bc.dirichlet_cell, t_dir * self.bc.dirichlet_head, self.n
+        )
         return A, b
 
     def resolve_method(self, method: str) -> str:
@@ -126,12 +134,16 @@ class FlowSystem:
         try:
             import pyamg
         except ImportError as exc:
-            raise ValueError("solver method 'amg' needs pyamg: pip install 'wengert-hpcgan[amg]'") from exc
+            raise ValueError(
+                "solver method 'amg' needs pyamg: pip install 'wengert-hpcgan[amg]'"
+            ) from exc
         hierarchy = pyamg.smoothed_aggregation_solver(A, symmetry="symmetric")
         u = hierarchy.solve(b, tol=rtol, accel="cg", maxiter=500)
         residual = np.linalg.norm(b - A @ u)
         if residual > 10 * rtol * np.linalg.norm(b):
-            raise RuntimeError(f"AMG-CG did not converge: relative residual {residual / np.linalg.norm(b):.2e}")
+            raise RuntimeError(
+                f"AMG-CG did not converge: relative residual {residual / np.linalg.norm(b):.2e}"
+            )
         return u
 
     def dirichlet_outflow(self, K: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -109,7 +109,9 @@ class Grid:
 def rectangle_grid(width: float, height: float, nx: int, ny: int) -> Grid:
     """A fully active ``nx`` by ``ny`` grid on ``[0, width] x [0, height]`` (square cells)."""
     if not math.isclose(width / nx, height / ny, rel_tol=1e-12):
-        raise ValueError(f"cells must be square: width/nx = {width / nx}, height/ny = {height / ny}")
+        raise ValueError(
+            f"cells must be square: width/nx = {width / nx}, height/ny = {height / ny}"
+        )
     return Grid(origin=(0.0, 0.0), h=width / nx, mask=np.ones((ny, nx), dtype=bool))
 
 
@@ -137,7 +139,11 @@ def nearest_edge(points: np.ndarray, polygon: np.ndarray) -> tuple[np.ndarray, n
     start, end = polygon_edges(polygon)
     direction = end - start
     rel = points[:, None, :] - start[None, :, :]
-    t = np.clip(np.einsum("pek,ek->pe", rel, direction) / np.einsum("ek,ek->e", direction, direction), 0.0, 1.0)
+    t = np.clip(
+        np.einsum("pek,ek->pe", rel, direction) / np.einsum("ek,ek->e", direction, direction),
+        0.0,
+        1.0,
+    )
     gap = rel - t[..., None] * direction[None]
     edge = np.argmin(np.einsum("pek,pek->pe", gap, gap), axis=1)
     return edge, t[np.arange(len(points)), edge]

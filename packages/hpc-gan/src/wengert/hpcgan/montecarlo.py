@@ -67,7 +67,10 @@ class Dataset:
     def array(self, name: str) -> np.ndarray:
         with np.load(self.folder / DATASET_FILE, allow_pickle=False) as archive:
             if name not in archive.files:
-                raise DatasetError(f"{self.folder / DATASET_FILE} has no array {name!r}; it has {', '.join(archive.files)}")
+                raise DatasetError(
+                    f"{self.folder / DATASET_FILE} has no array {name!r}; it has "
+                    f"{', '.join(archive.files)}"
+                )
             return archive[name]
 
 
@@ -76,9 +79,14 @@ def _read_metadata(path: Path) -> dict:
         with zipfile.ZipFile(path) as archive:
             metadata = json.loads(archive.read(METADATA_FILE))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"{path} is not a readable wengert-hpcgan dataset ({exc}); delete it or choose another folder") from exc
+        raise DatasetError(
+            f"{path} is not a readable wengert-hpcgan dataset ({exc}); delete it or choose another "
+            "folder"
+        ) from exc
     if metadata.get("format") != FORMAT:
-        raise DatasetError(f"{path} is not a wengert-hpcgan dataset; delete it or choose another folder")
+        raise DatasetError(
+            f"{path} is not a wengert-hpcgan dataset; delete it or choose another folder"
+        )
     return metadata
 
 
@@ -86,10 +94,16 @@ def load_dataset(folder: str | os.PathLike) -> Dataset:
     """Open the dataset that ``simulate`` wrote into ``folder``."""
     folder = Path(folder)
     if not (folder / DATASET_FILE).is_file():
-        raise DatasetError(f"no dataset in {folder}: {DATASET_FILE} is missing; run 'wengert-hpcgan simulate --out {folder}' first")
+        raise DatasetError(
+            f"no dataset in {folder}: {DATASET_FILE} is missing; run 'wengert-hpcgan simulate "
+            f"--out {folder}' first"
+        )
     metadata = _read_metadata(folder / DATASET_FILE)
     if metadata.get("format_version") != FORMAT_VERSION:
-        raise DatasetError(f"{folder} holds format version {metadata.get('format_version')}, this software reads {FORMAT_VERSION}")
+        raise DatasetError(
+            f"{folder} holds format version {metadata.get('format_version')}, this software reads "
+            f"{FORMAT_VERSION}"
+        )
     return Dataset(folder, metadata)
 
 
@@ -145,7 +159,9 @@ def _single_threaded_blas():
                 os.environ[name] = value
 
 
-def _solve_all(system: FlowSystem, Y: np.ndarray, solver: str, workers: int, bar: tqdm) -> tuple[np.ndarray, np.ndarray]:
+def _solve_all(
+    system: FlowSystem, Y: np.ndarray, solver: str, workers: int, bar: tqdm
+) -> tuple[np.ndarray, np.ndarray]:
     U, imbalance = np.empty_like(Y), np.empty(len(Y))
     starts = range(0, len(Y), CHUNK)
     if workers == 1:
@@ -155,14 +171,22 @@ def _solve_all(system: FlowSystem, Y: np.ndarray, solver: str, workers: int, bar
             bar.update(len(Y[start:stop]))
         return U, imbalance
     # spawn, not fork: forking a parent whose BLAS or tqdm threads are running can deadlock.
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(system,))
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(system,),
+    )
     try:
         with _single_threaded_blas():  # the workers are spawned while the jobs are submitted
             futures = {pool.submit(_solve_in_worker, Y[s : s + CHUNK], solver): s for s in starts}
         for future in as_completed(futures):
             start = futures[future]
             block, block_imbalance = future.result()
-            U[start : start + len(block)], imbalance[start : start + len(block)] = block, block_imbalance
+            U[start : start + len(block)], imbalance[start : start + len(block)] = (
+                block,
+                block_imbalance,
+            )
             bar.update(len(block))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -195,10 +219,18 @@ def simulate(
     site, field = preset.site, preset.field
     system = FlowSystem(site.grid, site.boundary_conditions(), site.source())
     solver = system.resolve_method(solver)
-    kl = karhunen_loeve(site.grid, field.model, mean=field.mean, variance_fraction=field.variance_fraction, max_modes=field.max_modes)
+    kl = karhunen_loeve(
+        site.grid,
+        field.model,
+        mean=field.mean,
+        variance_fraction=field.variance_fraction,
+        max_modes=field.max_modes,
+    )
     xi = np.random.default_rng(seed).standard_normal((samples, kl.n_modes))
     Y = np.concatenate([kl.sample(xi[s : s + CHUNK]) for s in range(0, samples, CHUNK)])
-    with tqdm(total=samples, desc=f"simulate {preset.name}", unit="solve", disable=not progress) as bar:
+    with tqdm(
+        total=samples, desc=f"simulate {preset.name}", unit="solve", disable=not progress
+    ) as bar:
         U, imbalance = _solve_all(system, Y, solver, min(workers, -(-samples // CHUNK)), bar)
 
     grid = site.grid
@@ -237,10 +269,25 @@ def _metadata(preset: Preset, samples: int, seed: int, solver: str, kl, imbalanc
         "description": preset.description,
         "samples": samples,
         "seed": seed,
-        "software": {"wengert-hpcgan": __version__, "numpy": np.__version__, "scipy": scipy.__version__},
-        "equation": "-div(K grad u) = f with K = exp(Y); Dirichlet head on the river, given inflow on inflow edges, no flow elsewhere",
-        "coordinates": {"length_scale": site.length_scale, "offset": list(site.offset), "note": "scaled = (site units - offset) / length_scale"},
-        "grid": {"nx": grid.nx, "ny": grid.ny, "h": grid.h, "origin": list(grid.origin), "active_cells": grid.n_active},
+        "software": {
+            "wengert-hpcgan": __version__,
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+        },
+        "equation": "-div(K grad u) = f with K = exp(Y); Dirichlet head on the river, given inflow "
+        "on inflow edges, no flow elsewhere",
+        "coordinates": {
+            "length_scale": site.length_scale,
+            "offset": list(site.offset),
+            "note": "scaled = (site units - offset) / length_scale",
+        },
+        "grid": {
+            "nx": grid.nx,
+            "ny": grid.ny,
+            "h": grid.h,
+            "origin": list(grid.origin),
+            "active_cells": grid.n_active,
+        },
         "site": {
             "polygon": site.polygon.tolist(),
             "river_edges": list(site.river_edges),
@@ -257,7 +304,10 @@ def _metadata(preset: Preset, samples: int, seed: int, solver: str, kl, imbalanc
         "field": {
             "mean": kl.mean,
             "variance": preset.field.model.variance,
-            "kernels": [{"type": k.type, "variance": k.variance, "length": k.length} for k in preset.field.model.kernels],
+            "kernels": [
+                {"type": k.type, "variance": k.variance, "length": k.length}
+                for k in preset.field.model.kernels
+            ],
             "kl": {
                 "method": kl.method,
                 "modes": kl.n_modes,
@@ -291,8 +341,12 @@ def _write_dataset(out: Path, arrays: dict[str, np.ndarray], metadata: dict) -> 
     def write_archive(handle) -> None:
         with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
             for name, value in arrays.items():
-                with archive.open(zipfile.ZipInfo(f"{name}.npy", _ZIP_EPOCH), "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.ascontiguousarray(value), allow_pickle=False)
+                with archive.open(
+                    zipfile.ZipInfo(f"{name}.npy", _ZIP_EPOCH), "w", force_zip64=True
+                ) as member:
+                    np.lib.format.write_array(
+                        member, np.ascontiguousarray(value), allow_pickle=False
+                    )
             archive.writestr(zipfile.ZipInfo(METADATA_FILE, _ZIP_EPOCH), text)
 
     out.mkdir(parents=True, exist_ok=True)

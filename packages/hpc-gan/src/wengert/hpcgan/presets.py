@@ -10,6 +10,7 @@ offending key and suggests the nearest valid one.
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -26,7 +27,19 @@ from .site import Site, Wells
 
 #: Allowed keys per section; a leading "?" marks an optional key.
 _SCHEMA: dict[str, tuple[str, ...]] = {
-    "": ("name", "?description", "length_scale", "polygon", "river", "?inflow", "?recharge", "grid", "wells", "field", "?simulation"),
+    "": (
+        "name",
+        "?description",
+        "length_scale",
+        "polygon",
+        "river",
+        "?inflow",
+        "?recharge",
+        "grid",
+        "wells",
+        "field",
+        "?simulation",
+    ),
     "river": ("edges", "head"),
     "inflow[]": ("edges", "flux"),
     "grid": ("nx",),
@@ -62,7 +75,9 @@ class Preset:
 def available_presets() -> list[str]:
     """Names of the presets shipped with the package."""
     folder = resources.files(__package__) / "presets"
-    return sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
+    return sorted(
+        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
+    )
 
 
 def load_preset(name: str) -> Preset:
@@ -77,13 +92,18 @@ def load_preset(name: str) -> Preset:
         if name not in names:
             close = difflib.get_close_matches(name, names, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise PresetError(f"unknown preset {name!r}; {hint}Available presets: {', '.join(names)} (or pass a path to a .json file)")
+            raise PresetError(
+                f"unknown preset {name!r}; {hint}Available presets: {', '.join(names)} (or pass a "
+                "path to a .json file)"
+            )
         text = (resources.files(__package__) / "presets" / f"{name}.json").read_text()
         source = f"{name}.json"
     try:
         definition = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PresetError(f"preset {source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+        raise PresetError(
+            f"preset {source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
     return parse_preset(definition, source)
 
 
@@ -105,14 +125,21 @@ class _Reader:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                raise self.fail(where or "top level", f"unknown key {key!r}; {hint}Allowed keys: {', '.join(allowed)}")
+                raise self.fail(
+                    where or "top level",
+                    f"unknown key {key!r}; {hint}Allowed keys: {', '.join(allowed)}",
+                )
         for key in keys:
             if not key.startswith("?") and key not in data:
                 raise self.fail(where or "top level", f"missing required key {key!r}")
         return data
 
     def number(self, value: Any, where: str, *, positive: bool = False) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
             raise self.fail(where, f"expected a finite number, got {value!r}")
         if positive and value <= 0:
             raise self.fail(where, f"must be positive, got {value!r}")
@@ -127,7 +154,9 @@ class _Reader:
 
     def items(self, value: Any, where: str, *, allow_empty: bool = True) -> list:
         if not isinstance(value, list) or (not value and not allow_empty):
-            raise self.fail(where, f"expected a {'non-empty ' if not allow_empty else ''}list, got {value!r}")
+            raise self.fail(
+                where, f"expected a {'non-empty ' if not allow_empty else ''}list, got {value!r}"
+            )
         return value
 
     def points(self, value: Any, where: str) -> np.ndarray:
@@ -139,9 +168,16 @@ class _Reader:
         return np.array(points, dtype=np.float64).reshape(-1, 2)
 
     def edges(self, value: Any, where: str, n_vertices: int) -> tuple[int, ...]:
-        edges = tuple(self.integer(e, f"{where}[{i}]", 0, n_vertices - 1) for i, e in enumerate(self.items(value, where, allow_empty=False)))
-        if any((b - a) % n_vertices != 1 for a, b in zip(edges, edges[1:])):
-            raise self.fail(where, f"edges {list(edges)} must be consecutive (edge e joins polygon vertices e and e+1)")
+        edges = tuple(
+            self.integer(e, f"{where}[{i}]", 0, n_vertices - 1)
+            for i, e in enumerate(self.items(value, where, allow_empty=False))
+        )
+        if any((b - a) % n_vertices != 1 for a, b in itertools.pairwise(edges)):
+            raise self.fail(
+                where,
+                f"edges {list(edges)} must be consecutive (edge e joins polygon vertices e and "
+                "e+1)",
+            )
         return edges
 
 
@@ -157,7 +193,10 @@ def parse_preset(definition: dict, source: str = "<dict>") -> Preset:
     if len(polygon) < 3:
         raise r.fail("polygon", f"needs at least 3 vertices, got {len(polygon)}")
     if not polygon_is_simple(polygon):
-        raise r.fail("polygon", "edges cross or touch each other; list the vertices in order around the boundary")
+        raise r.fail(
+            "polygon",
+            "edges cross or touch each other; list the vertices in order around the boundary",
+        )
     offset = polygon.min(axis=0)
 
     def scaled(points: np.ndarray) -> np.ndarray:
@@ -168,25 +207,36 @@ def parse_preset(definition: dict, source: str = "<dict>") -> Preset:
     river_edges = r.edges(river["edges"], "river.edges", v)
     head = r.items(river["head"], "river.head")
     if len(head) != 2:
-        raise r.fail("river.head", f"expected [head at the first river vertex, head at the last], got {head!r}")
+        raise r.fail(
+            "river.head",
+            f"expected [head at the first river vertex, head at the last], got {head!r}",
+        )
     inflow = []
     for i, group in enumerate(r.items(top.get("inflow", []), "inflow")):
         where = f"inflow[{i}]"
         group = r.section(group, where, "inflow[]")
         edges = r.edges(group["edges"], f"{where}.edges", v)
         if set(edges) & set(river_edges):
-            raise r.fail(f"{where}.edges", f"edges {sorted(set(edges) & set(river_edges))} are already river edges")
+            raise r.fail(
+                f"{where}.edges",
+                f"edges {sorted(set(edges) & set(river_edges))} are already river edges",
+            )
         inflow.append((edges, r.number(group["flux"], f"{where}.flux")))
 
     grid_spec = r.section(top["grid"], "grid", "grid")
     nx = r.integer(grid_spec["nx"], "grid.nx", 4, 20_000)
     width, height = np.ptp(polygon, axis=0)
     if nx * math.ceil(nx * height / width) > MAX_CELLS:
-        raise r.fail("grid.nx", f"{nx} cells across makes more than {MAX_CELLS:,} cells; choose a smaller nx")
+        raise r.fail(
+            "grid.nx", f"{nx} cells across makes more than {MAX_CELLS:,} cells; choose a smaller nx"
+        )
     grid = rasterise(scaled(polygon), nx)
 
     wells = r.section(top["wells"], "wells", "wells")
-    pumping = [r.section(p, f"wells.pumping[{i}]", "wells.pumping[]") for i, p in enumerate(r.items(wells.get("pumping", []), "wells.pumping"))]
+    pumping = [
+        r.section(p, f"wells.pumping[{i}]", "wells.pumping[]")
+        for i, p in enumerate(r.items(wells.get("pumping", []), "wells.pumping"))
+    ]
     site = Site(
         name=name,
         polygon=scaled(polygon),
@@ -198,7 +248,9 @@ def parse_preset(definition: dict, source: str = "<dict>") -> Preset:
             conductivity=scaled(r.points(wells["conductivity"], "wells.conductivity")),
             head=scaled(r.points(wells["head"], "wells.head")),
             pumping=scaled(r.points([p["position"] for p in pumping], "wells.pumping.position")),
-            pumping_rate=np.array([r.number(p["rate"], f"wells.pumping[{i}].rate") for i, p in enumerate(pumping)]),
+            pumping_rate=np.array(
+                [r.number(p["rate"], f"wells.pumping[{i}].rate") for i, p in enumerate(pumping)]
+            ),
         ),
         grid=grid,
         length_scale=scale,
@@ -211,7 +263,13 @@ def parse_preset(definition: dict, source: str = "<dict>") -> Preset:
         where = f"field.kernels[{i}]"
         k = r.section(k, where, "field.kernels[]")
         try:
-            kernels.append(Kernel(k["type"], r.number(k["variance"], f"{where}.variance", positive=True), r.number(k["length"], f"{where}.length", positive=True) / scale))
+            kernels.append(
+                Kernel(
+                    k["type"],
+                    r.number(k["variance"], f"{where}.variance", positive=True),
+                    r.number(k["length"], f"{where}.length", positive=True) / scale,
+                )
+            )
         except PresetError as exc:
             raise r.fail(where, str(exc)) from None
     fraction = r.number(field["variance_fraction"], "field.variance_fraction")
@@ -226,7 +284,12 @@ def parse_preset(definition: dict, source: str = "<dict>") -> Preset:
         name=name,
         description=str(top.get("description", "")),
         site=site,
-        field=FieldSpec(r.number(field["mean"], "field.mean"), CovarianceModel(tuple(kernels)), fraction, max_modes),
+        field=FieldSpec(
+            r.number(field["mean"], "field.mean"),
+            CovarianceModel(tuple(kernels)),
+            fraction,
+            max_modes,
+        ),
         samples=samples,
         definition=definition,
     )

@@ -47,14 +47,20 @@ class Kernel:
         if self.type not in _CORRELATIONS:
             close = difflib.get_close_matches(str(self.type), KERNEL_TYPES, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise PresetError(f"unknown kernel type {self.type!r}{hint} Known types: {', '.join(KERNEL_TYPES)}")
+            raise PresetError(
+                f"unknown kernel type {self.type!r}{hint} Known types: {', '.join(KERNEL_TYPES)}"
+            )
         for name in ("variance", "length"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise PresetError(f"{self.type} kernel: {name} must be a positive number, got {value!r}")
+                raise PresetError(
+                    f"{self.type} kernel: {name} must be a positive number, got {value!r}"
+                )
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
-        return self.variance * _CORRELATIONS[self.type](np.asarray(r, dtype=np.float64) / self.length)
+        return self.variance * _CORRELATIONS[self.type](
+            np.asarray(r, dtype=np.float64) / self.length
+        )
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,10 @@ class KLExpansion:
         """Fields ``(N, n_active)`` for coefficients ``xi`` of shape ``(N, n_modes)``."""
         xi = np.atleast_2d(np.asarray(xi, dtype=np.float64))
         if xi.shape[1] != self.n_modes:
-            raise ValueError(f"xi has {xi.shape[1]} coefficients per sample, the expansion has {self.n_modes} modes")
+            raise ValueError(
+                f"xi has {xi.shape[1]} coefficients per sample, the expansion has {self.n_modes} "
+                "modes"
+            )
         return self.mean + (xi * np.sqrt(self.eigenvalues)) @ self.modes.T
 
 
@@ -131,14 +140,18 @@ class FFTCovariance:
         grid, out = self.grid, np.empty_like(X)
         for start in range(0, X.shape[1], self.block):
             stop = min(start + self.block, X.shape[1])
-            box = np.zeros((stop - start,) + self.shape)
+            box = np.zeros((stop - start, *self.shape))
             box[:, : grid.ny, : grid.nx][:, grid.mask] = X[:, start:stop].T
-            product = scipy.fft.irfft2(scipy.fft.rfft2(box, workers=-1) * self._spectrum, s=self.shape, workers=-1)
+            product = scipy.fft.irfft2(
+                scipy.fft.rfft2(box, workers=-1) * self._spectrum, s=self.shape, workers=-1
+            )
             out[:, start:stop] = product[:, : grid.ny, : grid.nx][:, grid.mask].T
         return out
 
 
-def randomized_eigh(matmat, n: int, k: int, *, oversample: int, power_iterations: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def randomized_eigh(
+    matmat, n: int, k: int, *, oversample: int, power_iterations: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Leading ``k`` eigenpairs of a symmetric positive semi-definite operator.
 
     Subspace iteration from a Gaussian start block of ``k + oversample`` vectors, then a
@@ -148,7 +161,9 @@ def randomized_eigh(matmat, n: int, k: int, *, oversample: int, power_iterations
     width = min(n, k + oversample)
     basis = np.random.default_rng(seed).standard_normal((n, width))
     for _ in range(power_iterations + 1):
-        basis, _ = scipy.linalg.qr(matmat(basis), mode="economic", overwrite_a=True, check_finite=False)
+        basis, _ = scipy.linalg.qr(
+            matmat(basis), mode="economic", overwrite_a=True, check_finite=False
+        )
     projected = basis.T @ matmat(basis)
     values, vectors = scipy.linalg.eigh(0.5 * (projected + projected.T))
     order = np.argsort(values)[::-1][:k]
@@ -184,25 +199,34 @@ def karhunen_loeve(
     n = grid.n_active
     max_modes = n if max_modes is None else max_modes
     if not 1 <= max_modes <= n:
-        raise PresetError(f"max_modes must lie between 1 and the {n} active cells, got {max_modes!r}")
+        raise PresetError(
+            f"max_modes must lie between 1 and the {n} active cells, got {max_modes!r}"
+        )
     if method == "auto":
         method = "dense" if n <= DENSE_LIMIT else "randomized"
     total = n * model.variance
     if method == "dense":
-        values, vectors = scipy.linalg.eigh(covariance_matrix(grid, model), overwrite_a=True, check_finite=False)
+        values, vectors = scipy.linalg.eigh(
+            covariance_matrix(grid, model), overwrite_a=True, check_finite=False
+        )
         values, vectors = values[::-1][:max_modes], vectors[:, ::-1][:, :max_modes]
     else:
         fft = FFTCovariance(grid, model)
-        values, vectors = randomized_eigh(fft.matmat, n, max_modes, oversample=max(20, max_modes // 5), power_iterations=2)
+        values, vectors = randomized_eigh(
+            fft.matmat, n, max_modes, oversample=max(20, max_modes // 5), power_iterations=2
+        )
     values = np.clip(values, 0.0, None)
     m = _modes_for_fraction(values, total, variance_fraction)
     values, vectors = values[:m], vectors[:, :m]
     # Fix each mode's sign (its largest entry positive) so that datasets are reproducible.
     signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(m)])
-    expansion = KLExpansion(mean, values.copy(), np.ascontiguousarray(vectors * signs), total, variance_fraction, method)
+    expansion = KLExpansion(
+        mean, values.copy(), np.ascontiguousarray(vectors * signs), total, variance_fraction, method
+    )
     if expansion.retained_fraction < variance_fraction * (1.0 - 1e-9):
         warnings.warn(
-            f"KL expansion stopped at max_modes={max_modes}, retaining {expansion.retained_fraction:.4f} of the variance "
+            f"KL expansion stopped at max_modes={max_modes}, retaining "
+            f"{expansion.retained_fraction:.4f} of the variance "
             f"instead of the requested {variance_fraction}; raise max_modes to reach it",
             RuntimeWarning,
             stacklevel=2,

@@ -50,14 +50,19 @@ class Site:
     def __post_init__(self) -> None:
         self._check_connected()
         if not np.any(self.face_kind == RIVER):
-            raise PresetError(f"site {self.name!r}: no grid face lies on the river edges {list(self.river_edges)}; refine the grid")
+            raise PresetError(
+                f"site {self.name!r}: no grid face lies on the river edges "
+                f"{list(self.river_edges)}; refine the grid"
+            )
         for kind in ("conductivity", "head", "pumping"):
             points = getattr(self.wells, kind)
             for i in np.flatnonzero(self.grid.locate(points) < 0):
                 x, y = self.to_units(points[i])
                 raise PresetError(
-                    f"site {self.name!r}: {kind} well {i} at ({x:g}, {y:g}) lies outside the active domain "
-                    "(its grid cell's centre is outside the site polygon); move it inside the site or refine the grid"
+                    f"site {self.name!r}: {kind} well {i} at ({x:g}, {y:g}) lies outside the "
+                    "active domain "
+                    "(its grid cell's centre is outside the site polygon); move it inside the site "
+                    "or refine the grid"
                 )
 
     def _check_connected(self) -> None:
@@ -66,8 +71,10 @@ class Site:
         if count > 1:
             sizes = np.bincount(labels.ravel())[1:]
             raise PresetError(
-                f"site {self.name!r}: on a {self.grid.nx} x {self.grid.ny} grid the active cells form {count} "
-                f"disconnected pieces (sizes {sorted(sizes.tolist(), reverse=True)}); refine the grid or widen the polygon's narrow parts"
+                f"site {self.name!r}: on a {self.grid.nx} x {self.grid.ny} grid the active cells "
+                f"form {count} "
+                f"disconnected pieces (sizes {sorted(sizes.tolist(), reverse=True)}); refine the "
+                "grid or widen the polygon's narrow parts"
             )
 
     def to_units(self, points: np.ndarray) -> np.ndarray:
@@ -92,8 +99,13 @@ class Site:
         """Head varying linearly with arc length along the river, at position ``t`` of ``edge``."""
         start, end = polygon_edges(self.polygon)
         lengths = np.linalg.norm(end - start, axis=1)[list(self.river_edges)]
-        before = dict(zip(self.river_edges, np.concatenate([[0.0], np.cumsum(lengths)[:-1]])))
-        s = np.array([before[e] for e in edge]) + t * lengths[[self.river_edges.index(e) for e in edge]]
+        before = dict(
+            zip(self.river_edges, np.concatenate([[0.0], np.cumsum(lengths)[:-1]]), strict=True)
+        )
+        s = (
+            np.array([before[e] for e in edge])
+            + t * lengths[[self.river_edges.index(e) for e in edge]]
+        )
         first, last = self.river_head
         return first + (last - first) * s / lengths.sum()
 
@@ -102,7 +114,9 @@ class Site:
         edge, t = self._nearest
         river = kind == RIVER
         inflow = kind > 0
-        flux = np.array([q for _, q in self.inflow])[kind[inflow] - 1] if self.inflow else np.zeros(0)
+        flux = (
+            np.array([q for _, q in self.inflow])[kind[inflow] - 1] if self.inflow else np.zeros(0)
+        )
         return BoundaryConditions(
             dirichlet_cell=faces.cell[river],
             dirichlet_head=self.river_head_at(edge[river], t[river]),

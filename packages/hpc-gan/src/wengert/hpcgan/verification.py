@@ -8,6 +8,8 @@ and north sides, so both kinds of boundary condition take part in the error.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .flow import BoundaryConditions, FlowSystem
@@ -23,14 +25,25 @@ def exact_head(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _head_gradient(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.stack([2 * np.cos(2 * x + 0.5) * np.cos(3 * y) + 0.5, -3 * np.sin(2 * x + 0.5) * np.sin(3 * y)], axis=-1)
+    return np.stack(
+        [2 * np.cos(2 * x + 0.5) * np.cos(3 * y) + 0.5, -3 * np.sin(2 * x + 0.5) * np.sin(3 * y)],
+        axis=-1,
+    )
 
 
 def source_term(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``f = -K (laplacian u + grad Y . grad u)``."""
     laplacian = -13 * np.sin(2 * x + 0.5) * np.cos(3 * y)
-    grad_y = np.stack([1.6 * np.pi * np.cos(2 * np.pi * x) * np.cos(np.pi * y), -0.8 * np.pi * np.sin(2 * np.pi * x) * np.sin(np.pi * y)], axis=-1)
-    return -np.exp(log_conductivity(x, y)) * (laplacian + np.sum(grad_y * _head_gradient(x, y), axis=-1))
+    grad_y = np.stack(
+        [
+            1.6 * np.pi * np.cos(2 * np.pi * x) * np.cos(np.pi * y),
+            -0.8 * np.pi * np.sin(2 * np.pi * x) * np.sin(np.pi * y),
+        ],
+        axis=-1,
+    )
+    return -np.exp(log_conductivity(x, y)) * (
+        laplacian + np.sum(grad_y * _head_gradient(x, y), axis=-1)
+    )
 
 
 def manufactured_problem(n: int) -> tuple[FlowSystem, np.ndarray, np.ndarray]:
@@ -40,7 +53,11 @@ def manufactured_problem(n: int) -> tuple[FlowSystem, np.ndarray, np.ndarray]:
     faces = grid.boundary_faces
     fx, fy = faces.midpoint.T
     dirichlet = np.isin(faces.side, [0, 2])  # west, south
-    inflow = np.exp(log_conductivity(fx, fy)) * np.sum(_head_gradient(fx, fy) * NORMALS[faces.side], axis=-1) * grid.h
+    inflow = (
+        np.exp(log_conductivity(fx, fy))
+        * np.sum(_head_gradient(fx, fy) * NORMALS[faces.side], axis=-1)
+        * grid.h
+    )
     bc = BoundaryConditions(
         dirichlet_cell=faces.cell[dirichlet],
         dirichlet_head=exact_head(fx, fy)[dirichlet],
@@ -51,7 +68,9 @@ def manufactured_problem(n: int) -> tuple[FlowSystem, np.ndarray, np.ndarray]:
     return system, np.exp(log_conductivity(x, y)), exact_head(x, y)
 
 
-def convergence_study(sizes: tuple[int, ...] = (16, 32, 64, 128), method: str = "direct") -> list[dict]:
+def convergence_study(
+    sizes: tuple[int, ...] = (16, 32, 64, 128), method: str = "direct"
+) -> list[dict]:
     """Discrete L2 and max errors at the cell centres per grid, with the observed order
     ``log2(e_coarse / e_fine) / log2(h_coarse / h_fine)`` against the previous grid."""
     rows = []
@@ -59,8 +78,15 @@ def convergence_study(sizes: tuple[int, ...] = (16, 32, 64, 128), method: str = 
         system, K, exact = manufactured_problem(n)
         error = system.solve(K, method) - exact
         h = system.grid.h
-        rows.append({"n": n, "h": h, "l2": float(np.sqrt(h * h * np.sum(error**2))), "max": float(np.abs(error).max())})
-    for coarse, fine in zip(rows, rows[1:]):
+        rows.append(
+            {
+                "n": n,
+                "h": h,
+                "l2": float(np.sqrt(h * h * np.sum(error**2))),
+                "max": float(np.abs(error).max()),
+            }
+        )
+    for coarse, fine in itertools.pairwise(rows):
         ratio = np.log(coarse["h"] / fine["h"])
         fine["order_l2"] = float(np.log(coarse["l2"] / fine["l2"]) / ratio)
         fine["order_max"] = float(np.log(coarse["max"] / fine["max"]) / ratio)
