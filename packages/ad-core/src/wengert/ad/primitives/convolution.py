@@ -96,12 +96,15 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
     m = n * int(np.prod(out_sp, dtype=np.int64))
     kp = int(np.prod(kernel, dtype=np.int64))
     order = (0, *range(1, n_sp + 1), *range(n_sp + 2, 2 * n_sp + 2), n_sp + 1)
-    cols = patches.transpose(order).reshape(m, kp, g, i).transpose(2, 0, 1, 3)
-    cols = cols.reshape(g, m, kp * i)
-    kern = w.reshape(kp, i, g, o // g).transpose(2, 0, 1, 3).reshape(g, kp * i, o // g)
+    cols = patches.transpose(order).reshape(m, kp, g, i)  # the im2col copy
     xp = _xp(cols)
-    y = xp.matmul(cols, kern).transpose(1, 0, 2).reshape((n, *out_sp, o))
-    return y.transpose(_inverse(op))
+    if g == 1:
+        y = cols.reshape(m, kp * i) @ w.reshape(kp * i, o)
+    else:  # one GEMM per group; BLAS needs contiguous operands
+        cols = xp.ascontiguousarray(cols.transpose(2, 0, 1, 3)).reshape(g, m, kp * i)
+        kern = xp.ascontiguousarray(w.reshape(kp, i, g, o // g).transpose(2, 0, 1, 3))
+        y = xp.matmul(cols, kern.reshape(g, kp * i, o // g)).transpose(1, 0, 2)
+    return y.reshape((n, *out_sp, o)).transpose(_inverse(op))
 
 
 def _conv_shape(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
