@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ._api import pullback, top_trace
+from ._api import is_differentiable, pullback, top_trace
 from ._core import Tracer
 from ._reverse import ReverseTrace
 from .tree import tree_flatten, tree_leaves, tree_unflatten
@@ -51,7 +51,27 @@ def checkpoint(f: Callable) -> Callable:
         def pure(captured: list, *xs: Any) -> Any:
             return rebuild(captured)(*xs)
 
-        return trace.process_custom_vjp(lambda *ins: _forward(pure, *ins), (captured, *args))
+        # Only float leaves go through the tape entry; the others (counters, flags)
+        # come back as they are.
+        out: dict = {}
+
+        def forward(*ins: Any) -> tuple[list, Callable]:
+            y, back = _forward(pure, *ins)
+            leaves, out["tree"] = tree_flatten(y)
+            out["leaves"] = leaves
+            out["diff"] = diff = [is_differentiable(v) for v in leaves]
+
+            def float_back(g: list) -> tuple:
+                it = iter(g)
+                full = [next(it) if d else np.zeros(np.shape(v), np.result_type(v))
+                        for v, d in zip(leaves, diff)]
+                return back(tree_unflatten(out["tree"], full))
+
+            return [v for v, d in zip(leaves, diff) if d], float_back
+
+        floats = iter(trace.process_custom_vjp(forward, (captured, *args)))
+        return tree_unflatten(out["tree"], [next(floats) if d else v
+                                            for v, d in zip(out["leaves"], out["diff"])])
 
     def _forward(pure: Callable, captured: list, *xs: Any) -> tuple[Any, Callable]:
         generators = _generators(f, xs)

@@ -16,6 +16,7 @@ init)``, ``scan(f, init, xs, length=None)``. Carries and operands are trees.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -128,26 +129,25 @@ def _too_many(max_steps: int) -> MaxStepsExceeded:
 
 
 def _eager_while(cond_fn, body_fn, carry, max_steps, checkpoint_every):
-    steps = 0
-
-    def advance(carry: Any, limit: int | None) -> Any:
-        nonlocal steps
+    def advance(carry: Any, limit: int) -> tuple[Any, int]:
         k = 0
-        while (limit is None or k < limit) and cond_fn(carry):
-            if max_steps is not None and steps >= max_steps:
-                raise _too_many(max_steps)
+        while k < limit and cond_fn(carry):
             carry = body_fn(carry)
-            steps += 1
             k += 1
-        return carry
+        return carry, k
 
-    if checkpoint_every is None:
-        return advance(carry, None)
-    from ..checkpoint import checkpoint
+    if checkpoint_every is not None:
+        from ..checkpoint import checkpoint
 
-    segment = checkpoint(lambda c: advance(c, checkpoint_every))
+        advance = checkpoint(advance)
+    budget = sys.maxsize if max_steps is None else max_steps
+    steps = 0
     while cond_fn(carry):
-        carry = segment(carry)
+        if steps >= budget:
+            raise MaxStepsExceeded(f"while_loop ran more than max_steps={max_steps} "
+                                   "iterations; raise max_steps")
+        carry, n = advance(carry, min(checkpoint_every or budget, budget - steps))
+        steps += n
     return carry
 
 
