@@ -27,7 +27,7 @@ _recorders: list[list[tuple[Buffer, Any]]] = []
 
 def record(buffer: Buffer, value: Any) -> None:
     """Set ``buffer`` to ``value`` when this step's state is committed."""
-    if is_array(value):
+    if all(is_array(leaf) for leaf in ad.tree_leaves(value)):
         buffer.value = value
     elif _recorders:
         _recorders[-1].append((buffer, ad.stop_gradient(value)))
