@@ -74,7 +74,7 @@ class Optimiser:
                 new_x.append(x)
                 new_s.append(s)
                 continue
-            if s is None:  # e.g. a parameter thawed after init
+            if s is None or isinstance(s, Const):  # e.g. a parameter thawed after init
                 s = _Leaf(self.init_leaf(x))
             step, inner = self.apply(s.state, x, g, t)
             new_x.append(x - step)

@@ -1,0 +1,81 @@
+"""RNN/LSTM/GRU and MultiHeadAttention against PyTorch, derivatives, state reset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wengert.ad as ad
+import wengert.nn as nn
+from wengert.ad.testing import check_grads
+
+F64 = dict(dtype=np.float64)
+
+
+def _np(t):
+    return t.detach().numpy().copy()
+
+
+def _copy_recurrent(layer, ref, kind):
+    w_ih, w_hh, b_ih, b_hh = (_np(getattr(ref, n + "_l0")) for n in
+                              ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    fields = dict(Wi=w_ih.T.copy(), Wh=w_hh.T.copy())
+    fields.update(dict(b=b_ih, bh=b_hh) if kind == "GRU" else dict(b=b_ih + b_hh))
+    return layer.replace(cell=layer.cell.replace(**fields))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_recurrent_against_torch(torch, rng, kind):
+    layer = getattr(nn, kind)(3, 5, rng=rng, **F64)
+    ref = getattr(torch.nn, kind)(3, 5, batch_first=True).double()
+    layer = _copy_recurrent(layer, ref, kind)
+    x = rng.standard_normal((2, 6, 3))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = ref(xt)[0]
+    np.testing.assert_allclose(layer(x), _np(yt), rtol=1e-10, atol=1e-12)
+    r = rng.standard_normal(yt.shape)
+    gm, gx = ad.gradient(lambda m, x: (m(x) * r).sum(), layer, x)
+    (yt * torch.tensor(r)).sum().backward()
+    np.testing.assert_allclose(gx, _np(xt.grad), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gm.cell.Wh, _np(ref.weight_hh_l0.grad).T, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", [nn.RNNCell, nn.LSTMCell, nn.GRUCell])
+def test_cells_derivatives(rng, cell):
+    c = cell(2, 3, rng=rng, **F64)
+    x = rng.standard_normal((4, 2))
+    _, state = c(x)  # a nonzero state for the second step
+    check_grads(lambda c, x, s: c(x, s)[0], (c, x, state))
+
+
+def test_stateful_sequences_carry_state_until_reset(rng):
+    layer = nn.GRU(2, 3, stateful=True, rng=rng, **F64)
+    x = rng.standard_normal((1, 4, 2))
+    whole = nn.GRU(2, 3, **F64).replace(cell=layer.cell)(np.concatenate([x, x], axis=1))
+    first, second = layer(x), layer(x)
+    np.testing.assert_allclose(second, whole[:, 4:], rtol=1e-12)
+    nn.reset(layer)
+    np.testing.assert_allclose(layer(x), first, rtol=1e-12)
+    nn.reset(layer)
+    _, (g,) = nn.withgradient(lambda m: m(x).sum(), layer)  # the carry is committed...
+    assert g.state is None  # ...but never differentiated
+    np.testing.assert_allclose(layer.state.value, first[:, -1], rtol=1e-12)
+
+
+def test_multihead_attention_against_torch(torch, rng):
+    d, h = 8, 2
+    layer = nn.MultiHeadAttention(d, h, rng=rng, **F64)
+    ref = torch.nn.MultiheadAttention(d, h, batch_first=True).double()
+    w, b = _np(ref.in_proj_weight), _np(ref.in_proj_bias)
+    layer = layer.replace(Wq=w[:d].T.copy(), Wk=w[d:2 * d].T.copy(), Wv=w[2 * d:].T.copy(),
+                          bq=b[:d], bk=b[d:2 * d], bv=b[2 * d:],
+                          Wo=_np(ref.out_proj.weight).T.copy(), bo=_np(ref.out_proj.bias))
+    q, kv = rng.standard_normal((2, 5, d)), rng.standard_normal((2, 7, d))
+    tq, tkv = torch.tensor(q), torch.tensor(kv)
+    np.testing.assert_allclose(layer(q, kv), _np(ref(tq, tkv, tkv, need_weights=False)[0]),
+                               rtol=1e-10, atol=1e-12)
+    mask = nn.causal_mask(5)
+    np.testing.assert_allclose(
+        layer(q, mask=mask), _np(ref(tq, tq, tq, attn_mask=torch.tensor(~mask),
+                                     need_weights=False)[0]), rtol=1e-10, atol=1e-12)
+    check_grads(lambda m, q, kv: m(q, kv), (layer, q, kv))
