@@ -62,19 +62,28 @@ def _files(folder):
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_interrupted_solve_leaves_no_partial_dataset(tiny, tmp_path, monkeypatch):
-    calls = []
-    real = montecarlo._solve_chunk
+class _InterruptedBar:
+    """A progress bar that is hit by Ctrl-C after the first finished chunk."""
 
-    def flaky(*args):
-        calls.append(1)
-        if len(calls) == 2:
+    def __init__(self, *args, **kwargs):
+        self.updates = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        self.updates += 1
+        if self.updates == 2:
             raise KeyboardInterrupt
-        return real(*args)
 
-    monkeypatch.setattr(montecarlo, "_solve_chunk", flaky)
+
+def test_interrupted_solve_leaves_no_partial_dataset(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(montecarlo, "tqdm", _InterruptedBar)
     with pytest.raises(KeyboardInterrupt):
-        simulate(tiny, tmp_path / "fresh", samples=SAMPLES, workers=1, progress=False)
+        simulate(tiny, tmp_path / "fresh", samples=SAMPLES, workers=2, progress=False)
     assert _files(tmp_path / "fresh") == []
 
 

@@ -128,25 +128,22 @@ def _init_worker(system: FlowSystem) -> None:
     _worker_system = system
 
 
-def _solve_chunk(system: FlowSystem, Y: np.ndarray, solver: str) -> tuple[np.ndarray, np.ndarray]:
-    """Heads and relative mass imbalances for a block of log-conductivity fields."""
+def _solve_chunk(Y: np.ndarray, solver: str) -> tuple[np.ndarray, np.ndarray]:
+    """In a worker: heads and relative mass imbalances for a block of log-conductivities."""
     U = np.empty_like(Y)
     imbalance = np.empty(len(Y))
     for i, y in enumerate(Y):
         K = np.exp(y)
-        U[i] = system.solve(K, solver)
-        imbalance[i] = system.mass_imbalance(K, U[i])
+        U[i] = _worker_system.solve(K, solver)
+        imbalance[i] = _worker_system.mass_imbalance(K, U[i])
     return U, imbalance
-
-
-def _solve_in_worker(Y: np.ndarray, solver: str) -> tuple[np.ndarray, np.ndarray]:
-    return _solve_chunk(_worker_system, Y, solver)
 
 
 @contextmanager
 def _single_threaded_blas():
-    """Let processes started inside inherit one BLAS thread each: the pool already keeps
-    every core busy, and idle BLAS threads spinning beside the sparse solvers slow them."""
+    """Let processes started inside inherit one BLAS thread each.  The pool keeps the cores
+    busy, and a threaded BLAS would both slow the sparse solvers and change the rounding
+    of its reductions (dot products inside CG) with the thread count."""
     saved = {name: os.environ.get(name) for name in _BLAS_THREAD_VARIABLES}
     os.environ.update(dict.fromkeys(_BLAS_THREAD_VARIABLES, "1"))
     try:
@@ -162,14 +159,9 @@ def _single_threaded_blas():
 def _solve_all(
     system: FlowSystem, Y: np.ndarray, solver: str, workers: int, bar: tqdm
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Solve every field in worker processes, even when ``workers == 1``: every solve then
+    runs in the same single-threaded setting, so the results cannot depend on the count."""
     U, imbalance = np.empty_like(Y), np.empty(len(Y))
-    starts = range(0, len(Y), CHUNK)
-    if workers == 1:
-        for start in starts:
-            stop = start + CHUNK
-            U[start:stop], imbalance[start:stop] = _solve_chunk(system, Y[start:stop], solver)
-            bar.update(len(Y[start:stop]))
-        return U, imbalance
     # spawn, not fork: forking a parent whose BLAS or tqdm threads are running can deadlock.
     pool = ProcessPoolExecutor(
         workers,
@@ -179,14 +171,15 @@ def _solve_all(
     )
     try:
         with _single_threaded_blas():  # the workers are spawned while the jobs are submitted
-            futures = {pool.submit(_solve_in_worker, Y[s : s + CHUNK], solver): s for s in starts}
+            futures = {
+                pool.submit(_solve_chunk, Y[s : s + CHUNK], solver): s
+                for s in range(0, len(Y), CHUNK)
+            }
         for future in as_completed(futures):
             start = futures[future]
             block, block_imbalance = future.result()
-            U[start : start + len(block)], imbalance[start : start + len(block)] = (
-                block,
-                block_imbalance,
-            )
+            U[start : start + len(block)] = block
+            imbalance[start : start + len(block)] = block_imbalance
             bar.update(len(block))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
