@@ -158,12 +158,13 @@ def _accumulate(cts: list, owned: set, p: int, out: int, c: Any, n_out: int) -> 
 class _CustomVJPNode:
     """Tape entry of an `adjoint` function: its VJPs call the user's ``back`` once."""
 
-    __slots__ = ("back", "y_def", "arg_sizes", "last_g", "last_cts")
+    __slots__ = ("back", "y_def", "arg_sizes", "n_parents", "pending", "last_g", "last_cts")
     multiple_results = True
     keep_ans = False
 
-    def __init__(self, back: Any, y_def: Any, arg_sizes: list[int]) -> None:
+    def __init__(self, back: Any, y_def: Any, arg_sizes: list[int], n_parents: int) -> None:
         self.back, self.y_def, self.arg_sizes = back, y_def, arg_sizes
+        self.n_parents = self.pending = n_parents
         self.last_g = self.last_cts = None
 
     @property
@@ -171,7 +172,16 @@ class _CustomVJPNode:
         return self
 
     def __getitem__(self, flat_index: int):
-        return lambda g, ans, *args: self._cotangents(g)[flat_index]
+        return lambda g, ans, *args: self._take(g, flat_index)
+
+    def _take(self, g: tuple, flat_index: int) -> Any:
+        """Each parent asks once per sweep; the cache is dropped after the last one,
+        so the backward pass does not keep every node's cotangents alive."""
+        c = self._cotangents(g)[flat_index]
+        self.pending -= 1
+        if self.pending == 0:
+            self.last_g = self.last_cts = None
+        return c
 
     def _cotangents(self, g: tuple) -> list:
         if g is not self.last_g:
@@ -189,7 +199,7 @@ class _CustomVJPNode:
                     raise TypeError("adjoint: a cotangent returned by back does not have the "
                                     "structure of its argument")
                 flat.extend(leaves)
-            self.last_g, self.last_cts = g, flat
+            self.last_g, self.last_cts, self.pending = g, flat, self.n_parents
         return self.last_cts
 
 
@@ -216,7 +226,7 @@ def _process_custom_vjp(self: ReverseTrace, fun: Any, args: tuple) -> Any:
     y_leaves, y_def = tree_flatten(y)
     idx = len(self.tape)
     kept = tuple(_shape_only(v) for v in y_leaves)
-    self.tape.append((_CustomVJPNode(back, y_def, sizes), parents, (), kept, {}))
+    self.tape.append((_CustomVJPNode(back, y_def, sizes, len(parents)), parents, (), kept, {}))
     return tree_unflatten(y_def, [ReverseTracer(self, v, idx, k) for k, v in enumerate(y_leaves)])
 
 
