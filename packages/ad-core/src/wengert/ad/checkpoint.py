@@ -51,12 +51,14 @@ def checkpoint(f: Callable) -> Callable:
         def pure(captured: list, *xs: Any) -> Any:
             return rebuild(captured)(*xs)
 
-        # Only float leaves go through the tape entry; the others (counters, flags)
-        # come back as they are.
+        # The tape entry sees flat leaves; only float outputs go through it, the
+        # others (counters, flags) come back as they are.
+        in_leaves, in_tree = tree_flatten((captured, args))
         out: dict = {}
 
-        def forward(*ins: Any) -> tuple[list, Callable]:
-            y, back = _forward(pure, *ins)
+        def forward(*flat: Any) -> tuple[list, Callable]:
+            captured, xs = tree_unflatten(in_tree, list(flat))
+            y, back = _forward(pure, captured, *xs)
             leaves, out["tree"] = tree_flatten(y)
             out["leaves"] = leaves
             out["diff"] = diff = [is_differentiable(v) for v in leaves]
@@ -65,11 +67,12 @@ def checkpoint(f: Callable) -> Callable:
                 it = iter(g)
                 full = [next(it) if d else np.zeros(np.shape(v), np.result_type(v))
                         for v, d in zip(leaves, diff)]
-                return back(tree_unflatten(out["tree"], full))
+                cts = back(tree_unflatten(out["tree"], full))
+                return tuple(tree_flatten(cts, is_leaf=lambda c: c is None)[0])
 
             return [v for v, d in zip(leaves, diff) if d], float_back
 
-        floats = iter(trace.process_custom_vjp(forward, (captured, *args)))
+        floats = iter(trace.process_custom_vjp(forward, in_leaves))
         return tree_unflatten(out["tree"], [next(floats) if d else v
                                             for v, d in zip(out["leaves"], out["diff"])])
 
