@@ -17,6 +17,7 @@ def torch():
         pytest.skip(f"PyTorch cannot be imported ({exc}); install the test extra "
                     "(pip install 'wengert-nn[test]') to run the comparisons")
     torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)  # also PyTorch's scalar optimiser state (NAdam)
     return torch
 
 
