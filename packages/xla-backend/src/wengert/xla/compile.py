@@ -19,9 +19,10 @@ import numpy as np
 import wengert.ad as ad
 from wengert.ad import ir
 from wengert.ad.primitives import Aval
+from wengert.ad.primitives.control import MaxStepsExceeded
 
 from . import _jax_adapter, devices
-from .lowering import interpret
+from .lowering import collect_overflow, interpret
 
 #: Constants up to this many elements are baked into the program (XLA can fold
 #: them); larger ones are passed as arguments, placed on the device once.
@@ -80,12 +81,16 @@ class Program:
             consts = list(graph.consts)
             for i, value in zip(passed, flat[n_in:]):
                 consts[i] = value
-            return tuple(interpret(graph, flat[:n_in], consts))
+            with collect_overflow() as scope:
+                outs = interpret(graph, flat[:n_in], consts)
+            self._checks_overflow = bool(scope.flags)
+            return (*outs, scope.any()) if scope.flags else tuple(outs)
 
         run_graph.__name__ = "wengert_graph"
         self._jitted = jax.jit(run_graph, donate_argnums=donate, out_shardings=self.sharding)
         self._specs = [jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.sharding)
                        for a in (*graph.in_avals, *(graph.const_vars[i].aval for i in passed))]
+        self._checks_overflow = False  # set while tracing: bounded loops return a flag
         self._lowered: Any = None
         self._compiled: Any = None
 
@@ -107,8 +112,12 @@ class Program:
         compiled = self.compiled
         with _jax_adapter.x64_scope(self.x64):
             args = [devices.to_jax(x, self.sharding) for x in leaves]
-            outs = compiled(*args, *self._const_args)
-        return ad.tree_unflatten(self.out_tree, list(outs))
+            outs = list(compiled(*args, *self._const_args))
+        if self._checks_overflow and bool(outs.pop()):
+            raise MaxStepsExceeded(
+                "a while_loop ran past its max_steps inside the compiled program (its results "
+                "would be those after max_steps iterations); raise max_steps")
+        return ad.tree_unflatten(self.out_tree, outs)
 
 
 def _place(value: Any, sharding: jax.sharding.Sharding) -> jax.Array:

@@ -31,7 +31,11 @@ RULES: dict[str, Rule] = {}
 
 def interpret(graph: ir.Graph, inputs: Sequence[Any], consts: Sequence[Any] | None = None
               ) -> list[Any]:
-    """Evaluate ``graph`` on jax values (inside a trace): the graph's outputs, flat."""
+    """Evaluate ``graph`` on jax values (inside a trace): the graph's outputs, flat.
+
+    Bounded loops (``while`` with ``max_steps``) report overflow flags to the
+    innermost `collect_overflow` scope.
+    """
     env: dict[int, Any] = {}
     for v, x in zip(graph.in_vars, inputs):
         env[v.id] = x
@@ -55,6 +59,48 @@ def interpret(graph: ir.Graph, inputs: Sequence[Any], consts: Sequence[Any] | No
         else:
             env[eqn.outputs[0].id] = result
     return [_as(read(a), a.aval.dtype) for a in graph.out_atoms]
+
+
+# ---- overflow of bounded loops ------------------------------------------------------------
+# XLA cannot raise, so a `while` with ``max_steps`` stops there and raises a flag;
+# flags raised inside sub-graphs travel out as extra outputs of the enclosing
+# construct, and `compile.Program` raises `MaxStepsExceeded` after the run.
+
+_overflow_sinks: list[list[Any]] = []
+
+
+class collect_overflow:
+    """Scope gathering the overflow flags raised by the equations traced within it."""
+
+    def __enter__(self) -> collect_overflow:
+        self.flags: list[Any] = []
+        _overflow_sinks.append(self.flags)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _overflow_sinks.pop()
+
+    def any(self) -> Any:
+        """One bool scalar (False when nothing could overflow)."""
+        flag = jnp.zeros((), np.bool_)
+        for f in self.flags:
+            flag = lax.bitwise_or(flag, f)
+        return flag
+
+
+def _raise_overflow(flag: Any) -> None:
+    if _overflow_sinks:
+        _overflow_sinks[-1].append(flag)
+
+
+def _sub(graph: ir.Graph) -> Callable[..., tuple]:
+    """A sub-graph as a jax function returning ``(*outputs, overflow)``."""
+    def fn(*args: Any) -> tuple:
+        with collect_overflow() as scope:
+            outs = interpret(graph, args)
+        return (*outs, scope.any())
+
+    return fn
 
 
 def rule(*names: str) -> Callable[[Rule], Rule]:
@@ -427,3 +473,155 @@ def _select_and_scatter_add(outs, source, operand, **window):
     operand = _as(operand, _common_dtype((operand,)))
     _, back = jax.vjp(lambda o: _window_max(o, **window), operand)
     return _as(back(_as(source, operand.dtype))[0], outs[0].dtype)
+
+
+# ---- dynamic indexing ----------------------------------------------------------------------
+
+
+def _starts(starts: Sequence[Any], shape: tuple, sizes: tuple) -> list[Any]:
+    """Start indices clamped so the window fits (the contract, as XLA's op).
+
+    Clamping here also keeps jax from wrapping negative starts NumPy-style.
+    """
+    arrays = [np.dtype(s.dtype) for s in starts if hasattr(s, "dtype")]
+    dtype = np.result_type(*arrays) if arrays else np.dtype(np.int32)
+    return [lax.clamp(np.zeros((), dtype), _as(s, dtype), np.asarray(d - n, dtype))
+            for s, d, n in zip(starts, shape, sizes)]
+
+
+@rule("dynamic_slice")
+def _dynamic_slice(outs, x, *starts, slice_sizes):
+    x = _as(x, outs[0].dtype)
+    return lax.dynamic_slice(x, _starts(starts, x.shape, slice_sizes), tuple(slice_sizes))
+
+
+@rule("dynamic_update_slice")
+def _dynamic_update_slice(outs, x, update, *starts):
+    x, update = _as(x, outs[0].dtype), _as(update, outs[0].dtype)
+    return lax.dynamic_update_slice(x, update, _starts(starts, x.shape, update.shape))
+
+
+# ---- special functions ---------------------------------------------------------------------
+
+for _name, _fn in {"erf": lax.erf, "erfc": lax.erfc, "gammaln": lax.lgamma,
+                   "digamma": lax.digamma, "logit": jax.scipy.special.logit,
+                   "xlogy": jax.scipy.special.xlogy}.items():
+    rule(_name)(_same_dtype_rule(_fn))
+
+
+@rule("polygamma")
+def _polygamma(outs, x, n):
+    (x,) = _operands(outs[0], (x,))
+    return lax.polygamma(jnp.full(x.shape, n, x.dtype), x)
+
+
+# ---- fft -------------------------------------------------------------------------------------
+
+_FFT_TYPES = {"fft": lax.FftType.FFT, "ifft": lax.FftType.IFFT, "rfft": lax.FftType.RFFT,
+              "irfft": lax.FftType.IRFFT}
+
+
+@rule("fft")
+def _fft(outs, x, *, fft_type, fft_lengths):
+    out = outs[0].dtype
+    operand = np.finfo(out).dtype if fft_type == "rfft" else np.result_type(out, np.complex64)
+    return lax.fft(_as(x, operand), _FFT_TYPES[fft_type], tuple(fft_lengths))
+
+
+# ---- linear algebra (matrices in the last two axes, leading axes batch) ----------------------
+
+
+@rule("cholesky")
+def _cholesky(outs, a):
+    # LAPACK reads the lower triangle only; so does wengert.ad's rule.
+    return lax.linalg.cholesky(_as(a, outs[0].dtype), symmetrize_input=False)
+
+
+@rule("triangular_solve")
+def _triangular_solve(outs, a, b, *, left_side, lower, transpose_a, conjugate_a):
+    dtype = outs[0].dtype
+    return lax.linalg.triangular_solve(_as(a, dtype), _as(b, dtype), left_side=left_side,
+                                       lower=lower, transpose_a=transpose_a,
+                                       conjugate_a=conjugate_a)
+
+
+@rule("solve")
+def _solve(outs, a, b):
+    dtype = outs[0].dtype
+    return jnp.linalg.solve(_as(a, dtype), _as(b, dtype))
+
+
+@rule("slogdet")
+def _slogdet(outs, a):
+    return tuple(jnp.linalg.slogdet(_as(a, _common_dtype((a,)))))
+
+
+@rule("eigh")
+def _eigh(outs, a):
+    w, v = jnp.linalg.eigh(_as(a, outs[1].dtype), UPLO="L", symmetrize_input=False)
+    return w, v
+
+
+@rule("svd")
+def _svd(outs, a):
+    return tuple(jnp.linalg.svd(_as(a, outs[0].dtype), full_matrices=False))
+
+
+# ---- structured control flow (sub-graphs; contract in wengert.ad.primitives.control) ---------
+
+
+@rule("cond")
+def _cond(outs, index, *operands, branches):
+    index = lax.clamp(np.int32(0), _as(index, np.int32), np.int32(len(branches) - 1))
+    *results, overflow = lax.switch(index, [_sub(g) for g in branches], *operands)
+    _raise_overflow(overflow)
+    return tuple(results)
+
+
+@rule("while")
+def _while(outs, *args, cond_graph, body_graph, n_consts, max_steps, checkpoint_every):
+    consts, init = args[:n_consts], [_as(x, o.dtype) for x, o in zip(args[n_consts:], outs)]
+    body = _sub(body_graph)
+
+    def go_on(state):
+        steps, _, carry = state
+        keep = interpret(cond_graph, (*consts, *carry))[0]
+        return keep if max_steps is None else lax.bitwise_and(keep, steps < max_steps)
+
+    def step(state):
+        steps, overflow, carry = state
+        *carry, inner = body(*consts, *carry)
+        return steps + 1, lax.bitwise_or(overflow, inner), tuple(carry)
+
+    start = (jnp.zeros((), np.int32), jnp.zeros((), np.bool_), tuple(init))
+    steps, overflow, carry = lax.while_loop(go_on, step, start)
+    if max_steps is not None:
+        unfinished = interpret(cond_graph, (*consts, *carry))[0]
+        overflow = lax.bitwise_or(overflow, lax.bitwise_and(steps >= max_steps, unfinished))
+    _raise_overflow(overflow)
+    return carry
+
+
+@rule("scan")
+def _scan(outs, *args, body_graph, length, reverse, n_consts, n_carry, checkpoint_every):
+    consts = args[:n_consts]
+    init = [_as(x, o.dtype) for x, o in zip(args[n_consts:n_consts + n_carry], outs)]
+    xs = [_as(x, _common_dtype((x,))) for x in args[n_consts + n_carry:]]
+    body = _sub(body_graph)
+
+    def step(state, x):
+        overflow, carry = state
+        *out, inner = body(*consts, *carry, *x)
+        return (lax.bitwise_or(overflow, inner), tuple(out[:n_carry])), tuple(out[n_carry:])
+
+    start = (jnp.zeros((), np.bool_), tuple(init))
+    (overflow, carry), ys = lax.scan(step, start, tuple(xs), length=length, reverse=reverse)
+    _raise_overflow(overflow)
+    return (*carry, *ys)
+
+
+@rule("custom_vjp_call", "custom_jvp_call")
+def _custom_call(outs, *args, graph, n_consts, **rules):
+    # The primal graph is the computation; the rule graphs served the staging
+    # transformations that already ran.
+    return tuple(interpret(graph, args))
