@@ -12,6 +12,7 @@ from ._api import (adjoint, grad, gradient, is_differentiable, jvp, pullback, st
                    value_and_grad)
 from .checkpoint import checkpoint
 from .control import cond, fori_loop, scan, while_loop
+from .custom import custom_jvp
 from .device import to_device
 from .jacobians import hessian, hvp, jacfwd, jacobian, jacrev
 from .tree import register_tree, tree_flatten, tree_leaves, tree_map, tree_unflatten
@@ -19,9 +20,9 @@ from .tree import register_tree, tree_flatten, tree_leaves, tree_map, tree_unfla
 __version__ = "0.1.0"
 
 __all__ = [
-    "adjoint", "checkpoint", "cond", "errors", "eval_graph", "fori_loop", "grad",
-    "gradient", "hessian", "hvp", "ir", "is_differentiable", "jacfwd", "jacobian", "jacrev",
-    "jvp", "make_graph", "primitives", "pullback", "register_tree", "scan", "stop_gradient",
-    "to_device", "tree_flatten", "tree_leaves", "tree_map", "tree_unflatten",
-    "value_and_grad", "while_loop",
+    "adjoint", "checkpoint", "cond", "custom_jvp", "errors", "eval_graph", "fori_loop",
+    "grad", "gradient", "hessian", "hvp", "ir", "is_differentiable", "jacfwd", "jacobian",
+    "jacrev", "jvp", "make_graph", "primitives", "pullback", "register_tree", "scan",
+    "stop_gradient", "to_device", "tree_flatten", "tree_leaves", "tree_map",
+    "tree_unflatten", "value_and_grad", "while_loop",
 ]

@@ -76,5 +76,7 @@ class JVPTrace(Trace):
         return JVPTracer(self, ans, t_out)
 
     def process_custom_vjp(self, fun: Any, args: tuple) -> Any:
-        """Forward mode differentiates the primal code of an `adjoint` function."""
-        return fun(*args)[0]
+        """Forward mode of an `adjoint` function: the transpose of its pullback."""
+        from .custom import jvp_of_adjoint
+
+        return jvp_of_adjoint(self, fun, args)

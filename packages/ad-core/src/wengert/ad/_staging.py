@@ -154,8 +154,10 @@ class StagingTrace(Trace):
         return StagedTracer(self, out, var)
 
     def process_custom_vjp(self, fun: Callable, args: tuple) -> Any:
-        """Staging records the primal computation of an `adjoint` function."""
-        return fun(*args)[0]
+        """An `adjoint` function is one equation holding its staged pullback."""
+        from .custom import stage_adjoint
+
+        return stage_adjoint(fun, args)
 
 
 def _abstract(x: Any) -> Aval | None:

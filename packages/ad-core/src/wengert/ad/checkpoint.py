@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ._api import is_differentiable, pullback, top_trace
+from ._api import pullback, top_trace
 from ._core import Tracer
 from ._reverse import ReverseTrace
+from .custom import call_adjoint
 from .tree import tree_flatten, tree_leaves, tree_unflatten
 
 
@@ -51,30 +52,8 @@ def checkpoint(f: Callable) -> Callable:
         def pure(captured: list, *xs: Any) -> Any:
             return rebuild(captured)(*xs)
 
-        # The tape entry sees flat leaves; only float outputs go through it, the
-        # others (counters, flags) come back as they are.
-        in_leaves, in_tree = tree_flatten((captured, args))
-        out: dict = {}
-
-        def forward(*flat: Any) -> tuple[list, Callable]:
-            captured, xs = tree_unflatten(in_tree, list(flat))
-            y, back = _forward(pure, captured, *xs)
-            leaves, out["tree"] = tree_flatten(y)
-            out["leaves"] = leaves
-            out["diff"] = diff = [is_differentiable(v) for v in leaves]
-
-            def float_back(g: list) -> tuple:
-                it = iter(g)
-                full = [next(it) if d else np.zeros(np.shape(v), np.result_type(v))
-                        for v, d in zip(leaves, diff)]
-                cts = back(tree_unflatten(out["tree"], full))
-                return tuple(tree_flatten(cts, is_leaf=lambda c: c is None)[0])
-
-            return [v for v, d in zip(leaves, diff) if d], float_back
-
-        floats = iter(trace.process_custom_vjp(forward, in_leaves))
-        return tree_unflatten(out["tree"], [next(floats) if d else v
-                                            for v, d in zip(out["leaves"], out["diff"])])
+        return call_adjoint(trace, lambda captured, *xs: _forward(pure, captured, *xs),
+                            (captured, *args))
 
     def _forward(pure: Callable, captured: list, *xs: Any) -> tuple[Any, Callable]:
         generators = _generators(f, xs)

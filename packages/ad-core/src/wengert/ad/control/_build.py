@@ -27,11 +27,11 @@ def as_operand(x: Any) -> Any:
     return x
 
 
-def stage_together(fns: Sequence[Callable], avals: Sequence[Aval]
+def stage_together(fns: Sequence[tuple[Callable, Sequence[Aval]]]
                    ) -> tuple[list[ir.Graph], list[Any]]:
-    """Stage each function at ``avals``; give all graphs the union of their captures
-    as leading inputs, in one order (so one equation can pass them once)."""
-    staged = [stage(fn, list(avals)) for fn in fns]
+    """Stage each ``(function, input avals)``; give all graphs the union of their
+    captures as leading inputs, in one order (so one equation passes them once)."""
+    staged = [stage(fn, list(avals)) for fn, avals in fns]
     consts: list[Any] = []
     index: dict[int, int] = {}
     for _, captured in staged:
@@ -61,7 +61,8 @@ def check_avals(got: Sequence[Aval], expected: Sequence[Aval], what: str) -> Non
 def bind_cond(index: Any, branches: Sequence[Callable], operands: Sequence[Any]) -> list:
     """One ``cond`` equation: ``branches[index](*operands)`` (flat leaves in and out)."""
     operands = [as_operand(x) for x in operands]
-    graphs, consts = stage_together(branches, [aval_of(x) for x in operands])
+    avals = [aval_of(x) for x in operands]
+    graphs, consts = stage_together([(b, avals) for b in branches])
     for k, g in enumerate(graphs[1:], 1):
         check_avals(g.out_avals, graphs[0].out_avals, f"cond: the output of branch {k} "
                     "differs from branch 0")
@@ -73,7 +74,7 @@ def bind_while(cond_fn: Callable, body_fn: Callable, init: Sequence[Any],
     """One ``while`` equation over flat carries."""
     init = [as_operand(x) for x in init]
     avals = [aval_of(x) for x in init]
-    (cond_g, body_g), consts = stage_together([cond_fn, body_fn], avals)
+    (cond_g, body_g), consts = stage_together([(cond_fn, avals), (body_fn, avals)])
     if cond_g.out_avals != (Aval((), np.bool_),):
         raise TypeError(f"while_loop: cond_fn must return a boolean scalar, got "
                         f"{list(cond_g.out_avals)}")
@@ -89,7 +90,7 @@ def bind_scan(body_fn: Callable, init: Sequence[Any], xs: Sequence[Any], length:
     init = [as_operand(x) for x in init]
     avals = [aval_of(x) for x in init]
     x_avals = [Aval(aval_of(x).shape[1:], aval_of(x).dtype) for x in xs]
-    (body_g,), consts = stage_together([body_fn], avals + x_avals)
+    (body_g,), consts = stage_together([(body_fn, avals + x_avals)])
     check_avals(body_g.out_avals[:len(init)], avals,
                 "scan: the carry returned by f differs from the initial carry")
     out = scan_p.bind(*consts, *init, *xs, body_graph=body_g, length=length, reverse=reverse,
