@@ -186,11 +186,33 @@ def _operand_shape(operand, updates, *arrays, spec):
     return Aval(operand.shape, np.result_type(operand.dtype, updates.dtype))
 
 
+def _landed(operand, arrays, spec):
+    """Mask over the indexed region: which updates land. With repeated integer indices
+    NumPy assigns in order, so only the last update to an element survives."""
+    region = _getitem_shape(operand, *arrays, spec=spec).shape
+    ids = np.arange(1, int(np.prod(region, dtype=np.int64)) + 1).reshape(region)
+    owners = np.zeros(shape_of(operand), ids.dtype)
+    if any(type(a).__module__.split(".")[0] == "cupy" for a in arrays):
+        import cupy
+
+        ids, owners = cupy.asarray(ids), cupy.asarray(owners)
+    owners = index_update_p.bind(owners, ids, *arrays, spec=spec)
+    from .elementwise import eq_p
+
+    return eq_p.bind(getitem_p.bind(owners, *arrays, spec=spec), ids)
+
+
 def _index_rules(i, g, ans, operand, updates, *arrays, spec, zero_operand: bool):
     if i == 0:
         return index_update_p.bind(g, 0, *arrays, spec=spec) if zero_operand else g
     if i == 1:
-        return to_operand(getitem_p.bind(g, *arrays, spec=spec), updates)
+        picked = getitem_p.bind(g, *arrays, spec=spec)
+        if zero_operand and any(np.dtype(a.dtype).kind in "iu" for a in arrays):
+            from .elementwise import select_p
+
+            picked = select_p.bind(_landed(operand, arrays, spec), picked,
+                                   np.zeros((), picked.dtype))
+        return to_operand(picked, updates)
     return None
 
 
