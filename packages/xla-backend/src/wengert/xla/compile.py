@@ -48,7 +48,7 @@ def _needs_x64(graph: ir.Graph) -> bool:
         return aval.dtype.itemsize >= 8 and aval.dtype.kind in "iufc"
 
     def visit(g: ir.Graph) -> bool:
-        if any(wide(v.aval) for v in (*g.in_vars, *g.const_vars)):
+        if any(wide(v.aval) for v in (*g.in_vars, *g.const_vars, *g.out_atoms)):
             return True
         for e in g.eqns:
             if any(wide(o.aval) for o in e.outputs) or any(wide(a.aval) for a in e.inputs):
