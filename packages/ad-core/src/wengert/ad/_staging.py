@@ -284,8 +284,26 @@ def run_graph(graph: ir.Graph, flat_args: list[Any],
     return [read(a) for a in graph.out_atoms]
 
 
+_DEAD_AFTER: dict[int, tuple[ir.Graph, list]] = {}
+
+
 def _dead_after(graph: ir.Graph) -> list[tuple[int, ...]]:
-    """For each equation, the variables whose last use it is (outputs never die)."""
+    """For each equation, the variables whose last use it is (outputs never die).
+
+    Cached per graph object (loop bodies run once per iteration); the cache
+    holds its graphs and forgets the oldest beyond 512.
+    """
+    hit = _DEAD_AFTER.get(id(graph))
+    if hit is not None and hit[0] is graph:
+        return hit[1]
+    if len(_DEAD_AFTER) >= 512:
+        del _DEAD_AFTER[next(iter(_DEAD_AFTER))]
+    dead = _last_uses(graph)
+    _DEAD_AFTER[id(graph)] = (graph, dead)
+    return dead
+
+
+def _last_uses(graph: ir.Graph) -> list[tuple[int, ...]]:
     last: dict[int, int] = {}
     for k, e in enumerate(graph.eqns):
         for a in e.inputs:
