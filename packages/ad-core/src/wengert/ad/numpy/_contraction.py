@@ -151,7 +151,8 @@ def _diagonal_of_repeats(x: Any, term: str) -> tuple[Any, str]:
     return x, term
 
 
-def einsum(subscripts: str, *operands: Any) -> Any:
+def einsum(subscripts: str, *operands: Any, optimize: Any = False) -> Any:
+    """NumPy's einsum, as a chain of `dot_general`s (``optimize`` is accepted, unused)."""
     ops = [as_array(o) for o in operands]
     terms, out = _parse_einsum(subscripts, [o.ndim for o in ops])
     pairs = [_diagonal_of_repeats(x, t) for x, t in zip(ops, terms)]

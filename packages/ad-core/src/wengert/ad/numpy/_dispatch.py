@@ -44,12 +44,16 @@ def _owner(uf: np.ufunc) -> str:
     return "numpy"
 
 
-def ufunc(uf: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+def _refuse_out(qualname: str, kwargs: dict) -> dict:
     if kwargs.get("out") is not None:
         raise NonDifferentiableError(
-            f"numpy.{uf.__name__}(..., out=...) writes into a plain array, which would drop "
+            f"{qualname}(..., out=...) writes into a plain array, which would drop "
             "the derivative; assign the result instead")
-    kwargs = {k: v for k, v in kwargs.items() if k != "out"}
+    return {k: v for k, v in kwargs.items() if k != "out"}
+
+
+def ufunc(uf: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+    kwargs = _refuse_out(f"numpy.{uf.__name__}", kwargs)
     from .. import numpy as wnp
 
     name = _UFUNC_ALIASES.get(uf.__name__, uf.__name__)
@@ -70,6 +74,7 @@ def ufunc(uf: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
 
 
 def function(func: Any, args: tuple, kwargs: dict) -> Any:
+    kwargs = _refuse_out(f"numpy.{func.__name__}", kwargs)
     ns = _namespace(getattr(func, "__module__", "numpy") or "numpy")
     fn = getattr(ns, func.__name__, None)
     if fn is None or fn is func:

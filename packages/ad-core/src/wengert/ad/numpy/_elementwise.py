@@ -83,7 +83,10 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
     return ew.select_p.bind(condition, x, y)
 
 
-def clip(a: Any, a_min: Any = None, a_max: Any = None) -> Any:
+def clip(a: Any, a_min: Any = None, a_max: Any = None, *, min: Any = None,  # noqa: A002
+         max: Any = None) -> Any:  # noqa: A002  (NumPy 2.1's spelling)
+    a_min = min if a_min is None else a_min
+    a_max = max if a_max is None else a_max
     if a_min is not None:
         a = maximum(a, a_min)
     if a_max is not None:

@@ -189,8 +189,14 @@ def install(ns: types.ModuleType) -> None:
     T.dot = lambda self, other: ns.dot(self, other)
     for name in ("sum", "mean", "prod", "max", "min", "var", "std", "argmax", "argmin",
                  "cumsum", "cumprod", "squeeze", "swapaxes", "clip", "all", "any", "trace",
-                 "diagonal", "repeat", "argsort"):
+                 "diagonal", "repeat", "argsort", "round", "take"):
         setattr(T, name, getattr(ns, name))
+    T.__round__ = lambda self, ndigits=None: ns.round(self, ndigits or 0)
+    T.__divmod__ = lambda self, other: ns.divmod(self, other)
+    T.__rdivmod__ = lambda self, other: ns.divmod(other, self)
+    # In-place methods rebind the handle, like ``a[...] = v``.
+    T.sort = lambda self, axis=-1, kind=None: _rebind(self, ns.sort(self, axis)) and None
+    T.fill = lambda self, value: _setitem(self, Ellipsis, value)
     for name, convert in (("__float__", ConcreteTracer.__float__),
                           ("__int__", ConcreteTracer.__int__),
                           ("__complex__", ConcreteTracer.__complex__),

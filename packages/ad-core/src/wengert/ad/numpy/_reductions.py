@@ -136,12 +136,13 @@ def cumprod(a: Any, axis: Any = None, dtype: Any = None) -> Any:
     return red.cumprod_p.bind(a, axis=ax, reverse=False)
 
 
-def sort(a: Any, axis: int | None = -1) -> Any:
+def sort(a: Any, axis: int | None = -1, kind: str | None = None) -> Any:
+    """Stable whatever ``kind`` says (ties then get a deterministic derivative)."""
     a, ax = _flat_or_axis(a, axis)
     return red.sort_p.bind(a, axis=ax)
 
 
-def argsort(a: Any, axis: int | None = -1) -> Any:
+def argsort(a: Any, axis: int | None = -1, kind: str | None = None) -> Any:
     a, ax = _flat_or_axis(a, axis)
     return red.argsort_p.bind(a, axis=ax)
 
