@@ -94,7 +94,7 @@ def test_custom_rules_under_nesting():
     check_grads(lambda m, v: matvec(m, wnp.sin(v)), (m, v), order=2)
 
 
-# ---- staging: one equation each, and the graph keeps the rule -------------------------------------
+# ---- staging: one equation each, and the graph keeps the rule ----------------------------------
 def test_staged_adjoint_is_one_equation_whose_pullback_is_staged():
     m, v = RNG.standard_normal((3, 2)), RNG.standard_normal(2)
     graph = ad.make_graph(lambda m, v: wnp.sin(matvec(m, v)), m, v)

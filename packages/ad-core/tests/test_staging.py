@@ -42,8 +42,8 @@ def test_graphs_are_immutable_and_hash_structurally():
         g1.eqns = ()
     cache = {g1: "compiled"}
     assert cache[g2] == "compiled"
-    loops = [ad.make_graph(lambda x: ad.while_loop(lambda c: c < 9, lambda c: c * 2, x), np.array(0.5))
-             for _ in range(2)]
+    loops = [ad.make_graph(lambda x: ad.while_loop(lambda c: c < 9, lambda c: c * 2, x),
+                           np.array(0.5)) for _ in range(2)]
     assert loops[0] == loops[1] and hash(loops[0]) == hash(loops[1])
     assert loops[0].eqns[0].prim.name == "while"
 

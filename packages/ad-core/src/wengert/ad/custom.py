@@ -40,18 +40,23 @@ import numpy as np
 
 from . import ir
 from ._api import is_differentiable, pullback, top_trace
-from ._core import Aval, Primitive, Tracer, aval_of
+from ._core import Aval, Primitive, aval_of
 from ._forward import JVPTrace, JVPTracer
 from ._reverse import ReverseTrace
 from ._staging import StagingTrace, _abstract, run_graph, stage
 from .errors import NonDifferentiableError, TracerArrayConversionError
-from .primitives._helpers import zeros
 from .primitives.control import JointVJP
 from .tree import tree_flatten, tree_map, tree_unflatten
 
 
 def _float(x: Any) -> bool:
     return is_differentiable(x)
+
+
+def zeros_on(ref: Any, shape: tuple, dtype: Any) -> Any:
+    from .control._ad import zeros_on as on
+
+    return on(ref, shape, dtype)
 
 
 # ---- the reverse trace, with trees of arguments -----------------------------------------------
@@ -86,12 +91,13 @@ def call_adjoint(trace: ReverseTrace, fun: Callable, args: tuple) -> Any:
 
 
 # ---- flat transposition ----------------------------------------------------------------------
-def transpose(linear: Callable, lin_avals: Sequence[Aval], cotangents: Sequence[Any]) -> list:
-    """``L^T c`` for ``linear(*lin) -> list`` linear in its inputs (``None`` = zero)."""
-    from .control._ad import vjp_flat
+def transpose(linear: Callable, likes: Sequence[Any], cotangents: Sequence[Any]) -> list:
+    """``L^T c`` for ``linear(*lin) -> list`` linear in inputs shaped like ``likes``
+    (``None`` = zero)."""
+    from .control._ad import vjp_flat, zeros_on
 
-    _, back = vjp_flat(linear, [zeros(a.shape, a.dtype) for a in lin_avals],
-                       [True] * len(lin_avals))
+    _, back = vjp_flat(linear, [zeros_on(x, aval_of(x).shape, aval_of(x).dtype) for x in likes],
+                       [True] * len(likes))
     return back(list(cotangents))
 
 
@@ -104,7 +110,6 @@ def jvp_of_adjoint(trace: JVPTrace, fun: Callable, args: tuple) -> Any:
     y, back = fun(*tree_unflatten(tree, primals))
     y_leaves, y_tree = tree_flatten(y)
     diff = [_float(v) for v in y_leaves]
-    float_avals = [aval_of(v) for v, d in zip(y_leaves, diff) if d]
 
     def back_flat(*cts: Any) -> list:
         it = iter(cts)
@@ -114,7 +119,7 @@ def jvp_of_adjoint(trace: JVPTrace, fun: Callable, args: tuple) -> Any:
         return tree_flatten(tuple(per_arg), is_leaf=lambda c: c is None)[0]
 
     try:
-        tangents = transpose(back_flat, float_avals,
+        tangents = transpose(back_flat, [v for v, d in zip(y_leaves, diff) if d],
                              [x.tangent if m else None for x, m in zip(leaves, mine)])
     except (NonDifferentiableError, TracerArrayConversionError):
         return fun(*args)[0]   # back is not differentiable: differentiate the primal code
@@ -127,7 +132,7 @@ def jvp_of_adjoint(trace: JVPTrace, fun: Callable, args: tuple) -> Any:
 def _fit(t: Any, like: Any) -> Any:
     from .control._ad import fit
 
-    return fit(t, aval_of(like))
+    return fit(t, aval_of(like), like)
 
 
 # ---- custom_jvp --------------------------------------------------------------------------------
@@ -177,8 +182,8 @@ return softplus(x), t * wnp.exp(-wnp.logaddexp(0, -x))
         return self.fun(*args)
 
     def _tangents(self, primals: list) -> list:
-        return [zeros(np.shape(p) if not isinstance(p, Tracer) else p.shape, aval_of(p).dtype)
-                if _float(p) else None for p in primals]
+        return [zeros_on(p, aval_of(p).shape, aval_of(p).dtype) if _float(p) else None
+                for p in primals]
 
     def _forward(self, trace: JVPTrace, args: tuple) -> Any:
         leaves, tree = tree_flatten(list(args))
@@ -195,7 +200,7 @@ return softplus(x), t * wnp.exp(-wnp.logaddexp(0, -x))
 
     def _with_transposed_rule(self, *args: Any) -> tuple[Any, Callable]:
         def back(dy: Any) -> tuple:
-            t0 = tree_map(lambda x: zeros(aval_of(x).shape, aval_of(x).dtype)
+            t0 = tree_map(lambda x: zeros_on(x, aval_of(x).shape, aval_of(x).dtype)
                           if _float(x) else None, list(args))
             return pullback(lambda *ts: self.rule(args, ts)[1], *t0)[1](dy)
 
@@ -249,7 +254,7 @@ def _operands(args: tuple) -> tuple[list, Callable]:
     return [x for x, d in zip(leaves, dynamic) if d], rebuild
 
 
-# ---- staged `adjoint` ------------------------------------------------------------------------------
+# ---- staged `adjoint` ---------------------------------------------------------------------------
 def stage_adjoint(fun: Callable, args: tuple) -> Any:
     """What `StagingTrace.process_custom_vjp` does: one ``custom_vjp_call`` equation."""
     from .control._build import stage_together
@@ -270,8 +275,9 @@ def stage_adjoint(fun: Callable, args: tuple) -> Any:
 
     def bwd(*zs: Any) -> list:
         xs, cts = zs[:len(avals)], _scatter(zs[len(avals):], ct_mask)
-        _, back = fun(*rebuild(xs))
-        full = [zeros(a.shape, a.dtype) if c is None else c for c, a in zip(cts, out_avals)]
+        y, back = fun(*rebuild(xs))
+        full = [zeros_on(v, a.shape, a.dtype) if c is None else c
+                for c, a, v in zip(cts, out_avals, tree_flatten(y)[0])]
         per_arg = back(tree_unflatten(out_tree, full))
         flat = tree_flatten(tuple(per_arg), is_leaf=lambda c: c is None)[0]
         arg_leaves = tree_flatten(list(args))[0]
@@ -285,7 +291,7 @@ def stage_adjoint(fun: Callable, args: tuple) -> Any:
     return tree_unflatten(out_tree, list(outs))
 
 
-# ---- the two equations ------------------------------------------------------------------------------
+# ---- the two equations ---------------------------------------------------------------------------
 def _impl(*args, graph, n_consts, **rule_graphs):
     return tuple(v if hasattr(v, "shape") else np.asarray(v, a.dtype)
                  for v, a in zip(run_graph(graph, list(args)), graph.out_avals))
@@ -340,7 +346,7 @@ def _custom_vjp_call_jvp(tangents, ans, *args, graph, bwd_graph, n_consts):
     def bwd(*cts: Any) -> list:
         return run_graph(bwd_graph, consts + xs + list(cts))
 
-    lin = transpose(bwd, [a for a, f in zip(graph.out_avals, out_float) if f],
+    lin = transpose(bwd, [y for y, f in zip(ans, out_float) if f],
                     [t for t, d in zip(t_xs, diff) if d])
     return [_add(a, b) for a, b in zip(_scatter(lin, out_float),
                                        _consts_jvp(graph, consts, xs, t_consts))]
@@ -366,7 +372,7 @@ def _custom_jvp_call_vjp(g, ans, *args, graph, jvp_graph, n_consts):
         return run_graph(jvp_graph, consts + xs + list(ts))[n_out:]
 
     cts = [c for c, a in zip(g, graph.out_avals) if is_float(a)]
-    arg_cts = transpose(tangent_map, [aval_of(x) for x, d in zip(xs, diff) if d], cts)
+    arg_cts = transpose(tangent_map, [x for x, d in zip(xs, diff) if d], cts)
     return _consts_vjp(graph, consts, xs, g) + _scatter(arg_cts, diff)
 
 

@@ -27,16 +27,17 @@ from typing import Any
 
 import numpy as np
 
-from .._core import Aval, aval_of, trace_level
+from .._core import Aval, Tracer, aval_of, trace_level
 from .._forward import JVPTrace, JVPTracer
 from .._reverse import ReverseTrace, ReverseTracer
 from .._staging import run_graph, stage
 from .. import ir
 from ..primitives._helpers import zeros
-from ..primitives.dynamic import index_in_dim, update_index_in_dim
+from ..primitives.control import _xp
+from ..primitives.dynamic import dynamic_slice, index_in_dim, update_index_in_dim
 from ..primitives.elementwise import (add_p, convert_element_type_p, eq_p, ge_p, gt_p, lt_p,
                                       min_p, real_p, select_p)
-from ..primitives.structural import broadcast_in_dim_p
+from ..primitives.structural import broadcast_in_dim_p, reshape_p
 from ._build import bind_cond, bind_scan, bind_while
 
 _I32 = np.dtype(np.int32)
@@ -51,10 +52,26 @@ def is_float(aval: Aval) -> bool:
     return aval.dtype.kind in "fc"
 
 
-def fit(x: Any, aval: Aval) -> Any:
-    """``x`` as a (co)tangent of type ``aval``: zeros for ``None``, then cast and broadcast."""
+def zeros_on(ref: Any, shape: tuple, dtype: Any) -> Any:
+    """Zeros on the array backend of ``ref`` (NumPy or CuPy), also when ``ref`` is only
+    known at run time: then derived from it by a comparison that is always false."""
+    if not isinstance(ref, Tracer):
+        return _xp(ref).zeros(shape, dtype) if _xp(ref) is not np else zeros(shape, dtype)
+    ref_aval = aval_of(ref)
+    if ref_aval.size == 0:
+        return zeros(shape, dtype)
+    first = ref if not ref_aval.shape else reshape_p.bind(dynamic_slice(
+        ref, (0,) * len(ref_aval.shape), (1,) * len(ref_aval.shape)), new_sizes=())
+    zero = convert_element_type_p.bind(lt_p.bind(first, first), new_dtype=np.dtype(dtype))
+    return broadcast_in_dim_p.bind(zero, shape=tuple(shape), broadcast_dimensions=())
+
+
+def fit(x: Any, aval: Aval, like: Any = None) -> Any:
+    """``x`` as a (co)tangent of type ``aval``: zeros for ``None`` (on ``like``'s
+    backend when given), then cast and broadcast."""
     if x is None:
-        return zeros(aval.shape, aval.dtype)
+        return zeros(aval.shape, aval.dtype) if like is None else \
+            zeros_on(like, aval.shape, aval.dtype)
     have = aval_of(x)
     if have.dtype != aval.dtype:
         if have.dtype.kind == "c" and aval.dtype.kind != "c":
@@ -132,7 +149,8 @@ def _tangent_fn(graph: ir.Graph, n_primals: int, nonzero: Sequence[bool],
         primals = list(fixed) + list(xs[:n_primals])
         tangents = list(fixed_tangents) + _scatter(xs[n_primals:], nonzero)
         ps, ts = jvp_flat(graph_fn(graph), primals, tangents)
-        return list(ps) + [fit(t, a) for t, a in _present(list(zip(ts, avals)), out_mask)]
+        return list(ps) + [fit(t, a, p) for t, a, p in _present(list(zip(ts, avals, ps)),
+                                                                 out_mask)]
 
     return fn
 
@@ -158,7 +176,8 @@ def cond_vjp(g, ans, index, *ops, branches):
         def fn(*xs: Any) -> list:
             _, back = vjp_flat(graph_fn(branch), xs[:len(ops)], diff)
             res = back(_scatter(xs[len(ops):], ct_mask))
-            return [fit(r, aval_of(x)) for r, x in _present(list(zip(res, ops)), diff)]
+            return [fit(r, aval_of(x), x) for r, x in
+                    _present(list(zip(res, xs[:len(ops)])), diff)]
 
         return fn
 
@@ -190,7 +209,8 @@ def while_jvp(tangents, ans, *args, cond_graph, body_graph, n_consts, max_steps,
     m = len(init)
     step = _tangent_fn(body_graph, m, nonzero, nonzero, consts, t_consts)
     outs = bind_while(lambda *xs: run_graph(cond_graph, consts + list(xs[:m]))[0], step,
-                      init + [fit(t, a) for t, a in _present(list(zip(t_init, avals)), nonzero)],
+                      init + [fit(t, a, x) for t, a, x in _present(list(zip(t_init, avals, init)),
+                                                                   nonzero)],
                       max_steps, checkpoint_every)
     return _scatter(outs[m:], nonzero)
 
@@ -211,7 +231,7 @@ def loop_adjoint(init: list, step: Callable, more: Callable, bound: int,
     k = every or 1
     rows = -(-bound // k)
     scratch = k > 1  # rows that are not checkpoints go to one extra scratch row
-    stacks = [zeros((rows + scratch,) + aval_of(x).shape, aval_of(x).dtype) for x in init]
+    stacks = [zeros_on(x, (rows + scratch,) + aval_of(x).shape, aval_of(x).dtype) for x in init]
 
     def rec_more(i, phase, slot, *rest):
         return more(i, list(rest[:m]))
@@ -241,7 +261,8 @@ def loop_adjoint(init: list, step: Callable, more: Callable, bound: int,
     def segment_step(s, *st):
         start = s * k
         size = min_p.bind(n - start, np.int32(k))
-        local = [zeros((k,) + aval_of(x).shape, aval_of(x).dtype) for x in init]
+        local = [zeros_on(c, (k,) + aval_of(x).shape, aval_of(x).dtype)
+                 for c, x in zip(stacks, init)]
 
         def fill(t, *rest):
             xs, loc = list(rest[:m]), rest[m:]
@@ -285,12 +306,13 @@ def while_vjp(g, ans, *args, cond_graph, body_graph, n_consts, max_steps, checkp
     def back_step(i, xs, state):
         _, back = vjp_flat(body, consts + xs, diff_c + diff_x)
         res = back(_scatter(state[:nx], diff_x))
-        ct_x = [fit(r, a) for r, a in _present(list(zip(res[n_consts:], avals)), diff_x)]
-        ct_c = [fit(r, aval_of(c)) for r, c in _present(list(zip(res, consts)), diff_c)]
+        ct_x = [fit(r, a, x) for r, a, x in _present(list(zip(res[n_consts:], avals, xs)),
+                                                       diff_x)]
+        ct_c = [fit(r, aval_of(c), c) for r, c in _present(list(zip(res, consts)), diff_c)]
         return ct_x + _accumulate(state[nx:], ct_c)
 
     state = [fit(c, a) for c, a in _present(list(zip(g, avals)), diff_x)] + \
-        [fit(None, aval_of(c)) for c in _present(consts, diff_c)]
+        [fit(None, aval_of(c), c) for c in _present(consts, diff_c)]
     state = loop_adjoint(init, lambda i, xs: body(*consts, *xs),
                          lambda i, xs: run_graph(cond_graph, consts + xs)[0],
                          max_steps, checkpoint_every, back_step, state)
@@ -324,7 +346,7 @@ def scan_jvp(tangents, ans, *args, body_graph, length, reverse, n_consts, n_carr
         n_out = len(avals)
         return out[:n_carry] + out[n_out:n_out + nt] + out[n_carry:n_out] + out[n_out + nt:]
 
-    t_carry0 = [fit(t, a) for t, a in _present(list(zip(t_init, avals)), nonzero)]
+    t_carry0 = [fit(t, a, x) for t, a, x in _present(list(zip(t_init, avals, init)), nonzero)]
     carry, ys = bind_scan(step, init + t_carry0, xs + _present(t_xs, x_nonzero), length,
                           reverse, checkpoint_every)
     ny = len(avals) - n_carry
@@ -357,17 +379,17 @@ def scan_vjp(g, ans, *args, body_graph, length, reverse, n_consts, n_carry, chec
         _, back = vjp_flat(body, consts + carry + x_rows, diff_c + diff_x + diff_xs)
         res = back(_scatter(state[:nx], diff_x) +
                    _scatter([index_in_dim(c, r) for c in ct_ys], y_float))
-        ct_carry = [fit(c, a) for c, a in
-                    _present(list(zip(res[n_consts:n_consts + n_carry], avals)), diff_x)]
-        ct_c = [fit(c, aval_of(v)) for c, v in _present(list(zip(res, consts)), diff_c)]
-        ct_x = [fit(c, aval_of(v)) for c, v in
+        ct_carry = [fit(c, a, v) for c, a, v in
+                    _present(list(zip(res[n_consts:n_consts + n_carry], avals, carry)), diff_x)]
+        ct_c = [fit(c, aval_of(v), v) for c, v in _present(list(zip(res, consts)), diff_c)]
+        ct_x = [fit(c, aval_of(v), v) for c, v in
                 _present(list(zip(res[n_consts + n_carry:], x_rows)), diff_xs)]
         bufs = [update_index_in_dim(b, c, r) for b, c in zip(state[nx + nc:], ct_x)]
         return ct_carry + _accumulate(state[nx:nx + nc], ct_c) + bufs
 
     state = [fit(c, a) for c, a in _present(list(zip(g[:n_carry], avals)), diff_x)] + \
-        [fit(None, aval_of(c)) for c in _present(consts, diff_c)] + \
-        [fit(None, aval_of(x)) for x in _present(xs, diff_xs)]
+        [fit(None, aval_of(c), c) for c in _present(consts, diff_c)] + \
+        [fit(None, aval_of(x), x) for x in _present(xs, diff_xs)]
     state = loop_adjoint(init, step, lambda i, carry: lt_p.bind(i, length), length,
                          checkpoint_every, back_step, state)
     return (_scatter(state[nx:nx + nc], diff_c) + _scatter(state[:nx], diff_x) +

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 
 from .._core import Aval, Primitive
 from ._helpers import shape_of, zeros
