@@ -456,6 +456,69 @@ for _left in (True, False):
                     order2=_left and _lower and not _transpose)
 
 
+# ---- primitives of the layers built on top: wengert.ad.lax and staged programs ---------------
+add("lax.conv_general_dilated", sample("any", 1, 4, 5, 2), sample("any", 3, 2, 2, 3),
+    fn=lambda op, xp, x, w: op(x, w, (1, 2), "SAME", rhs_dilation=(1, 2),
+                               dimension_numbers=("NHWC", "HWIO", "NHWC")), order2=True)
+add("lax.reduce_window_sum", sample("any", 1, 4, 4, 2), jax=False,
+    fn=lambda op, xp, x: op(x, (1, 2, 2, 1), (1, 2, 1, 1), "SAME"))
+add("lax.reduce_window_max", sample("any", 1, 4, 4, 2), jax=False, order2=True,
+    fn=lambda op, xp, x: op(x, (1, 2, 2, 1), (1, 2, 2, 1)))
+add("primitive.dynamic_slice", sample("any", 4, 3), jax=False, order2=True,
+    fn=lambda op, xp, x: op(x, np.int64(1), np.int64(0), slice_sizes=(2, 2)))
+add("primitive.dynamic_update_slice", sample("any", 4, 3), sample("any", 2, 2), jax=False,
+    order2=True, fn=lambda op, xp, x, u: op(x, u, np.int64(2), np.int64(1)))
+
+
+def _staged(fun: Callable, *example: Any) -> Callable:
+    """A case function that evaluates the staged graph of ``fun`` (one equation per
+    structured control-flow call or custom rule: the primitives only staging binds)."""
+    import wengert.ad as ad
+
+    graph = ad.make_graph(fun, *example)
+    return lambda op, xp, *args: ad.eval_graph(graph, *args)
+
+
+def _staged_programs() -> None:
+    import wengert.ad as ad
+    import wengert.ad.numpy as wnp
+
+    def branch(x):
+        return ad.cond(wnp.sum(x) > 0, lambda: wnp.sin(x) * x, lambda: wnp.cos(x) - x)
+
+    def loop(x):
+        return ad.while_loop(lambda c: c[1] < 3, lambda c: (wnp.sin(c[0]) + 1.5 * c[0], c[1] + 1),
+                             (x, np.int64(0)), max_steps=4)[0]
+
+    def recurrence(x):
+        return ad.scan(lambda c, r: (c * r + wnp.sin(c), c * 2), x[0], x[1:])
+
+    @ad.adjoint
+    def softplus(x):
+        y = wnp.logaddexp(x, 0.0)
+        return y, lambda g: (g * wnp.exp(x - y),)
+
+    @ad.custom_jvp
+    def sine(x):
+        return wnp.sin(x)
+
+    @sine.defjvp
+    def _(primals, tangents):
+        return wnp.sin(primals[0]), wnp.cos(primals[0]) * tangents[0]
+
+    for label, x in (("true", sample("pos", 3)), ("false", -sample("pos", 3))):
+        add("staged.cond", x, fn=_staged(branch, x), label=label, jax=False, order2=True)
+    x = sample("any", 3)
+    add("staged.while_loop", x, fn=_staged(loop, x), jax=False, order2=True)
+    x = sample("any", 4)
+    add("staged.scan", x, fn=_staged(recurrence, x), jax=False, order2=True)
+    add("staged.adjoint", x, fn=_staged(lambda v: softplus(v) ** 2, x), jax=False, order2=True)
+    add("staged.custom_jvp", x, fn=_staged(lambda v: sine(v) * v, x), jax=False, order2=True)
+
+
+_staged_programs()
+
+
 def resolve(name: str, root: str = "wengert.ad") -> Callable | None:
     """The function a case name refers to, under ``wengert.ad`` (or a JAX module root)."""
     kind, _, attr = name.rpartition(".")
@@ -463,7 +526,7 @@ def resolve(name: str, root: str = "wengert.ad") -> Callable | None:
         from wengert.ad.primitives import registry
 
         return registry[attr].bind
-    if kind == "indexing":
+    if kind in ("indexing", "staged"):
         return None
     module = importlib.import_module(f"{root}.{kind}" if root else kind)
     return getattr(module, attr)

@@ -102,8 +102,9 @@ def test_every_differentiable_primitive_has_a_gradient_case(processed: set[str])
         v = random_like(y, rng)
         ad.jvp(f, case.args, u)
         back(v)
-        if case.order2:  # forward over reverse: the VJP rules themselves are traced
+        if case.order2:  # the rules themselves traced, as check_grads(order=2) does
             ad.jvp(lambda *xs: ad.pullback(f, *xs)[1](v), case.args, u)
+            ad.pullback(lambda *xs: ad.jvp(f, xs, u)[1], *case.args)
     differentiable = {n for n, p in ad.primitives.registry.items() if p.differentiable}
     missing = sorted(differentiable - processed - set(EXEMPT_PRIMITIVES))
     assert not missing, f"differentiable primitives no gradient case reaches: {missing}"
