@@ -277,6 +277,21 @@ SHAPE_CASES = [
     ("full", lambda op, xp, v: op((2, 3), v), (sample("any"),)),
     ("full_like", lambda op, xp, x, v: op(x, v) * x, (X23, sample("any"))),
     ("linspace", lambda op, xp, a, b: op(a, b, 5), (sample("any"), sample("any"))),
+    ("copy", _call, (X23,)), ("append", _call, (X23, sample("any", 2))),
+    ("append", kw(axis=0), (X23, sample("any", 1, 3))),
+    ("column_stack", lambda op, xp, a, b: op([a, b]), (sample("any", 2), X23[:, :2])),
+    ("atleast_3d", _call, (sample("any", 3),)), ("atleast_3d", _call, (X23,)),
+    ("array_split", kw(indices_or_sections=2, axis=1), (X23,)),
+    ("meshgrid", _call, (sample("any", 3), sample("any", 2))),
+    ("meshgrid", kw(indexing="ij", sparse=True), (sample("any", 3), sample("any", 2))),
+    ("cross", _call, (sample("any", 2, 3), sample("any", 3))),
+    ("cross", kw(axis=0), (sample("any", 3, 2), sample("any", 3, 2))),
+    ("trapezoid", _call, (X23,)),
+    ("trapezoid", lambda op, xp, y, x: op(y, x, axis=0), (sample("any", 4, 2),
+                                                           np.cumsum(sample("pos", 4)))),
+    ("select", lambda op, xp, a, b: op([a > 0.5, b < 0], [a * b, a - b], 0.25),
+     (X23, sample("any", 3))),
+    ("nan_to_num", _call, (np.array([[0.5, np.nan, np.inf], [-np.inf, 1.2, -0.3]]),)),
 ]
 for _name, _fn, _args in SHAPE_CASES:
     add(f"numpy.{_name}", *_args, fn=_fn, order2=_name in ("pad", "concatenate"))

@@ -33,3 +33,7 @@ from ._contraction import matvec, vecdot, vecmat
 from ._reductions import median, nanmean, nansum, percentile, ptp, quantile
 from ._shape import diff
 from . import fft, linalg
+from ._contraction import cross
+from ._elementwise import isclose, nan_to_num, select
+from ._reductions import count_nonzero, trapezoid
+from ._shape import append, array_split, atleast_3d, column_stack, copy, meshgrid

@@ -198,3 +198,15 @@ def vecmat(x1: Any, x2: Any) -> Any:
 
     x1 = as_array(x1)
     return sum(reshape(conj(x1), shape_of(x1) + (1,)) * as_array(x2), axis=-2)
+
+
+def cross(a: Any, b: Any, axis: int = -1) -> Any:
+    """Cross product of 3-vectors along ``axis`` (broadcasting the other axes)."""
+    from ._shape import moveaxis, stack
+
+    a, b = moveaxis(as_array(a), axis, -1), moveaxis(as_array(b), axis, -1)
+    if shape_of(a)[-1] != 3 or shape_of(b)[-1] != 3:
+        raise ValueError("cross: only 3-vectors are supported")
+    parts = [a[..., (k + 1) % 3] * b[..., (k + 2) % 3] - a[..., (k + 2) % 3] * b[..., (k + 1) % 3]
+             for k in range(3)]
+    return moveaxis(stack(parts, axis=-1), -1, axis)

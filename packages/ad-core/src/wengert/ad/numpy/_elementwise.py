@@ -184,3 +184,25 @@ def heaviside(x: Any, h0: Any) -> Any:
     return where(less(x, 0), 0.0, where(equal(x, 0), h0, 1.0))
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in {"np", "Any", "annotations", "ew"}]
+
+
+def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
+    """The first choice whose condition holds, else ``default``."""
+    out = default
+    for cond, choice in reversed(list(zip(condlist, choicelist))):
+        out = where(cond, choice, out)
+    return out
+
+
+def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: float | None = None,
+               neginf: float | None = None) -> Any:
+    big = np.finfo(np.result_type(x.dtype if hasattr(x, "dtype") else x, 1.0))
+    x = where(isnan(x), nan, x)
+    x = where(logical_and(isinf(x), greater(x, 0)), big.max if posinf is None else posinf, x)
+    return where(logical_and(isinf(x), less(x, 0)), big.min if neginf is None else neginf, x)
+
+
+def isclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8,
+            equal_nan: bool = False) -> Any:
+    close = less_equal(abs(a - b), atol + rtol * abs(b))
+    return logical_or(close, logical_and(isnan(a), isnan(b))) if equal_nan else close

@@ -225,3 +225,18 @@ def percentile(a: Any, q: Any, axis: Any = None, keepdims: bool = False,
 
 def median(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return quantile(a, 0.5, axis, keepdims)
+
+
+def trapezoid(y: Any, x: Any = None, dx: float = 1.0, axis: int = -1) -> Any:
+    """The trapezoidal rule along ``axis``; differentiable in ``y`` and in ``x``."""
+    from ._shape import diff, moveaxis
+
+    y = moveaxis(as_array(y), axis, -1)
+    widths = dx if x is None else diff(as_array(x), axis=-1)
+    return sum(widths * (y[..., 1:] + y[..., :-1]), axis=-1) / 2
+
+
+def count_nonzero(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    from ._elementwise import not_equal
+
+    return sum(astype(not_equal(as_array(a), 0), np.int64), axis, keepdims=keepdims)

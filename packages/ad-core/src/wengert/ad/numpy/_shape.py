@@ -294,3 +294,55 @@ def diff(a: Any, n: int = 1, axis: int = -1) -> Any:
     for _ in range(n):
         a = a[lead + (slice(1, None),)] - a[lead + (slice(None, -1),)]
     return a
+
+
+def copy(a: Any) -> Any:
+    """A new handle: writing into the copy leaves ``a`` alone."""
+    a = as_array(a)
+    return a.copy()
+
+
+def append(arr: Any, values: Any, axis: int | None = None) -> Any:
+    if axis is None:
+        return concatenate([ravel(arr), ravel(values)])
+    return concatenate([arr, values], axis=axis)
+
+
+def column_stack(tup: Any) -> Any:
+    arrays = [as_array(a) for a in tup]
+    return concatenate([reshape(a, (-1, 1)) if a.ndim < 2 else a for a in arrays], axis=1)
+
+
+def atleast_3d(a: Any) -> Any:
+    a = as_array(a)
+    shape = shape_of(a)
+    if a.ndim == 0:
+        return reshape(a, (1, 1, 1))
+    if a.ndim == 1:
+        return reshape(a, (1,) + shape + (1,))
+    return reshape(a, shape + (1,)) if a.ndim == 2 else a
+
+
+def array_split(a: Any, indices_or_sections: Any, axis: int = 0) -> list:
+    """``split`` that allows unequal sections (the first ones are one longer)."""
+    if not isinstance(indices_or_sections, (int, np.integer)):
+        return split(a, indices_or_sections, axis)
+    n = shape_of(as_array(a))[normalize_axis(axis, as_array(a).ndim)]
+    size, extra = divmod(n, int(indices_or_sections))
+    bounds = np.cumsum([size + 1] * extra + [size] * (int(indices_or_sections) - extra))
+    return split(a, [int(b) for b in bounds[:-1]], axis)
+
+
+def meshgrid(*xi: Any, indexing: str = "xy", sparse: bool = False) -> list:
+    n = len(xi)
+    vectors = [ravel(as_array(x)) for x in xi]
+    shapes = [[1] * n for _ in vectors]
+    for k, v in enumerate(vectors):
+        shapes[k][k] = shape_of(v)[0]
+    if indexing == "xy" and n > 1:
+        for s in shapes:
+            s[0], s[1] = s[1], s[0]
+    grids = [reshape(v, tuple(s)) for v, s in zip(vectors, shapes)]
+    if sparse:
+        return grids
+    return broadcast_arrays(*grids)
