@@ -117,9 +117,5 @@ def test_stop_gradient():
     assert g[0] == 0.0
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "engine bug, wengert/ad/_forward.py JVPTrace.process: `t_out.shape` on a tangent that "
-    "a rule computed as a Python scalar (Python float primals and tangents, or a Python "
-    "complex constant times a NumPy scalar); np.shape(t_out) would do"))
 def test_jvp_with_python_scalars():
     assert ad.jvp(lambda x: 2.0 * x, (0.5,), (1.0,))[1] == 2.0

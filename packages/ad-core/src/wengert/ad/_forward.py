@@ -68,8 +68,8 @@ class JVPTrace(Trace):
                     t_out = c if t_out is None else t_out + c
         if t_out is None:
             return ans
-        shape = ans.shape if hasattr(ans, "shape") else ()
-        if t_out.shape != shape:
+        shape = getattr(ans, "shape", ())
+        if getattr(t_out, "shape", ()) != shape:
             from .numpy import broadcast_to
 
             t_out = broadcast_to(t_out, shape)
