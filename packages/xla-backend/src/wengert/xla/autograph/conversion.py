@@ -77,8 +77,6 @@ def _convert_function(fn: types.FunctionType, strict: bool) -> Any:
                 if new is not value:
                     cells[name], changed = types.CellType(new), True
         return _rebuild(fn, fn.__code__, cells) if changed else fn
-    if fn.__name__ == "<lambda>":
-        return fn  # an expression: nothing to convert
     try:
         code = _converted_code(fn)
     except ConversionError:

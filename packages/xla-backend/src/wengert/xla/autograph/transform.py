@@ -198,6 +198,16 @@ class _Jump:
         return out
 
 
+def _leading_options(loop: ast.While | ast.For) -> list[ast.Expr]:
+    """Remove and return a leading ``set_loop_options(...)`` statement of the loop body."""
+    first = loop.body[0] if loop.body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Call) \
+            and _called_name(first.value.func) == _OPTIONS:
+        loop.body = loop.body[1:]
+        return [first]
+    return []
+
+
 def _add_loop_test(loop: ast.stmt, test: ast.expr) -> None:
     """``while`` gets ``test and ...``; a ``for`` keeps extra tests for `for_stmt`."""
     if isinstance(loop, ast.While):
@@ -235,6 +245,7 @@ class _LowerLoopJumps(ast.NodeTransformer):
 
     def _loop(self, node: ast.While | ast.For) -> list[ast.stmt]:
         self.generic_visit(node)
+        options = _leading_options(node)
         before: list[ast.stmt] = []
         after: list[ast.stmt] = []
         n = next(self.count)
@@ -254,6 +265,7 @@ class _LowerLoopJumps(ast.NodeTransformer):
         else:
             after = node.orelse
         node.orelse = []
+        node.body = [*options, *node.body]
         return [*before, node, *after]
 
     visit_While = visit_For = _loop
@@ -364,13 +376,10 @@ class _Statements(ast.NodeTransformer):
 
     @staticmethod
     def _options(node: ast.While | ast.For) -> ast.expr:
-        """A leading ``set_loop_options(...)`` call, moved out as the loop's options."""
-        first = node.body[0] if node.body else None
-        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Call) \
-                and _called_name(first.value.func) == _OPTIONS:
-            node.body = node.body[1:] or [ast.Pass()]
-            return first.value
-        return ast.Constant(None)
+        """The loop's ``set_loop_options(...)`` call (or None), evaluated before the loop."""
+        found = _leading_options(node)
+        node.body = node.body or [ast.Pass()]
+        return found[0].value if found else ast.Constant(None)
 
     def visit_While(self, node: ast.While) -> list[ast.stmt]:
         state = self._state(node.body)
@@ -462,16 +471,38 @@ def parse_function(fn: types.FunctionType) -> tuple[ast.FunctionDef, str]:
             f"{where}: cannot convert {fn.__qualname__!r}: its source code is unavailable "
             f"({exc}); define it in a file, or pass autograph=False and use "
             "wengert.ad.cond / while_loop / fori_loop") from None
-    tree = ast.parse(source)
-    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and n.name == fn.__name__]
-    if not defs:
-        raise ConversionError(f"{where}: cannot convert {fn.__qualname__!r}: no 'def "
-                              f"{fn.__name__}' at the start of its source")
-    fn_def = defs[0]
-    ast.increment_lineno(tree, code.co_firstlineno - 1)
+    try:
+        tree = ast.parse(source)
+        ast.increment_lineno(tree, code.co_firstlineno - 1)
+    except SyntaxError:  # a lambda inside a larger expression spanning lines
+        raise ConversionError(f"{where}: cannot convert {fn.__qualname__!r}: its source "
+                              "lines do not parse on their own") from None
+    if fn.__name__ == "<lambda>":
+        fn_def = _lambda_def(tree, code, where)
+    else:
+        defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and n.name == fn.__name__]
+        if not defs:
+            raise ConversionError(f"{where}: cannot convert {fn.__qualname__!r}: no 'def "
+                                  f"{fn.__name__}' at the start of its source")
+        fn_def = defs[0]
     fn_def.decorator_list = []
     return fn_def, code.co_filename
+
+
+def _lambda_def(tree: ast.Module, code: types.CodeType, where: str) -> ast.FunctionDef:
+    """The lambda of ``code`` (the only one on its line with its parameters) as a def,
+    so that the calls it makes are converted too."""
+    params = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno
+             and [a.arg for a in (*n.args.posonlyargs, *n.args.args, *n.args.kwonlyargs)]
+             == params]
+    if len(found) != 1:
+        raise ConversionError(f"{where}: cannot tell which lambda of this line to convert")
+    lam = found[0]
+    fn_def = _def(f"{_HELPER}lambda", [], [ast.Return(value=lam.body)])
+    fn_def.args = lam.args
+    return ast.copy_location(fn_def, lam)
 
 
 def compile_converted(fn_def: ast.FunctionDef, filename: str,
