@@ -31,17 +31,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import digits_cnn  # noqa: E402
 
 
-def _epochs(run_epoch, n: int) -> float:
-    run_epoch()  # warm-up
-    times = []
+def _race(a, b, n: int) -> tuple[float, float]:
+    """Median epoch times of ``a`` and ``b``, run alternately so that both see
+    the same machine load."""
+    a(), b()  # warm-up
+    times: tuple[list, list] = ([], [])
     for _ in range(n):
-        start = time.perf_counter()
-        run_epoch()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for run, out in ((a, times[0]), (b, times[1])):
+            start = time.perf_counter()
+            run()
+            out.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
-def ours(model, x, y, batch: int, n: int) -> float:
+def ours(model, x, y, batch: int):
     data = nn.DataLoader((x, y), batch, shuffle=True, rng=0)
     loss = lambda m, x, y: nn.logitcrossentropy(m(x), y)  # noqa: E731
     opt = nn.Adam(1e-3)
@@ -51,10 +54,10 @@ def ours(model, x, y, batch: int, n: int) -> float:
         for xb, yb in data:
             state[0], state[1], _ = nn.train_step(state[0], loss, (xb, yb), opt, state[1])
 
-    return _epochs(epoch, n)
+    return epoch
 
 
-def theirs(module, x, labels, batch: int, n: int) -> float:
+def theirs(module, x, labels, batch: int):
     opt = torch.optim.Adam(module.parameters(), 1e-3)
     xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
     gen = torch.Generator().manual_seed(0)
@@ -67,7 +70,7 @@ def theirs(module, x, labels, batch: int, n: int) -> float:
             torch.nn.functional.cross_entropy(module(xt[idx]), yt[idx]).backward()
             opt.step()
 
-    return _epochs(epoch, n)
+    return epoch
 
 
 def digits_torch() -> torch.nn.Module:
@@ -97,18 +100,16 @@ def main() -> None:
     y_mlp = rng.integers(0, 10, 8192)
     rows = []
     with threadpool_limits(threads, "blas"):
-        rows.append(("digits CNN (batch 32)",
-                     ours(digits_cnn.model(rng), x_train, nn.onehot(y_train, 10), 32,
-                          args.epochs),
-                     theirs(digits_torch(), np.ascontiguousarray(x_train.transpose(0, 3, 1, 2)),
-                            y_train.astype(np.int64), 32, args.epochs)))
-        rows.append(("MLP 784-512-512-10 (batch 128)",
-                     ours(nn.models.MLP([784, 512, 512, 10], rng=rng), x_mlp,
-                          nn.onehot(y_mlp, 10), 128, args.epochs),
-                     theirs(mlp_torch(), x_mlp, y_mlp, 128, args.epochs)))
+        rows.append(("digits CNN (batch 32)", *_race(
+            ours(digits_cnn.model(rng), x_train, nn.onehot(y_train, 10), 32),
+            theirs(digits_torch(), np.ascontiguousarray(x_train.transpose(0, 3, 1, 2)),
+                   y_train.astype(np.int64), 32), args.epochs)))
+        rows.append(("MLP 784-512-512-10 (batch 128)", *_race(
+            ours(nn.models.MLP([784, 512, 512, 10], rng=rng), x_mlp, nn.onehot(y_mlp, 10), 128),
+            theirs(mlp_torch(), x_mlp, y_mlp, 128), args.epochs)))
     print(f"threads: {threads} (NumPy BLAS and torch), torch {torch.__version__}, "
-          f"numpy {np.__version__}, median of {args.epochs} epochs")
-    print(f"| workload | wengert.nn s/epoch | PyTorch eager s/epoch | ratio |")
+          f"numpy {np.__version__}, median of {args.epochs} alternating epochs")
+    print("| workload | wengert.nn s/epoch | PyTorch eager s/epoch | ratio |")
     print("|---|---:|---:|---:|")
     for name, a, b in rows:
         print(f"| {name} | {a:.3f} | {b:.3f} | {a / b:.2f}x |")
