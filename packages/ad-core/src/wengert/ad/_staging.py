@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import ir
-from ._core import Aval, Primitive, Trace, Tracer, aval_of, trace_level
+from ._core import Aval, ConcreteTracer, Primitive, Trace, Tracer, aval_of, trace_level
 from .errors import ConcretizationError
 from .tree import tree_flatten, tree_unflatten
 
@@ -244,10 +244,53 @@ def eval_graph(graph: ir.Graph, *args: Any) -> Any:
         if tuple(shape) != v.aval.shape:
             raise ValueError(f"eval_graph: input {k} has shape {tuple(shape)}, but the graph "
                              f"expects {v.aval}")
-    outs = run_graph(graph, leaves)
+    cupy = _cupy_among(leaves)
+    outs = run_graph(graph if cupy is None else _consts_on(graph, cupy), leaves)
     if graph.out_tree is None:
         return outs
     return tree_unflatten(graph.out_tree, outs)
+
+
+def _cupy_among(leaves: list) -> Any:
+    """The cupy module if any input (or the value under a tracer) is a CuPy array."""
+    cupy = sys.modules.get("cupy")
+    if cupy is None:
+        return None
+    for x in leaves:
+        while isinstance(x, ConcreteTracer):
+            x = x._primal()
+        if isinstance(x, cupy.ndarray):
+            return cupy
+    return None
+
+
+_ON_DEVICE: dict[int, tuple[ir.Graph, ir.Graph]] = {}
+
+
+def _consts_on(graph: ir.Graph, xp: Any) -> ir.Graph:
+    """``graph`` with its lifted NumPy constants, sub-graphs' included, moved to ``xp``
+    (a graph's constants live where it runs). Cached per graph, the oldest forgotten."""
+    hit = _ON_DEVICE.get(id(graph))
+    if hit is not None and hit[0] is graph:
+        return hit[1]
+
+    def move(p: Any) -> Any:
+        if isinstance(p, ir.Graph):
+            return _consts_on(p, xp)
+        if isinstance(p, tuple) and any(isinstance(g, ir.Graph) for g in p):
+            return tuple(move(g) for g in p)
+        return p
+
+    eqns = [ir.Eqn(e.prim, e.inputs, e.outputs, {k: move(p) for k, p in e.params.items()})
+            for e in graph.eqns]
+    consts = [xp.asarray(c) if isinstance(c, (np.ndarray, np.generic)) else c
+              for c in graph.consts]
+    moved = ir.Graph(graph.in_vars, graph.const_vars, consts, eqns, graph.out_atoms,
+                     graph.in_tree, graph.out_tree)
+    if len(_ON_DEVICE) >= 512:
+        del _ON_DEVICE[next(iter(_ON_DEVICE))]
+    _ON_DEVICE[id(graph)] = (graph, moved)
+    return moved
 
 
 def run_graph(graph: ir.Graph, flat_args: list[Any],

@@ -46,6 +46,7 @@ from ._reverse import ReverseTrace
 from ._staging import StagingTrace, _abstract, run_graph, stage
 from .errors import NonDifferentiableError, TracerArrayConversionError
 from .primitives.control import JointVJP
+from .primitives.dynamic import zeros_on
 from .tree import tree_flatten, tree_map, tree_unflatten
 
 
@@ -53,10 +54,6 @@ def _float(x: Any) -> bool:
     return is_differentiable(x)
 
 
-def zeros_on(ref: Any, shape: tuple, dtype: Any) -> Any:
-    from .control._ad import zeros_on as on
-
-    return on(ref, shape, dtype)
 
 
 # ---- the reverse trace, with trees of arguments -----------------------------------------------
@@ -94,7 +91,7 @@ def call_adjoint(trace: ReverseTrace, fun: Callable, args: tuple) -> Any:
 def transpose(linear: Callable, likes: Sequence[Any], cotangents: Sequence[Any]) -> list:
     """``L^T c`` for ``linear(*lin) -> list`` linear in inputs shaped like ``likes``
     (``None`` = zero)."""
-    from .control._ad import vjp_flat, zeros_on
+    from .control._ad import vjp_flat
 
     _, back = vjp_flat(linear, [zeros_on(x, aval_of(x).shape, aval_of(x).dtype) for x in likes],
                        [True] * len(likes))

@@ -33,11 +33,10 @@ from .._reverse import ReverseTrace, ReverseTracer
 from .._staging import run_graph, stage
 from .. import ir
 from ..primitives._helpers import zeros
-from ..primitives.control import _xp
-from ..primitives.dynamic import dynamic_slice, index_in_dim, update_index_in_dim
+from ..primitives.dynamic import index_in_dim, update_index_in_dim, xp_of, zeros_on
 from ..primitives.elementwise import (add_p, convert_element_type_p, eq_p, ge_p, gt_p, lt_p,
                                       min_p, real_p, select_p)
-from ..primitives.structural import broadcast_in_dim_p, reshape_p
+from ..primitives.structural import broadcast_in_dim_p
 from ._build import bind_cond, bind_scan, bind_while
 
 _I32 = np.dtype(np.int32)
@@ -52,26 +51,16 @@ def is_float(aval: Aval) -> bool:
     return aval.dtype.kind in "fc"
 
 
-def zeros_on(ref: Any, shape: tuple, dtype: Any) -> Any:
-    """Zeros on the array backend of ``ref`` (NumPy or CuPy), also when ``ref`` is only
-    known at run time: then derived from it by a comparison that is always false."""
-    if not isinstance(ref, Tracer):
-        return _xp(ref).zeros(shape, dtype) if _xp(ref) is not np else zeros(shape, dtype)
-    ref_aval = aval_of(ref)
-    if ref_aval.size == 0:
-        return zeros(shape, dtype)
-    first = ref if not ref_aval.shape else reshape_p.bind(dynamic_slice(
-        ref, (0,) * len(ref_aval.shape), (1,) * len(ref_aval.shape)), new_sizes=())
-    zero = convert_element_type_p.bind(lt_p.bind(first, first), new_dtype=np.dtype(dtype))
-    return broadcast_in_dim_p.bind(zero, shape=tuple(shape), broadcast_dimensions=())
-
-
 def fit(x: Any, aval: Aval, like: Any = None) -> Any:
-    """``x`` as a (co)tangent of type ``aval``: zeros for ``None`` (on ``like``'s
-    backend when given), then cast and broadcast."""
+    """``x`` as a (co)tangent of type ``aval``: zeros for ``None``, then cast and
+    broadcast; on ``like``'s backend when given (the reverse pass makes the zero
+    cotangents of unused outputs with NumPy)."""
     if x is None:
         return zeros(aval.shape, aval.dtype) if like is None else \
             zeros_on(like, aval.shape, aval.dtype)
+    if like is not None and not isinstance(x, Tracer) and not isinstance(like, Tracer) \
+            and xp_of(x) is not xp_of(like):
+        x = xp_of(like).asarray(x)
     have = aval_of(x)
     if have.dtype != aval.dtype:
         if have.dtype.kind == "c" and aval.dtype.kind != "c":
@@ -170,7 +159,8 @@ def cond_vjp(g, ans, index, *ops, branches):
     diff = [is_float(aval_of(x)) for x in ops]
     avals = branches[0].out_avals
     ct_mask = [is_float(a) for a in avals]
-    cts = [fit(c, a) for c, a in _present(list(zip(g, avals)), ct_mask)]
+    like = next(iter(ops), None)
+    cts = [fit(c, a, like) for c, a in _present(list(zip(g, avals)), ct_mask)]
 
     def adjoint(branch: ir.Graph) -> Callable:
         def fn(*xs: Any) -> list:
@@ -311,7 +301,7 @@ def while_vjp(g, ans, *args, cond_graph, body_graph, n_consts, max_steps, checkp
         ct_c = [fit(r, aval_of(c), c) for r, c in _present(list(zip(res, consts)), diff_c)]
         return ct_x + _accumulate(state[nx:], ct_c)
 
-    state = [fit(c, a) for c, a in _present(list(zip(g, avals)), diff_x)] + \
+    state = [fit(c, a, x) for c, a, x in _present(list(zip(g, avals, init)), diff_x)] + \
         [fit(None, aval_of(c), c) for c in _present(consts, diff_c)]
     state = loop_adjoint(init, lambda i, xs: body(*consts, *xs),
                          lambda i, xs: run_graph(cond_graph, consts + xs)[0],
@@ -363,7 +353,8 @@ def scan_vjp(g, ans, *args, body_graph, length, reverse, n_consts, n_carry, chec
     diff_xs = [is_float(aval_of(x)) for x in xs]
     y_float = [is_float(a) for a in avals[n_carry:]]
     y_avals = [Aval((length,) + a.shape, a.dtype) for a in avals[n_carry:]]
-    ct_ys = [fit(c, a) for c, a in _present(list(zip(g[n_carry:], y_avals)), y_float)]
+    like = next(iter(args), None)
+    ct_ys = [fit(c, a, like) for c, a in _present(list(zip(g[n_carry:], y_avals)), y_float)]
     body = graph_fn(body_graph)
     nx, nc = sum(diff_x), sum(diff_c)
 
@@ -387,7 +378,8 @@ def scan_vjp(g, ans, *args, body_graph, length, reverse, n_consts, n_carry, chec
         bufs = [update_index_in_dim(b, c, r) for b, c in zip(state[nx + nc:], ct_x)]
         return ct_carry + _accumulate(state[nx:nx + nc], ct_c) + bufs
 
-    state = [fit(c, a) for c, a in _present(list(zip(g[:n_carry], avals)), diff_x)] + \
+    state = [fit(c, a, x) for c, a, x in _present(list(zip(g[:n_carry], avals, init)),
+                                                   diff_x)] + \
         [fit(None, aval_of(c), c) for c in _present(consts, diff_c)] + \
         [fit(None, aval_of(x), x) for x in _present(xs, diff_xs)]
     state = loop_adjoint(init, step, lambda i, carry: lt_p.bind(i, length), length,

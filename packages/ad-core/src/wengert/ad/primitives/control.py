@@ -42,15 +42,12 @@ carries in a preallocated stack of ``max_steps`` rows.
 
 from __future__ import annotations
 
-import sys
-from typing import Any
 
-import numpy as np
 
 from .._core import Primitive
 from .._staging import run_graph
 from .. import ir
-from .dynamic import dynamic_update_slice_p, update_in_place
+from .dynamic import dynamic_update_slice_p, update_in_place, xp_of
 
 
 class MaxStepsExceeded(RuntimeError):
@@ -90,23 +87,18 @@ def _lazy(name: str):
     return rule
 
 
-def _as_output(x: Any, aval) -> Any:
-    """Graph outputs that are Python literals become arrays of the declared dtype."""
-    return x if hasattr(x, "shape") else np.asarray(x, aval.dtype)
-
-
-def _outputs(values: list, avals: tuple) -> tuple:
-    return tuple(_as_output(v, a) for v, a in zip(values, avals))
-
-
-def _xp(x: Any) -> Any:
-    return sys.modules["cupy"] if type(x).__module__.startswith("cupy") else np
+def _outputs(values: list, avals: tuple, like: tuple) -> tuple:
+    """Graph outputs that are Python literals become arrays of the declared dtype, on
+    the backend of the operands ``like``."""
+    xp = xp_of(*like)
+    return tuple(v if hasattr(v, "shape") else xp.asarray(v, a.dtype)
+                 for v, a in zip(values, avals))
 
 
 # ---- cond -------------------------------------------------------------------------------
 def _cond_impl(index, *operands, branches):
     g = branches[min(max(int(index), 0), len(branches) - 1)]
-    return _outputs(run_graph(g, list(operands)), g.out_avals)
+    return _outputs(run_graph(g, list(operands)), g.out_avals, operands)
 
 
 cond_p = Primitive("cond", _cond_impl, multiple_results=True)
@@ -154,7 +146,7 @@ def _while_impl(*args, cond_graph, body_graph, n_consts, max_steps, checkpoint_e
                 "(it sizes the carry stack of the reverse-mode rule)")
         carry = run_graph(body_graph, consts + carry, inplace)
         steps += 1
-    return _outputs(carry, body_graph.out_avals)
+    return _outputs(carry, body_graph.out_avals, args)
 
 
 while_p = Primitive("while", _while_impl, multiple_results=True)
@@ -168,14 +160,14 @@ def _scan_impl(*args, body_graph, length, reverse, n_consts, n_carry, checkpoint
     carry = list(args[n_consts:n_consts + n_carry])
     xs = args[n_consts + n_carry:]
     y_avals = body_graph.out_avals[n_carry:]
-    xp = _xp(next((a for a in args if hasattr(a, "shape")), None))
+    xp = xp_of(*args)
     ys = [xp.empty((length,) + a.shape, a.dtype) for a in y_avals]
     for i in (range(length - 1, -1, -1) if reverse else range(length)):
         out = run_graph(body_graph, consts + carry + [x[i] for x in xs])
         carry = out[:n_carry]
         for buf, y in zip(ys, out[n_carry:]):
             buf[i] = y
-    return _outputs(carry, body_graph.out_avals[:n_carry]) + tuple(ys)
+    return _outputs(carry, body_graph.out_avals[:n_carry], args) + tuple(ys)
 
 
 def _scan_shape(*args, body_graph, length, n_carry, **params):

@@ -17,10 +17,12 @@ Both are linear in their array operands, so each rule is the other primitive.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+import numpy as np
 
-from .._core import Aval, Primitive
+from .._core import Aval, Primitive, Tracer
 from ._helpers import shape_of, zeros
 from .structural import Variadic
 
@@ -49,7 +51,7 @@ def _dynamic_slice_shape(x, *starts, slice_sizes):
 def _dynamic_slice_vjp(i, g, ans, x, *starts, slice_sizes):
     if i != 0:
         return None
-    return dynamic_update_slice_p.bind(zeros(shape_of(x), g.dtype), g, *starts)
+    return dynamic_update_slice_p.bind(zeros_on(g, shape_of(x), g.dtype), g, *starts)
 
 
 def _dynamic_slice_jvp(i, t, ans, x, *starts, slice_sizes):
@@ -83,7 +85,7 @@ def _dynamic_update_slice_shape(x, update, *starts):
 
 def _dynamic_update_slice_vjp(i, g, ans, x, update, *starts):
     if i == 0:
-        return dynamic_update_slice_p.bind(g, zeros(shape_of(update), g.dtype), *starts)
+        return dynamic_update_slice_p.bind(g, zeros_on(g, shape_of(update), g.dtype), *starts)
     if i == 1:
         return dynamic_slice_p.bind(g, *starts, slice_sizes=shape_of(update))
     return None
@@ -91,9 +93,9 @@ def _dynamic_update_slice_vjp(i, g, ans, x, update, *starts):
 
 def _dynamic_update_slice_jvp(i, t, ans, x, update, *starts):
     if i == 0:
-        return dynamic_update_slice_p.bind(t, zeros(shape_of(update), t.dtype), *starts)
+        return dynamic_update_slice_p.bind(t, zeros_on(t, shape_of(update), t.dtype), *starts)
     if i == 1:
-        return dynamic_update_slice_p.bind(zeros(shape_of(x), t.dtype), t, *starts)
+        return dynamic_update_slice_p.bind(zeros_on(t, shape_of(x), t.dtype), t, *starts)
     return None
 
 
@@ -112,6 +114,31 @@ def dynamic_slice(x: Any, starts: tuple, slice_sizes: tuple) -> Any:
 def dynamic_update_slice(x: Any, update: Any, starts: tuple) -> Any:
     """A copy of ``x`` with ``update`` written at the clamped run-time ``starts``."""
     return dynamic_update_slice_p.bind(x, update, *starts)
+
+
+def xp_of(*xs: Any) -> Any:
+    """The array module of the ``xs``: cupy if any is a CuPy array, numpy otherwise."""
+    for x in xs:
+        if type(x).__module__.startswith("cupy"):
+            return sys.modules["cupy"]
+    return np
+
+
+def zeros_on(ref: Any, shape: tuple, dtype: Any) -> Any:
+    """Zeros on the array backend of ``ref`` (NumPy or CuPy), also when ``ref`` is only
+    known at run time: then derived from it by a comparison that is always false."""
+    from .elementwise import convert_element_type_p, lt_p
+    from .structural import broadcast_in_dim_p, reshape_p
+
+    if not isinstance(ref, Tracer):
+        return zeros(shape, dtype) if xp_of(ref) is np else xp_of(ref).zeros(shape, dtype)
+    ref_aval = ref.aval
+    if ref_aval.size == 0:
+        return zeros(shape, dtype)
+    first = ref if not ref_aval.shape else reshape_p.bind(dynamic_slice(
+        ref, (0,) * ref_aval.ndim, (1,) * ref_aval.ndim), new_sizes=())
+    zero = convert_element_type_p.bind(lt_p.bind(first, first), new_dtype=np.dtype(dtype))
+    return broadcast_in_dim_p.bind(zero, shape=tuple(shape), broadcast_dimensions=())
 
 
 def index_in_dim(x: Any, i: Any) -> Any:
