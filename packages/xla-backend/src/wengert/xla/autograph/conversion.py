@@ -80,7 +80,7 @@ def _convert_function(fn: types.FunctionType, strict: bool) -> Any:
     try:
         code = _converted_code(fn)
     except ConversionError:
-        if strict:
+        if strict and fn.__name__ != "<lambda>":  # a lambda holds no statements to convert
             raise
         return fn
     from . import runtime  # imports this module: bound late
