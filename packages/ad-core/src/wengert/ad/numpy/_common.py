@@ -42,7 +42,8 @@ def as_array(x: Any) -> Any:
     Lists that hold tracers are stacked, so ``array([x, 2 * x])`` is
     differentiable.
     """
-    if isinstance(x, Tracer) or hasattr(x, "__array_namespace__"):
+    if isinstance(x, Tracer) or hasattr(x, "__array_namespace__") or \
+            type(x).__module__.split(".")[0] == "cupy":
         return x
     if isinstance(x, (list, tuple)) and _holds_tracer(x):
         from ._shape import stack

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..primitives import elementwise as ew
 from ..primitives import structural as st
+from ..primitives._helpers import on_device_of
 from ._common import as_array, normalize_axes, normalize_axis, shape_of
 
 
@@ -248,7 +249,7 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Any:
 def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     a = moveaxis(as_array(a), (axis1, axis2), (-2, -1))
     n, m = shape_of(a)[-2:]
-    rows = np.arange(builtins.max(0, -offset), builtins.min(n, m - offset))
+    rows = on_device_of(a, np.arange(builtins.max(0, -offset), builtins.min(n, m - offset)))
     return a[..., rows, rows + offset]
 
 
@@ -259,8 +260,8 @@ def diag(v: Any, k: int = 0) -> Any:
     if v.ndim != 1:
         raise ValueError("diag: input must be 1-d or 2-d")
     n = shape_of(v)[0] + builtins.abs(k)
-    rows = np.arange(shape_of(v)[0]) + builtins.max(-k, 0)
-    out = np.zeros((n, n), v.dtype)
+    rows = on_device_of(v, np.arange(shape_of(v)[0]) + builtins.max(-k, 0))
+    out = on_device_of(v, np.zeros((n, n), v.dtype))
     return st.scatter_add_p.bind(out, v, rows, rows + k,
                                  spec=(("array",), ("array",)))
 
@@ -278,12 +279,14 @@ def _tri_mask(shape: tuple, k: int, lower: bool) -> np.ndarray:
 
 def tril(m: Any, k: int = 0) -> Any:
     m = as_array(m)
-    return ew.select_p.bind(_tri_mask(shape_of(m), k, True), m, np.zeros((), m.dtype))
+    return ew.select_p.bind(on_device_of(m, _tri_mask(shape_of(m), k, True)), m,
+                            np.dtype(m.dtype).type(0))
 
 
 def triu(m: Any, k: int = 0) -> Any:
     m = as_array(m)
-    return ew.select_p.bind(_tri_mask(shape_of(m), k, False), m, np.zeros((), m.dtype))
+    return ew.select_p.bind(on_device_of(m, _tri_mask(shape_of(m), k, False)), m,
+                            np.dtype(m.dtype).type(0))
 
 
 def diff(a: Any, n: int = 1, axis: int = -1) -> Any:

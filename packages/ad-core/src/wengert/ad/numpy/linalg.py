@@ -30,6 +30,7 @@ import numpy as np
 from numpy.linalg import LinAlgError
 
 from ..primitives import linalg as lp
+from ..primitives._helpers import on_device_of
 from ._common import as_array, normalize_axis, shape_of
 from ._contraction import matmul, outer, tensordot, vecdot
 from ._creation import astype
@@ -88,7 +89,7 @@ def trace(x: Any, /, *, offset: int = 0, dtype: Any = None) -> Any:
 
 def _identity_like(a: Any) -> np.ndarray:
     n = shape_of(a)[-1]
-    return np.broadcast_to(np.eye(n, dtype=a.dtype), shape_of(a))
+    return on_device_of(a, np.broadcast_to(np.eye(n, dtype=a.dtype), shape_of(a)))
 
 
 # ---- solving ---------------------------------------------------------------------------

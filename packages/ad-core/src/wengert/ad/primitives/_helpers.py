@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core import Aval, Primitive, Tracer, aval_of
+from .._core import Aval, ConcreteTracer, Primitive, Tracer, aval_of
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
@@ -60,11 +60,25 @@ def to_operand(g: Any, x: Any) -> Any:
     return g
 
 
-def zeros(shape: tuple[int, ...], dtype: Any) -> Any:
-    """Zeros as a broadcast scalar: free eagerly, one small equation when staged."""
+def on_device_of(like: Any, constant: Any) -> Any:
+    """A NumPy constant moved to the device of ``like`` (CuPy refuses NumPy operands).
+
+    Staged values have no device yet: their constants stay NumPy arrays."""
+    while isinstance(like, ConcreteTracer):
+        like = like._primal()
+    if type(like).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy.asarray(constant)
+    return constant
+
+
+def zeros(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
+    """Zeros as a broadcast scalar: free eagerly, one small equation when staged
+    (on the device of ``like``)."""
     from .structural import broadcast_in_dim_p
 
-    return broadcast_in_dim_p.bind(np.zeros((), dtype), shape=tuple(shape),
+    return broadcast_in_dim_p.bind(on_device_of(like, np.zeros((), dtype)), shape=tuple(shape),
                                    broadcast_dimensions=())
 
 

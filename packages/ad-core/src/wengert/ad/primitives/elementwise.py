@@ -210,7 +210,7 @@ min_p = _extremum("min", np.minimum, "lt")
 
 # ---- select and type conversion -------------------------------------------------------
 def _select_zero(g):
-    return np.zeros((), dtype=g.dtype)
+    return np.dtype(g.dtype).type(0)  # a NumPy scalar: CuPy takes those, not 0-d arrays
 
 
 select_p = Primitive("select", np.where)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._core import Aval, Primitive
-from ._helpers import to_operand
+from ._helpers import on_device_of, to_operand
 
 _TRANSFORMS = {"fft": np.fft.fftn, "ifft": np.fft.ifftn, "rfft": np.fft.rfftn,
                "irfft": np.fft.irfftn}
@@ -62,9 +62,9 @@ def _fft_vjp(g, ans, x, *, fft_type, fft_lengths):
     if fft_type == "ifft":
         return to_operand(_transform(g, "fft", fft_lengths) * (1 / n), x)
     if fft_type == "rfft":
-        half = _bin_weights(fft_lengths[-1], 0.5, g.dtype)
+        half = on_device_of(g, _bin_weights(fft_lengths[-1], 0.5, g.dtype))
         return _transform(g * half, "irfft", fft_lengths) * n
-    twice = _bin_weights(fft_lengths[-1], 2.0, g.dtype)
+    twice = on_device_of(g, _bin_weights(fft_lengths[-1], 2.0, g.dtype))
     return _transform(g, "rfft", fft_lengths) * twice * (1 / n)
 
 

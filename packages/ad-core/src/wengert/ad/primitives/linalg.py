@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from .._core import Aval, Primitive
-from ._helpers import conj_if_complex, eval_shape_by_running, is_complex, shape_of, to_operand
+from ._helpers import (conj_if_complex, eval_shape_by_running, is_complex, on_device_of,
+                       shape_of, to_operand)
 from .contraction import dot_general_p
 from .elementwise import conj_p, div_p, eq_p, real_p, select_p
 from .reductions import reduce_sum_p
@@ -41,6 +42,10 @@ def _mm(a: Any, b: Any) -> Any:
     return dot_general_p.bind(a, b, dimension_numbers=(((nb + 1,), (nb,)), (batch, batch)))
 
 
+def _zero(x: Any) -> Any:
+    return np.dtype(x.dtype).type(0)
+
+
 def _real_dtype(x: Any) -> np.dtype:
     return np.finfo(x.dtype).dtype
 
@@ -49,11 +54,11 @@ def _tri(x: Any, k: int, lower: bool) -> Any:
     """The lower (``tril(x, k)``) or upper (``triu(x, k)``) triangle of ``x``."""
     n, m = shape_of(x)[-2:]
     mask = np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
-    return select_p.bind(mask, x, np.zeros((), x.dtype))
+    return select_p.bind(on_device_of(x, mask), x, _zero(x))
 
 
 def _diag_part(x: Any) -> Any:
-    r = np.arange(shape_of(x)[-1])
+    r = on_device_of(x, np.arange(shape_of(x)[-1]))
     return getitem_p.bind(x, r, r, spec=(("ellipsis",), ("array",), ("array",)))
 
 
@@ -61,7 +66,7 @@ def _diag_embed(d: Any) -> Any:
     """A batch of diagonal matrices from a batch of vectors."""
     n = shape_of(d)[-1]
     column = reshape_p.bind(d, new_sizes=shape_of(d) + (1,))
-    return column * np.eye(n, dtype=_real_dtype(d))
+    return column * on_device_of(d, np.eye(n, dtype=_real_dtype(d)))
 
 
 def _row(v: Any) -> Any:
@@ -78,7 +83,7 @@ def _col(v: Any) -> Any:
 def _safe_reciprocal(d: Any) -> Any:
     """``1/d`` with 0 where ``d == 0`` (degenerate spectra, zero singular values)."""
     zero = eq_p.bind(d, 0)
-    return select_p.bind(zero, np.zeros((), d.dtype), div_p.bind(1, select_p.bind(zero, 1, d)))
+    return select_p.bind(zero, _zero(d), div_p.bind(1, select_p.bind(zero, 1, d)))
 
 
 def _gap_reciprocals(w: Any, squared: bool) -> Any:
@@ -90,7 +95,7 @@ def _gap_reciprocals(w: Any, squared: bool) -> Any:
 
 def _diag_only(x: Any) -> Any:
     n, m = shape_of(x)[-2:]
-    return select_p.bind(np.eye(n, m, dtype=bool), x, np.zeros((), x.dtype))
+    return select_p.bind(on_device_of(x, np.eye(n, m, dtype=bool)), x, _zero(x))
 
 
 def _real_diag(x: Any) -> Any:
@@ -235,7 +240,7 @@ solve_p.def_rules(
 def inverse_adjoint(a: Any) -> Any:
     """``a^{-H}``, the derivative of ``log det a``."""
     n = shape_of(a)[-1]
-    eye = np.broadcast_to(np.eye(n, dtype=a.dtype), shape_of(a))
+    eye = on_device_of(a, np.broadcast_to(np.eye(n, dtype=a.dtype), shape_of(a)))
     return solve_p.bind(_H(a), eye)
 
 

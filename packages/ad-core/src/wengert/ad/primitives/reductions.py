@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._core import Aval, Primitive
-from ._helpers import is_complex, shape_of, to_operand
+from ._helpers import is_complex, on_device_of, shape_of, to_operand
 from .elementwise import convert_element_type_p, eq_p
 from .structural import broadcast_in_dim_p
 
@@ -163,10 +163,10 @@ def _take_along_vjp(g, ans, x, idx, axis):
     from ._helpers import zeros
 
     shape = shape_of(x)
-    grids = np.indices(shape_of(idx), sparse=True)
+    grids = [on_device_of(g, i) for i in np.indices(shape_of(idx), sparse=True)]
     index = tuple(idx if d == axis else grids[d] for d in range(len(shape)))
     spec, arrays = encode_index(index)
-    return scatter_add_p.bind(zeros(shape, g.dtype), g, *arrays, spec=spec)
+    return scatter_add_p.bind(zeros(shape, g.dtype, g), g, *arrays, spec=spec)
 
 
 take_along_axis_p.def_rules(

@@ -18,7 +18,10 @@ def _special(name: str):
     """The implementation of ``name`` for the operands' backend (SciPy imported lazily)."""
     def impl(*args):
         if any(type(a).__module__.split(".")[0] == "cupy" for a in args):
+            import cupy
             import cupyx.scipy.special as backend
+
+            args = [cupy.asarray(a) for a in args]  # its polygamma wants an array order
         else:
             import scipy.special as backend
         return getattr(backend, name)(*args)

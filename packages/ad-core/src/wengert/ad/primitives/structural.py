@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._core import Aval, Primitive, Tracer
-from ._helpers import is_complex, shape_of, to_operand
+from ._helpers import is_complex, on_device_of, shape_of, to_operand
 
 
 class Variadic:
@@ -154,7 +154,7 @@ def _getitem_vjp(g, ans, x, *arrays, spec):
         from .elementwise import real_p
 
         g = real_p.bind(g)
-    return scatter_add_p.bind(zeros(shape_of(x), g.dtype), g, *arrays, spec=spec)
+    return scatter_add_p.bind(zeros(shape_of(x), g.dtype, g), g, *arrays, spec=spec)
 
 
 getitem_p = Primitive("getitem", _getitem_impl, keep_args=False)
@@ -190,13 +190,10 @@ def _landed(operand, arrays, spec):
     """Mask over the indexed region: which updates land. With repeated integer indices
     NumPy assigns in order, so only the last update to an element survives."""
     region = _getitem_shape(operand, *arrays, spec=spec).shape
-    ids = np.arange(1, int(np.prod(region, dtype=np.int64)) + 1).reshape(region)
-    owners = np.zeros(shape_of(operand), ids.dtype)
-    if any(type(a).__module__.split(".")[0] == "cupy" for a in arrays):
-        import cupy
-
-        ids, owners = cupy.asarray(ids), cupy.asarray(owners)
-    owners = index_update_p.bind(owners, ids, *arrays, spec=spec)
+    ids = on_device_of(arrays[0], np.arange(1, int(np.prod(region, dtype=np.int64)) + 1)
+                       .reshape(region))
+    owners = index_update_p.bind(on_device_of(arrays[0], np.zeros(shape_of(operand), ids.dtype)),
+                                 ids, *arrays, spec=spec)
     from .elementwise import eq_p
 
     return eq_p.bind(getitem_p.bind(owners, *arrays, spec=spec), ids)
@@ -211,7 +208,7 @@ def _index_rules(i, g, ans, operand, updates, *arrays, spec, zero_operand: bool)
             from .elementwise import select_p
 
             picked = select_p.bind(_landed(operand, arrays, spec), picked,
-                                   np.zeros((), picked.dtype))
+                                   np.dtype(picked.dtype).type(0))
         return to_operand(picked, updates)
     return None
 
@@ -222,7 +219,7 @@ def _index_jvp(i, t, ans, operand, updates, *arrays, spec, prim, zero_operand: b
     if i == 0:
         return prim.bind(t, 0, *arrays, spec=spec) if zero_operand else t
     if i == 1:
-        return prim.bind(zeros(shape_of(ans), t.dtype), t, *arrays, spec=spec)
+        return prim.bind(zeros(shape_of(ans), t.dtype, t), t, *arrays, spec=spec)
     return None
 
 
@@ -235,7 +232,8 @@ scatter_add_p.def_rules(
 
 
 def _index_update_impl(operand, updates, *arrays, spec):
-    out = operand.astype(np.result_type(operand, updates), copy=True)
+    out = operand.astype(np.result_type(operand.dtype, getattr(updates, "dtype", updates)),
+                         copy=True)
     out[decode_index(spec, arrays)] = updates
     return out
 
@@ -260,7 +258,7 @@ def _concat_vjp(i, g, ans, *xs, dimension):
 def _concat_jvp(i, t, ans, *xs, dimension):
     from ._helpers import zeros
 
-    parts = [t if j == i else zeros(shape_of(x), t.dtype) for j, x in enumerate(xs)]
+    parts = [t if j == i else zeros(shape_of(x), t.dtype, t) for j, x in enumerate(xs)]
     return concatenate_p.bind(*parts, dimension=dimension)
 
 
@@ -346,4 +344,4 @@ pad_p.def_rules(
 def _zeros_of(x, like):
     from ._helpers import zeros
 
-    return zeros(shape_of(x), like.dtype)
+    return zeros(shape_of(x), like.dtype, like)
