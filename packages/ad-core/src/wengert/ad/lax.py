@@ -29,12 +29,17 @@ __all__ = ["conv_dimension_numbers", "conv_general_dilated", "dot_general", "pad
 Padding = str | Sequence[tuple[int, int]]
 
 
+def _array(x: Any) -> Any:
+    """Arrays of any backend and traced values pass through; the rest become NumPy."""
+    return x if hasattr(x, "shape") and hasattr(x, "dtype") else _common.as_array(x)
+
+
 def dot_general(lhs: Any, rhs: Any, dimension_numbers: Any) -> Any:
     """XLA's DotGeneral: ``dimension_numbers = ((lhs_contract, rhs_contract),
     (lhs_batch, rhs_batch))``; the output is batch, lhs-free, rhs-free dimensions."""
     (lc, rc), (lb, rb) = dimension_numbers
     dims = ((tuple(map(int, lc)), tuple(map(int, rc))), (tuple(map(int, lb)), tuple(map(int, rb))))
-    return dot_general_p.bind(_common.as_array(lhs), _common.as_array(rhs),
+    return dot_general_p.bind(_array(lhs), _array(rhs),
                               dimension_numbers=dims)
 
 
@@ -110,7 +115,7 @@ def conv_general_dilated(lhs: Any, rhs: Any, window_strides: Sequence[int] | Non
     ``feature_group_count`` splits the features into independent groups
     (depthwise when it equals the input features). Channels-last by default.
     """
-    lhs, rhs = _common.as_array(lhs), _common.as_array(rhs)
+    lhs, rhs = _array(lhs), _array(rhs)
     ndim = lhs.ndim
     if rhs.ndim != ndim or ndim < 3:
         raise ValueError(f"conv_general_dilated: input and kernel need the same rank >= 3, "
@@ -149,7 +154,7 @@ def reduce_window_sum(x: Any, window_dimensions: Sequence[int],
                       window_strides: Sequence[int] | None = None,
                       padding: Padding = "VALID") -> Any:
     """Sum over every window (zero padding). Windows span every axis of ``x``."""
-    x = _common.as_array(x)
+    x = _array(x)
     return reduce_window_sum_p.bind(x, **_window_params(x, window_dimensions, window_strides,
                                                         padding))
 
@@ -159,7 +164,7 @@ def reduce_window_max(x: Any, window_dimensions: Sequence[int],
                       padding: Padding = "VALID") -> Any:
     """Maximum over every window (padding never wins). The derivative goes to
     the first maximum of each window, as XLA's SelectAndScatter and PyTorch."""
-    x = _common.as_array(x)
+    x = _array(x)
     return reduce_window_max_p.bind(x, **_window_params(x, window_dimensions, window_strides,
                                                         padding))
 

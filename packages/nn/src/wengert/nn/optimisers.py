@@ -78,7 +78,9 @@ class Optimiser:
                 s = _Leaf(self.init_leaf(x))
             # Gradients of matrix products can be transposed views; elementwise
             # rules run several times faster on the parameter's own (C) layout.
-            step, inner = self.apply(s.state, x, np.ascontiguousarray(g), t)
+            if not g.flags.c_contiguous:
+                g = g.copy(order="C")
+            step, inner = self.apply(s.state, x, g, t)
             new_x.append(x - step)
             new_s.append(_Leaf(inner))
         return (ad.tree_unflatten(treedef, new_x),
