@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._core import Tracer
+from ..primitives._helpers import is_cupy
 
 
 def ndim_of(x: Any) -> int:
@@ -42,19 +43,19 @@ def as_array(x: Any) -> Any:
     Lists that hold tracers are stacked, so ``array([x, 2 * x])`` is
     differentiable.
     """
-    if isinstance(x, Tracer) or hasattr(x, "__array_namespace__") or \
-            type(x).__module__.split(".")[0] == "cupy":
+    if isinstance(x, Tracer) or hasattr(x, "__array_namespace__") or is_cupy(x):
         return x
-    if isinstance(x, (list, tuple)) and _holds_tracer(x):
+    if isinstance(x, (list, tuple)) and _needs_stacking(x):
         from ._shape import stack
 
         return stack([as_array(e) for e in x])
     return np.asarray(x)
 
 
-def _holds_tracer(x: Any) -> bool:
-    if isinstance(x, Tracer):
+def _needs_stacking(x: Any) -> bool:
+    """Holds tracers or CuPy arrays, which NumPy cannot gather into an array."""
+    if isinstance(x, Tracer) or is_cupy(x):
         return True
     if isinstance(x, (list, tuple)):
-        return any(_holds_tracer(e) for e in x)
+        return any(_needs_stacking(e) for e in x)
     return False

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._core import Tracer
 from ..primitives import elementwise as ew
+from ..primitives._helpers import is_cupy
 from ._common import as_array, shape_of
 
 
@@ -74,9 +75,10 @@ def empty_like(x: Any, dtype: Any = None) -> Any:
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None) -> Any:
-    if isinstance(fill_value, Tracer):
+    if isinstance(fill_value, Tracer) or is_cupy(fill_value):
         from ._shape import broadcast_to
 
+        fill_value = fill_value if dtype is None else astype(fill_value, dtype)
         return broadcast_to(fill_value, shape)
     return np.full(shape, fill_value, dtype)
 

@@ -60,13 +60,18 @@ def to_operand(g: Any, x: Any) -> Any:
     return g
 
 
+def is_cupy(x: Any) -> bool:
+    """A CuPy array, which NumPy must not try to convert."""
+    return type(x).__module__.split(".")[0] == "cupy"
+
+
 def on_device_of(like: Any, constant: Any) -> Any:
     """A NumPy constant moved to the device of ``like`` (CuPy refuses NumPy operands).
 
     Staged values have no device yet: their constants stay NumPy arrays."""
     while isinstance(like, ConcreteTracer):
         like = like._primal()
-    if type(like).__module__.split(".")[0] == "cupy":
+    if is_cupy(like):
         import cupy
 
         return cupy.asarray(constant)

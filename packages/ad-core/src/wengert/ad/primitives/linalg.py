@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from .._core import Aval, Primitive
-from ._helpers import (conj_if_complex, eval_shape_by_running, is_complex, on_device_of,
-                       shape_of, to_operand)
+from ._helpers import (conj_if_complex, eval_shape_by_running, is_complex, is_cupy,
+                       on_device_of, shape_of, to_operand)
 from .contraction import dot_general_p
 from .elementwise import conj_p, div_p, eq_p, real_p, select_p
 from .reductions import reduce_sum_p
@@ -119,8 +119,10 @@ def _hermitian_from_lower_adjoint(g: Any) -> Any:
     return _tri(g, -1, True) + _tri(_H(g), -1, True) + _real_diag(g)
 
 
-def _backend(x: Any) -> str:
-    return "cupy" if type(x).__module__.split(".")[0] == "cupy" else "numpy"
+def _unused_on_device(gs: tuple, ans: tuple) -> tuple:
+    """Cotangents of unused outputs arrive as NumPy zeros even for CuPy outputs (the
+    reverse pass makes them without a device): move those to the outputs' device."""
+    return tuple(on_device_of(a, g) if type(g) is np.ndarray else g for g, a in zip(gs, ans))
 
 
 # ---- triangular_solve ---------------------------------------------------------------
@@ -128,7 +130,7 @@ def _solve_triangular(a, b, lower, transpose_a, conjugate_a):
     if conjugate_a and not transpose_a:
         a = a.conj()
     trans = (2 if conjugate_a else 1) if transpose_a else 0
-    if _backend(a) == "cupy":
+    if is_cupy(a):
         from cupyx.scipy.linalg import solve_triangular
     else:
         from scipy.linalg import solve_triangular
@@ -255,7 +257,7 @@ def _slogdet_jvp(tangents, ans, a):
 
 
 def _slogdet_vjp(gs, ans, a):
-    g_sign, g_log = gs
+    g_sign, g_log = _unused_on_device(gs, ans)
     sign, _ = ans
     weight = g_log
     if is_complex(a):
@@ -284,7 +286,7 @@ def _eigh_jvp(tangents, ans, a):
 
 
 def _eigh_vjp(gs, ans, a):
-    gw, gv = gs
+    gw, gv = _unused_on_device(gs, ans)
     w, v = ans
     gm = _diag_embed(gw) + _gap_reciprocals(w, False) * _mm(_H(v), gv)
     return to_operand(_hermitian_from_lower_adjoint(_mm(v, _mm(gm, _H(v)))), a)
@@ -322,7 +324,7 @@ def _svd_jvp(tangents, ans, a):
 
 
 def _svd_vjp(gs, ans, a):
-    gu, g_s, gvh = gs
+    gu, g_s, gvh = _unused_on_device(gs, ans)
     u, s, vh = ans
     m_rows, n_cols = shape_of(a)[-2:]
     v, gv = _H(vh), _H(gvh)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .elementwise import _binary, _unary, eq_p, exp_p, log_p, select_p
-from ._helpers import to_operand
+from ._helpers import is_cupy, to_operand
 
 _TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
 
@@ -17,7 +17,7 @@ _TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
 def _special(name: str):
     """The implementation of ``name`` for the operands' backend (SciPy imported lazily)."""
     def impl(*args):
-        if any(type(a).__module__.split(".")[0] == "cupy" for a in args):
+        if any(is_cupy(a) for a in args):
             import cupy
             import cupyx.scipy.special as backend
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._core import Aval, Primitive, Tracer
-from ._helpers import is_complex, on_device_of, shape_of, to_operand
+from ._helpers import is_complex, is_cupy, on_device_of, shape_of, to_operand
 
 
 class Variadic:
@@ -96,7 +96,7 @@ def encode_index(index: Any) -> tuple[tuple, list]:
             spec.append(("int", int(item)))
         else:
             arr = item if isinstance(item, Tracer) or hasattr(item, "__array_namespace__") \
-                else np.asarray(item)
+                or is_cupy(item) else np.asarray(item)
             kind = np.dtype(arr.dtype).kind
             if kind not in "iub":
                 raise IndexError(
