@@ -285,3 +285,28 @@ def test_dynamic_slice_and_update_rules():
         check_grads(lambda a, b: dynamic_update_slice(a, b, start), (x, u), order=2)
     graph = ad.make_graph(lambda a, k: dynamic_slice(a, (k, 0), (2, 4)), x, np.array(2))
     np.testing.assert_array_equal(ad.eval_graph(graph, x, np.array(3)), x[3:5])
+
+
+# ---- CuPy (skipped without a CUDA device) -------------------------------------------------------
+ON_GPU = dict(rtol=1e-8, atol=1e-11)   # GPU transcendental functions round differently
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("f,x", PROGRAMS, ids=IDS)
+def test_staged_loops_run_and_differentiate_on_cupy(f, x):
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() == 0:
+            pytest.skip("no CUDA device")
+    except Exception as exc:  # no driver
+        pytest.skip(f"CUDA is unusable here: {exc}")
+    xc = cupy.asarray(x)
+    graph = ad.make_graph(f, x)
+    out = ad.eval_graph(graph, xc)
+    assert isinstance(out, cupy.ndarray)
+    np.testing.assert_allclose(cupy.asnumpy(out), f(x), **ON_GPU)
+    expected = ad.grad(scalar_sum(f))(x)
+    staged_grad = ad.eval_graph(ad.make_graph(ad.grad(scalar_sum(f)), x), xc)
+    np.testing.assert_allclose(cupy.asnumpy(staged_grad), expected, **ON_GPU)
+    g = ad.grad(scalar_sum(lambda v: ad.eval_graph(graph, v)))(xc)
+    np.testing.assert_allclose(cupy.asnumpy(g), expected, **ON_GPU)
