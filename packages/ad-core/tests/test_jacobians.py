@@ -11,7 +11,6 @@ from wengert.ad.testing import check_grads
 
 RNG = np.random.default_rng(0)
 CLOSE = dict(rtol=1e-10, atol=1e-12)
-ONE = np.float64(1.0)   # (a Python float tangent is not accepted by jvp yet)
 
 
 # ---- perturbation confusion -----------------------------------------------------------------
@@ -21,14 +20,14 @@ def test_classic_perturbation_confusion_in_every_mode_combination():
         return x * ad.grad(lambda y: x + y)(2.0)
 
     def inner_fwd(x):
-        return x * ad.jvp(lambda y: x + y, (2.0,), (ONE,))[1]
+        return x * ad.jvp(lambda y: x + y, (2.0,), (1.0,))[1]
 
     def inner_pullback(x):
         return x * ad.pullback(lambda y: x + y, 2.0)[1](1.0)[0]
 
     for inner in (inner_rev, inner_fwd, inner_pullback):
         assert ad.grad(inner)(3.0) == pytest.approx(1.0)
-        assert ad.jvp(inner, (3.0,), (ONE,))[1] == pytest.approx(1.0)
+        assert ad.jvp(inner, (3.0,), (1.0,))[1] == pytest.approx(1.0)
         assert ad.pullback(inner, 3.0)[1](1.0)[0] == pytest.approx(1.0)
 
 
@@ -40,7 +39,7 @@ def test_gradient_of_a_function_that_differentiates_a_closure_over_its_input():
     x = 0.7
     expected = 6.0 + np.cos(3 * x) - 3 * x * np.sin(3 * x)
     assert ad.grad(f)(x) == pytest.approx(expected, rel=1e-12)
-    assert ad.jvp(f, (x,), (ONE,))[1] == pytest.approx(expected, rel=1e-12)
+    assert ad.jvp(f, (x,), (1.0,))[1] == pytest.approx(expected, rel=1e-12)
     # and one level deeper: the derivative of that with respect to x again
     third = -3 * np.sin(3 * x) - 3 * np.sin(3 * x) - 9 * x * np.cos(3 * x)
     assert ad.grad(ad.grad(f))(x) == pytest.approx(third, rel=1e-10)
@@ -48,7 +47,7 @@ def test_gradient_of_a_function_that_differentiates_a_closure_over_its_input():
 
 def test_derivatives_to_depth_four_in_mixed_modes():
     f = wnp.sin
-    d4 = ad.grad(lambda x: ad.jvp(lambda y: ad.grad(ad.grad(f))(y), (x,), (ONE,))[1])
+    d4 = ad.grad(lambda x: ad.jvp(lambda y: ad.grad(ad.grad(f))(y), (x,), (1.0,))[1])
     assert d4(0.3) == pytest.approx(np.sin(0.3), rel=1e-12)
 
 
