@@ -185,14 +185,24 @@ class Adam(Optimiser):
         return _zeros(x), _zeros(x)
 
     def _moments(self, m, v, dx):
+        # In place on fresh arrays only: fewer temporaries, never the caller's.
         b1, b2 = self.beta
-        return b1 * m + (1 - b1) * dx, b2 * v + (1 - b2) * (dx * dx)
+        m_new = m * b1
+        m_new += dx * (1 - b1)
+        v_new = dx * dx
+        v_new *= 1 - b2
+        v_new += v * b2
+        return m_new, v_new
 
     def _step(self, m, v_hat_source, t):
         b1, b2 = self.beta
         c1, c2 = 1 - b1 ** t, 1 - b2 ** t
-        denom = np.sqrt(v_hat_source) * float(1 / np.sqrt(c2)) + self.eps
-        return m * float(_rate(self.eta, t) / c1) / denom
+        step = np.sqrt(v_hat_source)
+        step *= float(1 / np.sqrt(c2))
+        step += self.eps
+        np.divide(m, step, out=step)
+        step *= float(_rate(self.eta, t) / c1)
+        return step
 
     def apply(self, state, x, dx, t):
         m, v = self._moments(*state, dx)

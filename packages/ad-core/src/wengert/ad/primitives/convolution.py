@@ -278,6 +278,9 @@ def _select_and_scatter_add_impl(source, operand, *, window_dimensions, window_s
     idx = _first_max(operand, window_dimensions, window_strides, padding)
     xp = _xp(source)
     padded_shape = tuple(lo + n + hi for n, (lo, hi) in zip(operand.shape, padding))
+    if window_strides == window_dimensions:  # disjoint windows: one vectorised placement
+        return _place_disjoint(xp, source, idx, window_dimensions, padded_shape, operand.shape,
+                               padding)
     out = xp.zeros(padded_shape, source.dtype)
     # One vectorised add per position inside the window (a loop over the
     # window, never over pixels); overlapping windows accumulate.
@@ -287,6 +290,19 @@ def _select_and_scatter_add_impl(source, operand, *, window_dimensions, window_s
         out[region] += xp.where(idx == flat, source, 0)
     crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(operand.shape, padding))
     return out[crop]
+
+
+def _place_disjoint(xp, source, idx, window, padded_shape, shape, padding):
+    """Each window's value at its selected position, for windows that tile the input."""
+    k = int(np.prod(window))
+    hits = idx[..., None] == xp.arange(k).reshape((1,) * idx.ndim + (k,))
+    placed = xp.where(hits, source[..., None], 0).reshape(source.shape + tuple(window))
+    nd = source.ndim
+    interleaved = placed.transpose([a for i in range(nd) for a in (i, nd + i)])
+    covered = interleaved.reshape(tuple(n * w for n, w in zip(source.shape, window)))
+    tail = tuple((0, p - c) for p, c in zip(padded_shape, covered.shape))
+    full = pad_p.impl(covered, 0, padding_config=tuple((lo, hi, 0) for lo, hi in tail))
+    return full[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, padding))]
 
 
 def _pooled_shape(tangent, operand, **params):
