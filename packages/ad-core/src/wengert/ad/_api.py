@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Primitive, Tracer, _stack, trace_level
+from ._core import ConcreteTracer, Primitive, Tracer, _stack, trace_level
 from ._forward import JVPTrace, JVPTracer
 from ._reverse import ReverseTrace, ReverseTracer
 from .tree import tree_flatten, tree_map, tree_unflatten
@@ -166,6 +166,8 @@ def _scalar_seed(trace: ReverseTrace, out: Any, fname: str) -> list:
     if not (isinstance(o, ReverseTracer) and o._trace is trace):
         return []
     value = o.value
+    while isinstance(value, ConcreteTracer):  # nested: find the array underneath
+        value = value._primal()
     seed = np.ones(shape, dt if dt.kind == "f" else np.float64)
     cupy = sys.modules.get("cupy")
     if cupy is not None and isinstance(value, cupy.ndarray):

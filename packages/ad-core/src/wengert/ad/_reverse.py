@@ -111,7 +111,8 @@ class ReverseTrace(Trace):
                 owned.discard(id(g))
             prim, parents, args, ans, params = tape[i]
             if prim.multiple_results:
-                g = tuple(_zeros_for(a) if c is None else c for c, a in zip(g, ans))
+                g = tuple(_zeros_for(a) if c is None and a is not None else c
+                          for c, a in zip(g, ans))
             vjps = prim.vjps
             for argnum, p, out in parents:
                 rule = vjps[argnum]
@@ -209,25 +210,36 @@ def _process_custom_vjp(self: ReverseTrace, fun: Any, args: tuple) -> Any:
     vals: list = []
     parents = []
     sizes = []
+    flat_index = 0  # position among the flattened leaves of all arguments
     for a in args:
         leaves, treedef = tree_flatten(a)
         sizes.append(len(leaves))
         unwrapped = []
         for leaf in leaves:
             if type(leaf) is ReverseTracer and leaf._trace is self:
-                parents.append((len(vals) + len(unwrapped), leaf.idx, leaf.out))
-                unwrapped.append(leaf.value)
-            else:
-                unwrapped.append(leaf)
+                parents.append((flat_index, leaf.idx, leaf.out))
+                leaf = leaf.value
+            unwrapped.append(leaf)
+            flat_index += 1
         vals.append(tree_unflatten(treedef, unwrapped))
     y, back = fun(*vals)
     if not parents:
         return y
     y_leaves, y_def = tree_flatten(y)
     idx = len(self.tape)
-    kept = tuple(_shape_only(v) for v in y_leaves)
+    # Only float outputs are traced; the others get no cotangent (None in `kept`).
+    traced = [_is_float(v) for v in y_leaves]
+    kept = tuple(_shape_only(v) if t else None for v, t in zip(y_leaves, traced))
     self.tape.append((_CustomVJPNode(back, y_def, sizes, len(parents)), parents, (), kept, {}))
-    return tree_unflatten(y_def, [ReverseTracer(self, v, idx, k) for k, v in enumerate(y_leaves)])
+    return tree_unflatten(y_def, [ReverseTracer(self, v, idx, k) if t else v
+                                  for k, (v, t) in enumerate(zip(y_leaves, traced))])
+
+
+def _is_float(x: Any) -> bool:
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return isinstance(x, (float, complex))
+    return dtype.kind in "fc"
 
 
 ReverseTrace.process_custom_vjp = _process_custom_vjp
