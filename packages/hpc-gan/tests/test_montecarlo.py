@@ -2,10 +2,19 @@
 
 import json
 import zipfile
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
-from wengert.hpcgan import DatasetError, FlowSystem, load_dataset, montecarlo, simulate
+from wengert.hpcgan import (
+    DatasetError,
+    FlowSystem,
+    SimulationError,
+    load_dataset,
+    montecarlo,
+    simulate,
+)
 from wengert.hpcgan.cli import main
 from wengert.hpcgan.presets import parse_preset
 
@@ -85,6 +94,28 @@ def test_interrupted_solve_leaves_no_partial_dataset(tiny, tmp_path, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         simulate(tiny, tmp_path / "fresh", samples=SAMPLES, workers=2, progress=False)
     assert _files(tmp_path / "fresh") == []
+
+
+class _DeadPool:
+    """A process pool whose workers were all killed (e.g. by the out-of-memory killer)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def submit(self, fn, *args):
+        future = Future()
+        future.set_exception(BrokenProcessPool("a worker was killed"))
+        return future
+
+    def shutdown(self, **kwargs):
+        pass
+
+
+def test_dead_worker_is_a_clear_error_and_leaves_no_dataset(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(montecarlo, "ProcessPoolExecutor", _DeadPool)
+    with pytest.raises(SimulationError, match="a solver process died .* fewer --workers"):
+        simulate(tiny, tmp_path / "dead", samples=SAMPLES, workers=2, progress=False)
+    assert _files(tmp_path / "dead") == []
 
 
 def test_interrupted_write_keeps_the_previous_dataset(tiny, tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ a finite-volume solver for ``-div(K grad u) = f`` and the Monte Carlo dataset wr
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import DatasetError, HpcganError, PresetError
+from .errors import DatasetError, HpcganError, PresetError, SimulationError
 from .flow import BoundaryConditions, FlowSystem
 from .geometry import Grid, rasterise, rectangle_grid
 from .montecarlo import Dataset, load_dataset, simulate
@@ -31,6 +31,7 @@ __all__ = [
     "Kernel",
     "Preset",
     "PresetError",
+    "SimulationError",
     "Site",
     "Wells",
     "available_presets",

@@ -15,3 +15,7 @@ class PresetError(HpcganError, ValueError):
 
 class DatasetError(HpcganError):
     """A Monte Carlo dataset folder is missing, incomplete or belongs to another preset."""
+
+
+class SimulationError(HpcganError):
+    """A Monte Carlo run failed part-way; no dataset was written."""

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 import scipy
 from tqdm import tqdm
 
-from .errors import DatasetError
+from .errors import DatasetError, SimulationError
 from .flow import FlowSystem
 from .presets import Preset
 from .random_field import karhunen_loeve
@@ -177,7 +178,13 @@ def _solve_all(
             }
         for future in as_completed(futures):
             start = futures[future]
-            block, block_imbalance = future.result()
+            try:
+                block, block_imbalance = future.result()
+            except BrokenProcessPool as exc:
+                raise SimulationError(
+                    "a solver process died (out of memory?); no dataset was written. "
+                    "Run again with fewer --workers"
+                ) from exc
             U[start : start + len(block)] = block
             imbalance[start : start + len(block)] = block_imbalance
             bar.update(len(block))
