@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from wengert.hpcgan import PresetError, available_presets, load_preset
 from wengert.hpcgan.presets import parse_preset
+from wengert.hpcgan.site import RIVER
 
 
 def test_shipped_presets_load_with_growing_grids():
@@ -155,3 +156,23 @@ def test_disconnected_site_on_a_coarse_grid(tiny_definition):
     assert (
         parse_preset(tiny_definition).site.grid.n_active > 0
     )  # fine enough to resolve the corridor
+
+
+def test_river_head_is_linear_in_arc_length(tiny_definition):
+    """River along the east side (upwards) then the top (westwards) of a unit square,
+    heads 0 to 2: the head is y on the east side and 2 - x on the top."""
+    tiny_definition.update(
+        polygon=[[0, 0], [100, 0], [100, 100], [0, 100]],
+        length_scale=100.0,
+        river={"edges": [1, 2], "head": [0.0, 2.0]},
+        inflow=[],
+        grid={"nx": 10},
+        wells={"conductivity": [[50, 50]], "head": [[50, 50]]},
+    )
+    site = parse_preset(tiny_definition).site
+    bc = site.boundary_conditions()
+    x, y = site.grid.boundary_faces.midpoint[site.face_kind == RIVER].T
+    east = np.isclose(x, 1.0)
+    assert east.sum() == 10 and np.isclose(y[~east], 1.0).sum() == 10
+    assert np.allclose(bc.dirichlet_head[east], y[east])
+    assert np.allclose(bc.dirichlet_head[~east], 2.0 - x[~east])

@@ -99,13 +99,9 @@ class Site:
         """Head varying linearly with arc length along the river, at position ``t`` of ``edge``."""
         start, end = polygon_edges(self.polygon)
         lengths = np.linalg.norm(end - start, axis=1)[list(self.river_edges)]
-        before = dict(
-            zip(self.river_edges, np.concatenate([[0.0], np.cumsum(lengths)[:-1]]), strict=True)
-        )
-        s = (
-            np.array([before[e] for e in edge])
-            + t * lengths[[self.river_edges.index(e) for e in edge]]
-        )
+        order = {e: k for k, e in enumerate(self.river_edges)}
+        k = np.array([order[e] for e in edge], dtype=np.int64)
+        s = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])[k] + t * lengths[k]
         first, last = self.river_head
         return first + (last - first) * s / lengths.sum()
 
