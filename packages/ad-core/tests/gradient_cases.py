@@ -193,6 +193,8 @@ add("numpy.prod", np.array([[0.0, 1.5, -2.0], [0.7, 0.0, 0.0]]), fn=kw(axis=1), 
 add("numpy.average", sample("any", 2, 3), fn=kw(axis=1))
 add("numpy.average", sample("any", 2, 3), sample("pos", 3), fn=lambda op, xp, x, w:
     op(x, axis=1, weights=w), label="weights")
+add("numpy.average", sample("any", 2, 3), sample("pos", 2), fn=lambda op, xp, x, w:
+    op(x, axis=0, weights=w), label="weights,axis=0")
 add("numpy.nansum", np.array([1.0, np.nan, -0.5]), label="nan")
 add("numpy.nanmean", np.array([[1.0, np.nan], [-0.5, 2.0]]), fn=kw(axis=0), label="nan")
 for _name, _q in (("quantile", 0.3), ("quantile", np.array([0.2, 0.75])), ("percentile", 40)):

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._core import Tracer
 from ..primitives import elementwise as ew
-from ..primitives._helpers import is_cupy
+from ..primitives._helpers import is_cupy, on_device_of
 from ._common import as_array, shape_of
 
 
@@ -17,6 +17,8 @@ def array(obj: Any, dtype: Any = None) -> Any:
     out = as_array(obj)
     if isinstance(out, Tracer):
         return out if dtype is None else astype(out, dtype)
+    if is_cupy(out):
+        return out.astype(out.dtype if dtype is None else dtype)  # a copy, as np.array
     return np.array(out, dtype=dtype)
 
 
@@ -39,22 +41,19 @@ def _dtype_of(x: Any, dtype: Any) -> Any:
 
 
 def zeros_like(x: Any, dtype: Any = None) -> Any:
-    if isinstance(x, Tracer):
-        return np.zeros(x.shape, _dtype_of(x, dtype))
-    return np.zeros_like(x, dtype=dtype)
+    return full_like(x, 0, dtype)
 
 
 def ones_like(x: Any, dtype: Any = None) -> Any:
-    if isinstance(x, Tracer):
-        return np.ones(x.shape, _dtype_of(x, dtype))
-    return np.ones_like(x, dtype=dtype)
+    return full_like(x, 1, dtype)
 
 
 def full_like(x: Any, fill_value: Any, dtype: Any = None) -> Any:
+    """A constant on ``x``'s device (differentiable in a traced ``fill_value``)."""
+    if isinstance(fill_value, Tracer) or is_cupy(fill_value):
+        return full(shape_of(x), fill_value, _dtype_of(x, dtype))
     if isinstance(x, Tracer):
-        base = np.zeros(x.shape, _dtype_of(x, dtype))
-        return base + fill_value if isinstance(fill_value, Tracer) else \
-            np.full(x.shape, fill_value, _dtype_of(x, dtype))
+        return on_device_of(x, np.full(x.shape, fill_value, _dtype_of(x, dtype)))
     return np.full_like(x, fill_value, dtype=dtype)
 
 
@@ -98,10 +97,11 @@ def arange(*args: Any, **kwargs: Any) -> np.ndarray:
 def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
              dtype: Any = None) -> Any:
     """Differentiable in ``start`` and ``stop``."""
-    if not isinstance(start, Tracer) and not isinstance(stop, Tracer):
+    special = [v for v in (start, stop) if isinstance(v, Tracer) or is_cupy(v)]
+    if not special:
         return np.linspace(start, stop, num, endpoint=endpoint, dtype=dtype)
     div = (num - 1) if endpoint else num
-    steps = np.arange(num, dtype=float) / max(div, 1)
+    steps = on_device_of(special[0], np.arange(num, dtype=float) / max(div, 1))
     out = start + (stop - start) * steps
     return out if dtype is None else astype(out, dtype)
 

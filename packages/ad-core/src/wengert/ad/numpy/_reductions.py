@@ -81,9 +81,17 @@ def std(a: Any, axis: Any = None, dtype: Any = None, ddof: int = 0,
 
 
 def average(a: Any, axis: Any = None, weights: Any = None) -> Any:
+    """Weighted mean; 1-d ``weights`` lie along ``axis``, as in NumPy."""
+    from ._shape import broadcast_to, reshape
+
     if weights is None:
         return mean(a, axis)
-    return sum(a * weights, axis) / sum(weights * np.ones(shape_of(a)), axis)
+    a, weights = as_array(a), as_array(weights)
+    if weights.ndim == 1 and a.ndim > 1 and isinstance(axis, (int, np.integer)):
+        along = normalize_axis(int(axis), a.ndim)
+        weights = reshape(weights, tuple(-1 if i == along else 1 for i in range(a.ndim)))
+    weights = broadcast_to(weights, shape_of(a))
+    return sum(a * weights, axis) / sum(weights, axis)
 
 
 def _arg_extremum(prim, a: Any, axis: Any, keepdims: bool) -> Any:
