@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
-
-import wengert.nn as nn
+from wengert import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import digits_cnn  # noqa: E402
+import digits_cnn
 
 
 def _race(a, b, n: int) -> tuple[float, float]:
@@ -46,7 +45,7 @@ def _race(a, b, n: int) -> tuple[float, float]:
 
 def ours(model, x, y, batch: int):
     data = nn.DataLoader((x, y), batch, shuffle=True, rng=0)
-    loss = lambda m, x, y: nn.logitcrossentropy(m(x), y)  # noqa: E731
+    loss = lambda m, x, y: nn.logitcrossentropy(m(x), y)
     opt = nn.Adam(1e-3)
     state = [model, opt.init(model)]
 

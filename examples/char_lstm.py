@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-
-import wengert.nn as nn
+from wengert import nn
 
 TEXT = Path(__file__).with_name("data") / "sonnet18.txt"
 TARGET_LOSS = 0.5

@@ -16,8 +16,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
-
-import wengert.nn as nn
+from wengert import nn
 
 BATCH = 32
 

@@ -8,8 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
-
-import wengert.ad as ad
+from wengert import ad
 from wengert.ad import lax
 from wengert.ad.primitives import registry
 from wengert.ad.testing import check_grads
@@ -62,14 +61,14 @@ def reference_pool(x, window, strides, padding, reduce, pad_value):
 
 
 CONV_CASES = [
-    dict(window_strides=(1, 1), padding=((0, 0), (0, 0))),
-    dict(window_strides=(2, 1), padding=((1, 2), (0, 1))),
-    dict(window_strides=(1, 2), padding=((2, -1), (1, 1)), rhs_dilation=(2, 1)),
-    dict(window_strides=(2, 2), padding=((1, 1), (1, 1)), lhs_dilation=(2, 3)),
-    dict(window_strides=(1, 1), padding=((1, 1), (0, 1)), feature_group_count=2),
-    dict(window_strides=(2, 3), padding=((1, 0), (2, 1)), lhs_dilation=(1, 2),
-         rhs_dilation=(2, 1), feature_group_count=2),
-    dict(window_strides=(1, 1), padding=((1, 1), (1, 1)), feature_group_count=4),  # depthwise
+    {"window_strides": (1, 1), "padding": ((0, 0), (0, 0))},
+    {"window_strides": (2, 1), "padding": ((1, 2), (0, 1))},
+    {"window_strides": (1, 2), "padding": ((2, -1), (1, 1)), "rhs_dilation": (2, 1)},
+    {"window_strides": (2, 2), "padding": ((1, 1), (1, 1)), "lhs_dilation": (2, 3)},
+    {"window_strides": (1, 1), "padding": ((1, 1), (0, 1)), "feature_group_count": 2},
+    {"window_strides": (2, 3), "padding": ((1, 0), (2, 1)), "lhs_dilation": (1, 2),
+         "rhs_dilation": (2, 1), "feature_group_count": 2},
+    {"window_strides": (1, 1), "padding": ((1, 1), (1, 1)), "feature_group_count": 4},  # depthwise
 ]
 
 
@@ -146,11 +145,11 @@ def test_conv_rejects_inconsistent_features():
 
 
 POOL_CASES = [
-    dict(window_dimensions=(1, 2, 2, 1), window_strides=(1, 2, 2, 1)),
-    dict(window_dimensions=(1, 3, 3, 1), window_strides=(1, 1, 2, 1),
-         padding=((0, 0), (1, 1), (1, 0), (0, 0))),
-    dict(window_dimensions=(1, 3, 2, 1), window_strides=(1, 2, 2, 1), padding="SAME"),
-    dict(window_dimensions=(2, 1, 1, 3), window_strides=(1, 1, 1, 1)),
+    {"window_dimensions": (1, 2, 2, 1), "window_strides": (1, 2, 2, 1)},
+    {"window_dimensions": (1, 3, 3, 1), "window_strides": (1, 1, 2, 1),
+         "padding": ((0, 0), (1, 1), (1, 0), (0, 0))},
+    {"window_dimensions": (1, 3, 2, 1), "window_strides": (1, 2, 2, 1), "padding": "SAME"},
+    {"window_dimensions": (2, 1, 1, 3), "window_strides": (1, 1, 1, 1)},
 ]
 
 
@@ -183,8 +182,8 @@ def test_max_pool_gradient_goes_to_the_first_maximum():
 def test_select_and_scatter_pair_are_transposes():
     p = registry
     x = rng.standard_normal((2, 6, 5, 2))
-    params = dict(window_dimensions=(1, 3, 2, 1), window_strides=(1, 2, 1, 1),
-                  padding=((0, 0), (1, 1), (0, 1), (0, 0)))
+    params = {"window_dimensions": (1, 3, 2, 1), "window_strides": (1, 2, 1, 1),
+                  "padding": ((0, 0), (1, 1), (0, 1), (0, 0))}
     t = rng.standard_normal(x.shape)
     gathered = p["select_and_gather_add"].bind(t, x, **params)
     s = rng.standard_normal(gathered.shape)
@@ -192,7 +191,7 @@ def test_select_and_scatter_pair_are_transposes():
     np.testing.assert_allclose(np.sum(gathered * s), np.sum(scattered * t), rtol=1e-12)
     for name in ("select_and_gather_add", "select_and_scatter_add"):
         arg = t if name == "select_and_gather_add" else s
-        check_grads(lambda a: p[name].bind(a, x, **params), (arg,), order=2)
+        check_grads(lambda a, name=name: p[name].bind(a, x, **params), (arg,), order=2)
 
 
 def test_reduce_window_generic_entry_point():
@@ -210,12 +209,15 @@ def test_reduce_window_generic_entry_point():
 def test_shape_rules_match_implementations():
     for case in CONV_CASES:
         x, w = _conv_operands(case)
-        graph = ad.make_graph(lambda x, w: lax.conv_general_dilated(x, w, **case), x, w)
+        graph = ad.make_graph(lambda x, w, case=case: lax.conv_general_dilated(x, w, **case),
+                              x, w)
         np.testing.assert_allclose(ad.eval_graph(graph, x, w),
                                    lax.conv_general_dilated(x, w, **case))
     for case in POOL_CASES:
         x = rng.standard_normal((2, 5, 7, 3))
-        f = lambda x: (lax.reduce_window_max(x, **case), lax.reduce_window_sum(x, **case))
+        def f(x, case=case):
+            return lax.reduce_window_max(x, **case), lax.reduce_window_sum(x, **case)
+
         for got, want in zip(ad.eval_graph(ad.make_graph(f, x), x), f(x)):
             np.testing.assert_allclose(got, want)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import wengert.nn as nn
+from wengert import nn
 from wengert.ad.testing import check_grads
 
 ACTIVATIONS = {

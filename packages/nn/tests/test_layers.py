@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import wengert.ad as ad
-import wengert.nn as nn
+from wengert import ad, nn
 from wengert.ad.testing import check_grads
 
-F64 = dict(dtype=np.float64)
+F64 = {"dtype": np.float64}
 
 
 def _check_layer_grads(layer, x, **kw):
@@ -67,12 +65,12 @@ def test_bilinear_and_embedding(torch, tl, rng):
 # ---- convolutions ----------------------------------------------------------------------------
 
 CONV_OPTIONS = [
-    dict(),
-    dict(stride=2, pad=1),
-    dict(pad="same", dilation=2),
-    dict(stride=(2, 1), pad=((1, 0), (2, 1))),
-    dict(groups=2, pad=1),
-    dict(stride=2, dilation=(1, 2), groups=2, pad=(2, 1)),
+    {},
+    {"stride": 2, "pad": 1},
+    {"pad": "same", "dilation": 2},
+    {"stride": (2, 1), "pad": ((1, 0), (2, 1))},
+    {"groups": 2, "pad": 1},
+    {"stride": 2, "dilation": (1, 2), "groups": 2, "pad": (2, 1)},
 ]
 
 
@@ -131,9 +129,9 @@ def test_same_padding_keeps_the_size(rng):
         assert y.shape == (1, -(-9 // stride), -(-8 // stride), 2)
 
 
-@pytest.mark.parametrize("options", [dict(), dict(stride=2, pad=1), dict(stride=2, pad=1,
-                                                                         output_padding=1),
-                                     dict(stride=(2, 3), dilation=2, groups=2, pad=(1, 0))])
+@pytest.mark.parametrize("options", [{}, {"stride": 2, "pad": 1}, {"stride": 2, "pad": 1,
+                                                                         "output_padding": 1},
+                                     {"stride": (2, 3), "dilation": 2, "groups": 2, "pad": (1, 0)}])
 def test_conv_transpose_against_torch(torch, tl, rng, options):
     layer = nn.ConvTranspose((3, 3), 4, 6, rng=rng, **options, **F64)
     x = rng.standard_normal((2, 4, 5, 4))
@@ -178,14 +176,14 @@ def test_depthwise_conv(torch, tl, rng):
 def test_pools_against_torch(torch, tl, rng, window, stride, pad):
     x = rng.standard_normal((2, 7, 6, 3))
     xt = tl.to(x)
-    kw = dict(stride=stride if stride is not None else window, padding=pad)
+    kw = {"stride": stride if stride is not None else window, "padding": pad}
     for ours, ref in ((nn.MaxPool(window, stride=stride, pad=pad), torch.nn.functional.max_pool2d),
                       (nn.MeanPool(window, stride=stride, pad=pad),
                        torch.nn.functional.avg_pool2d)):
         yt = ref(xt, window, **kw)
         _assert_close(ours(x), tl.back(yt))
         r = rng.standard_normal(ours(x).shape)
-        (gx,) = ad.gradient(lambda x: (ours(x) * r).sum(), x)
+        (gx,) = ad.gradient(lambda x, ours=ours, r=r: (ours(x) * r).sum(), x)
         xt.grad = None
         (yt * tl.to(r).detach()).sum().backward()
         _assert_close(gx, tl.back(xt.grad))

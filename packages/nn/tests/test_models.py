@@ -3,13 +3,9 @@ against the same networks assembled from PyTorch modules with copied weights."""
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 import pytest
-
-import wengert.ad as ad
-import wengert.nn as nn
+from wengert import ad, nn
 from wengert.nn import models
 
 
@@ -55,7 +51,7 @@ def _to_torch(layer, torch):
                               isinstance(layer.layers, dict) else
                               (_to_torch(l, torch) for l in layer.layers))
     if isinstance(layer, nn.Conv):
-        (lo, hi), _ = layer.pad
+        (lo, _), _ = layer.pad
         conv = tnn.Conv2d(layer.weight.shape[2], layer.weight.shape[3], layer.weight.shape[:2],
                           stride=layer.stride, padding=lo, bias=layer.bias is not None).double()
         conv.weight.data = t(np.moveaxis(layer.weight, (-1, -2), (0, 1)))
@@ -126,7 +122,7 @@ def test_resnet18_end_to_end_against_torch_in_train_mode(torch, rng):
     x, ref, xt = _compare(model, torch, rng, 1e-9)
     ref.train()
     labels = np.array([3, 7])
-    loss = lambda m: nn.logitcrossentropy(m(x), nn.onehot(labels, 10, np.float64))  # noqa: E731
+    loss = lambda m: nn.logitcrossentropy(m(x), nn.onehot(labels, 10, np.float64))
     (g,) = ad.gradient(loss, model)
     torch.nn.functional.cross_entropy(ref(xt), torch.tensor(labels)).backward()
     stem_conv = ref[0][0][0]

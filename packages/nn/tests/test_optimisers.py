@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import wengert.ad as ad
-import wengert.nn as nn
+from wengert import ad, nn
 
 PAIRS = {
     "Descent": (lambda: nn.Descent(0.1), lambda t, p: t.optim.SGD(p, lr=0.1)),
@@ -30,7 +28,7 @@ PAIRS = {
 @pytest.mark.parametrize("name", list(PAIRS))
 def test_steps_match_torch(torch, rng, name):
     ours, theirs = PAIRS[name]
-    model = nn.Dense(3, 2, **{"dtype": np.float64}, rng=rng)
+    model = nn.Dense(3, 2, dtype=np.float64, rng=rng)
     params = [torch.tensor(model.weight.copy(), requires_grad=True),
               torch.tensor(model.bias.copy(), requires_grad=True)]
     topt = theirs(torch, params)
@@ -64,7 +62,7 @@ def test_clipping_matches_torch_utilities(torch, rng):
 def test_lion_first_step_is_the_sign(rng):
     x, g = rng.standard_normal(5), rng.standard_normal(5)
     opt = nn.Lion(0.1)
-    (new,), state = opt.update([x], [g], opt.init([x]))
+    (new,), _ = opt.update([x], [g], opt.init([x]))
     np.testing.assert_allclose(new, x - 0.1 * np.sign(g))
 
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import wengert.ad as ad
-import wengert.nn as nn
+from wengert import ad, nn
 from wengert.ad.testing import check_grads
 
-F64 = dict(dtype=np.float64)
+F64 = {"dtype": np.float64}
 
 
 def _np(t):
@@ -19,8 +17,8 @@ def _np(t):
 def _copy_recurrent(layer, ref, kind):
     w_ih, w_hh, b_ih, b_hh = (_np(getattr(ref, n + "_l0")) for n in
                               ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-    fields = dict(Wi=w_ih.T.copy(), Wh=w_hh.T.copy())
-    fields.update(dict(b=b_ih, bh=b_hh) if kind == "GRU" else dict(b=b_ih + b_hh))
+    fields = {"Wi": w_ih.T.copy(), "Wh": w_hh.T.copy()}
+    fields.update({"b": b_ih, "bh": b_hh} if kind == "GRU" else {"b": b_ih + b_hh})
     return layer.replace(cell=layer.cell.replace(**fields))
 
 

@@ -7,9 +7,7 @@ import os
 
 import numpy as np
 import pytest
-
-import wengert.ad as ad
-import wengert.nn as nn
+from wengert import ad, nn
 
 
 def _tiny(rng):
@@ -65,7 +63,7 @@ def test_train_fits_and_updates_batchnorm_statistics(rng):
     x = rng.uniform(-1, 1, (256, 2)).astype(np.float32)
     y = (x[:, :1] * x[:, 1:]).astype(np.float32)
     model = _tiny(rng)
-    loss = lambda m, x, y: nn.mse(m(x), y)  # noqa: E731
+    loss = lambda m, x, y: nn.mse(m(x), y)
     before = float(loss(nn.testmode(model), x, y))
     data = nn.DataLoader((x, y), 32, shuffle=True, rng=0)
     seen = []
@@ -143,7 +141,7 @@ def test_gpu_round_trip(rng):
     x = rng.standard_normal((3, 4, 4, 1)).astype(np.float32)
     assert isinstance(gpu.layers[1].mean.value, cupy.ndarray)
     y = nn.onehot([0, 1, 1], 2)
-    loss = lambda m, x, y: nn.logitcrossentropy(m(x), y)  # noqa: E731
+    loss = lambda m, x, y: nn.logitcrossentropy(m(x), y)
     opt = nn.Adam()
     cpu_model, _, cpu_loss = nn.train_step(model, loss, (x, y), opt, opt.init(model))
     gpu_model, _, gpu_loss = nn.train_step(gpu, loss, (cupy.asarray(x), cupy.asarray(y)), opt,

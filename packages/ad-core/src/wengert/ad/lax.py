@@ -20,8 +20,7 @@ import numpy as np
 
 from .numpy import _common
 from .primitives.contraction import dot_general_p
-from .primitives.convolution import (conv_general_dilated_p, reduce_window_max_p,
-                                     reduce_window_sum_p)
+from .primitives.convolution import conv_general_dilated_p, reduce_window_max_p, reduce_window_sum_p
 
 __all__ = ["conv_dimension_numbers", "conv_general_dilated", "dot_general", "padtype_to_pads",
            "reduce_window", "reduce_window_max", "reduce_window_sum"]
@@ -146,8 +145,8 @@ def _window_params(x: Any, window_dimensions: Sequence[int],
     shape = _common.shape_of(x)
     window = _ints(window_dimensions, len(shape), "window_dimensions")
     strides = _ints(window_strides, len(shape), "window_strides")
-    return dict(window_dimensions=window, window_strides=strides,
-                padding=padtype_to_pads(shape, window, strides, padding))
+    return {"window_dimensions": window, "window_strides": strides,
+                "padding": padtype_to_pads(shape, window, strides, padding)}
 
 
 def reduce_window_sum(x: Any, window_dimensions: Sequence[int],

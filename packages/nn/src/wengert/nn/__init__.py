@@ -8,26 +8,32 @@ See packages/nn/README.md and shared/DESIGN.md.
 """
 
 from . import init, models, schedules
-from .activations import *  # noqa: F401,F403
-from .activations import __all__ as _activations
+from .activations import *
 from .core import Buffer, Layer, count_parameters, freeze, static, testmode, thaw, trainmode
 from .data import DataLoader
 from .device import to_device
 from .io import load, save, state_dict
-from .layers import *  # noqa: F401,F403
-from .layers import __all__ as _layers
-from .losses import *  # noqa: F401,F403
-from .losses import __all__ as _losses
+from .layers import *
+from .losses import *
 from .onehot import onecold, onehot
-from .optimisers import *  # noqa: F401,F403
-from .optimisers import __all__ as _optimisers
+from .optimisers import *
 from .state import withgradient
 from .train import EarlyStopping, Logger, StopTraining, TrainInfo, train, train_step
 
 __version__ = "0.1.0"
 
-__all__ = [*_activations, *_layers, *_losses, *_optimisers, "Buffer", "DataLoader",
-           "EarlyStopping", "Layer", "Logger", "StopTraining", "TrainInfo", "count_parameters",
-           "freeze", "init", "load", "models", "onecold", "onehot", "save", "schedules",
-           "state_dict", "static", "testmode", "thaw", "to_device", "train", "train_step",
-           "trainmode", "withgradient"]
+__all__ = ["AMSGrad", "AdaDelta", "AdaGrad", "Adam", "AdamW", "AdaptiveMeanPool", "BatchNorm",
+           "Bilinear", "Buffer", "Chain", "ClipGrad", "ClipNorm", "Conv", "ConvTranspose",
+           "DataLoader", "Dense", "DepthwiseConv", "Descent", "Dropout", "EarlyStopping",
+           "Embedding", "Flatten", "GRU", "GRUCell", "GlobalMaxPool", "GlobalMeanPool",
+           "GroupNorm", "InstanceNorm", "LSTM", "LSTMCell", "Layer", "LayerNorm", "Lion", "Logger",
+           "MaxPool", "Maxout", "MeanPool", "Momentum", "MultiHeadAttention", "NAdam", "Nesterov",
+           "OptState", "Optimiser", "OptimiserChain", "Parallel", "RMSProp", "RNN", "RNNCell",
+           "Recurrence", "SkipConnection", "StopTraining", "TrainInfo", "Upsample", "WeightDecay",
+           "binarycrossentropy", "causal_mask", "celu", "count_parameters", "crossentropy", "elu",
+           "freeze", "gelu", "hardsigmoid", "hardtanh", "hinge", "huber", "identity", "init",
+           "kldivergence", "leakyrelu", "load", "logitbinarycrossentropy", "logitcrossentropy",
+           "logsigmoid", "logsoftmax", "mae", "mish", "models", "mse", "onecold", "onehot", "relu",
+           "relu6", "reset", "save", "schedules", "selu", "sigmoid", "softmax", "softplus",
+           "softsign", "state_dict", "static", "swish", "tanh", "testmode", "thaw", "to_device",
+           "train", "train_step", "trainmode", "withgradient"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 import wengert.ad.numpy as wnp
 
 __all__ = ["celu", "elu", "gelu", "hardsigmoid", "hardtanh", "identity", "leakyrelu",
@@ -105,6 +104,6 @@ def logsoftmax(x: Array, axis: int = -1) -> Array:
 
 def _stop_max(x: Array, axis: int) -> Array:
     # The shift cancels mathematically, so it needs no derivative.
-    import wengert.ad as ad
+    from wengert import ad
 
     return ad.stop_gradient(wnp.max(x, axis=axis, keepdims=True))

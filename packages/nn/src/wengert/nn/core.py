@@ -24,8 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-
-import wengert.ad as ad
+from wengert import ad
 
 __all__ = ["Buffer", "Const", "Layer", "freeze", "is_array", "named_leaves", "on_device_of", "static",
            "testmode", "thaw", "trainmode"]
@@ -128,7 +127,6 @@ class Layer:
     # -- printing ------------------------------------------------------------------------
     def _signature(self) -> str:
         """The part inside the parentheses of this layer's one-line summary."""
-        _, statics = _fields(type(self))
         shown = []
         for n in _fields(type(self))[0]:
             v = getattr(self, n)

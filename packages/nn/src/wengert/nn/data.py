@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-
-import wengert.ad as ad
+from wengert import ad
 
 __all__ = ["DataLoader"]
 

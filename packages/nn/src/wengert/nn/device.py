@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import wengert.ad as ad
+from wengert import ad
 
 from .core import Buffer, Const
 

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-import wengert.ad as ad
+from wengert import ad
 
 from .core import Buffer, Const, is_array, named_leaves
 

@@ -22,8 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-import wengert.ad as ad
+from wengert import ad
 
 from .core import Buffer, Const
 
@@ -61,7 +60,7 @@ class Optimiser:
     def update(self, model: Any, grads: Any, state: OptState) -> tuple[Any, OptState]:
         """One step: the new model and the new state (neither input is modified)."""
         leaves, treedef = ad.tree_flatten(model)
-        g_leaves, g_def = ad.tree_flatten(grads, is_leaf=_is_none_or_const)
+        g_leaves, _ = ad.tree_flatten(grads, is_leaf=_is_none_or_const)
         s_leaves, _ = ad.tree_flatten(state.tree, is_leaf=_is_state_leaf)
         if len(g_leaves) != len(leaves) or len(s_leaves) != len(leaves):
             raise ValueError(f"update: the model has {len(leaves)} leaves but the gradient has "

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-import wengert.ad as ad
+from wengert import ad
 
 from .core import Buffer, is_array
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
 import wengert.ad.numpy as wnp
 
 from .. import init as initialisers

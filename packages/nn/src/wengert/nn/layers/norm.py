@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-
 import wengert.ad.numpy as wnp
 
 from ..activations import identity

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
 import wengert.ad.numpy as wnp
 
 from .. import init as initialisers
@@ -22,7 +21,7 @@ from ..activations import sigmoid, tanh
 from ..core import Buffer, Layer, static
 from ..state import record
 
-__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell", "Recurrence", "reset"]
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell", "Recurrence", "reset"]
 
 Array = Any
 
@@ -173,7 +172,7 @@ def reset(model: Any) -> Any:
 
 
 def _recurrences(tree: Any) -> list[Recurrence]:
-    import wengert.ad as ad
+    from wengert import ad
 
     found = []
     ad.tree_flatten(tree, is_leaf=lambda x: isinstance(x, Recurrence) and not found.append(x))

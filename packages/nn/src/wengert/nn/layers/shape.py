@@ -7,7 +7,6 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-
 import wengert.ad.numpy as wnp
 
 from ..core import Layer, on_device_of, static

@@ -6,4 +6,4 @@ from .mlp import MLP
 from .resnet import ResNet, ResNet18, ResNet34
 from .vgg import VGG, VGG11, VGG16, VGG19
 
-__all__ = ["LeNet5", "MLP", "ResNet", "ResNet18", "ResNet34", "VGG", "VGG11", "VGG16", "VGG19"]
+__all__ = ["MLP", "VGG", "VGG11", "VGG16", "VGG19", "LeNet5", "ResNet", "ResNet18", "ResNet34"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,6 +13,6 @@ from ..layers import Chain, Dense
 def MLP(sizes: Sequence[int], σ: Callable = relu, *, final: Callable = identity,
         rng: Any = None) -> Chain:
     """Dense layers ``sizes[0] => sizes[1] => ...``, ``σ`` between them, ``final`` at the end."""
-    pairs = list(zip(sizes[:-1], sizes[1:]))
+    pairs = list(itertools.pairwise(sizes))
     return Chain(*(Dense(a, b, σ if i < len(pairs) - 1 else final, rng=rng)
                    for i, (a, b) in enumerate(pairs)))

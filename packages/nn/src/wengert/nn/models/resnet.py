@@ -7,8 +7,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..activations import relu
-from ..layers import (BatchNorm, Chain, Conv, Dense, Flatten, GlobalMeanPool, MaxPool, Parallel,
-                      SkipConnection)
+from ..layers import (
+    BatchNorm,
+    Chain,
+    Conv,
+    Dense,
+    Flatten,
+    GlobalMeanPool,
+    MaxPool,
+    Parallel,
+    SkipConnection,
+)
 
 
 def _block(n_in: int, n_out: int, stride: int, rng: Any) -> Chain:
