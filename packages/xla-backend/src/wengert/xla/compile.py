@@ -51,7 +51,8 @@ def _needs_x64(graph: ir.Graph) -> bool:
         if any(wide(v.aval) for v in (*g.in_vars, *g.const_vars, *g.out_atoms)):
             return True
         for e in g.eqns:
-            if any(wide(o.aval) for o in e.outputs) or any(wide(a.aval) for a in e.inputs):
+            # Literal inputs are Python scalars, cast to their operands' dtypes.
+            if any(wide(v.aval) for v in (*e.outputs, *e.inputs) if isinstance(v, ir.Var)):
                 return True
             for p in e.params.values():
                 for sub in (p if isinstance(p, tuple) else (p,)):

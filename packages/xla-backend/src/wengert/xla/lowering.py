@@ -440,7 +440,7 @@ def _index_update(outs, operand, updates, *arrays, spec):
 
 
 def _window_max(x: Any, window_dimensions, window_strides, padding) -> Any:
-    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    lowest = -np.inf if jnp.issubdtype(x.dtype, jnp.floating) else np.iinfo(x.dtype).min
     return lax.reduce_window(x, np.array(lowest, x.dtype), lax.max, tuple(window_dimensions),
                              tuple(window_strides), tuple(map(tuple, padding)))
 
