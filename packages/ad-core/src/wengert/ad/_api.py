@@ -227,6 +227,10 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     return wrapped
 
 
+def _is_none(x: Any) -> bool:
+    return x is None
+
+
 # ---- forward mode ---------------------------------------------------------------------------
 
 
@@ -239,8 +243,9 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     with trace_level(trace):
         wrapped = []
         for k, (p, t) in enumerate(zip(primals, tangents)):
-            p_leaves, p_def = tree_flatten(p)
-            t_leaves, t_def = tree_flatten(t)
+            # None is a leaf here, so a non-float primal leaf may take a None tangent.
+            p_leaves, p_def = tree_flatten(p, is_leaf=_is_none)
+            t_leaves, t_def = tree_flatten(t, is_leaf=_is_none)
             if p_def != t_def:
                 raise ValueError(f"jvp: tangent {k} has structure {t_def}, but its primal "
                                  f"has {p_def}")

@@ -46,44 +46,61 @@ def _dot_general_shape(a, b, dimension_numbers):
     return Aval(shape, np.result_type(a.dtype, b.dtype))
 
 
-def _transpose_back(result, ndim, batch, free, contract, other_contract):
-    """Permute ``result`` (batch, free, remaining-other) into an operand's own order."""
+def _operand_cotangent(g, other, own, other_dims, g_other_free):
+    """Contract ``g`` with the other operand back onto one operand's dimensions.
+
+    ``own`` and ``other_dims`` are ``(ndim, batch, free, contract)`` of the two
+    operands. Of the two operand orders, take the one whose result already has
+    the operand's own layout, so weight gradients come out row-major (a
+    transposed view would slow every later elementwise update).
+    """
+    ndim, batch, free, contract = own
+    _, other_batch, other_free, other_contract = other_dims
+    nb, nf, nc = len(batch), len(free), len(contract)
     remaining = sorted(other_contract)
-    position = {}
-    for i, d in enumerate(batch):
-        position[d] = i
-    for j, d in enumerate(free):
-        position[d] = len(batch) + j
-    for c, oc in zip(contract, other_contract):
-        position[c] = len(batch) + len(free) + remaining.index(oc)
-    perm = tuple(position[d] for d in range(ndim))
-    if perm == tuple(range(ndim)):
-        return result
+
+    def layout(contract_first: bool) -> tuple[int, ...]:
+        position = {d: i for i, d in enumerate(batch)}
+        for j, d in enumerate(free):
+            position[d] = nb + (nc + j if contract_first else j)
+        for c, oc in zip(contract, other_contract):
+            position[c] = nb + remaining.index(oc) + (0 if contract_first else nf)
+        return tuple(position[d] for d in range(ndim))
+
+    other = conj_if_complex(other)
+    g_batch = tuple(range(nb))
+    identity = tuple(range(ndim))
+    if layout(False) != identity and layout(True) == identity:
+        return dot_general_p.bind(other, g, dimension_numbers=(
+            (other_free, g_other_free), (other_batch, g_batch)))
+    r = dot_general_p.bind(g, other, dimension_numbers=(
+        (g_other_free, other_free), (g_batch, other_batch)))
+    perm = layout(False)
+    if perm == identity:
+        return r
     from .structural import transpose_p
 
-    return transpose_p.bind(result, permutation=perm)
+    return transpose_p.bind(r, permutation=perm)
+
+
+def _operands(a, b, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    la, ra = _free_dims(a.ndim, lc, lb), _free_dims(b.ndim, rc, rb)
+    return (a.ndim, lb, la, lc), (b.ndim, rb, ra, rc)
 
 
 def _vjp_lhs(g, ans, a, b, dimension_numbers):
-    (lc, rc), (lb, rb) = dimension_numbers
-    a_ndim, b_ndim = a.ndim, b.ndim
-    la, ra = _free_dims(a_ndim, lc, lb), _free_dims(b_ndim, rc, rb)
-    nb = len(lb)
-    g_b_free = tuple(range(nb + len(la), nb + len(la) + len(ra)))
-    dims = ((g_b_free, ra), (tuple(range(nb)), rb))
-    r = dot_general_p.bind(g, conj_if_complex(b), dimension_numbers=dims)
-    return to_operand(_transpose_back(r, a_ndim, lb, la, lc, rc), a)
+    a_dims, b_dims = _operands(a, b, dimension_numbers)
+    nb, n_afree, n_bfree = len(a_dims[1]), len(a_dims[2]), len(b_dims[2])
+    g_b_free = tuple(range(nb + n_afree, nb + n_afree + n_bfree))
+    return to_operand(_operand_cotangent(g, b, a_dims, b_dims, g_b_free), a)
 
 
 def _vjp_rhs(g, ans, a, b, dimension_numbers):
-    (lc, rc), (lb, rb) = dimension_numbers
-    a_ndim, b_ndim = a.ndim, b.ndim
-    la, ra = _free_dims(a_ndim, lc, lb), _free_dims(b_ndim, rc, rb)
-    nb = len(lb)
-    g_a_free = tuple(range(nb, nb + len(la)))
-    dims = ((g_a_free, la), (tuple(range(nb)), lb))
-    r = dot_general_p.bind(g, conj_if_complex(a), dimension_numbers=dims)
-    return to_operand(_transpose_back(r, b_ndim, rb, ra, rc, lc), b)
+    a_dims, b_dims = _operands(a, b, dimension_numbers)
+    nb, n_afree = len(a_dims[1]), len(a_dims[2])
+    g_a_free = tuple(range(nb, nb + n_afree))
+    return to_operand(_operand_cotangent(g, a, b_dims, a_dims, g_a_free), b)
 
 
 dot_general_p = Primitive("dot_general", _dot_general_impl)
