@@ -225,7 +225,8 @@ for _spec, _shapes in (("ij,jk->ik", ((2, 3), (3, 4))), ("ii->", ((3, 3),)),
                        ("ii->i", ((3, 3),)), ("bij,bjk->bik", ((2, 2, 3), (2, 3, 2))),
                        ("...ij,...jk->...ik", ((2, 2, 3), (3, 2))), ("i,i", ((3,), (3,))),
                        ("ij->ji", ((2, 3),)), ("ijk->", ((2, 3, 2),)), ("i,j->ij", ((2,), (3,))),
-                       ("...i,...i->...", ((2, 3), (2, 3))), ("ij,ij,i->j", ((2, 3),) * 2 + ((2,),))):
+                       ("...i,...i->...", ((2, 3), (2, 3))),
+                       ("ij,ij,i->j", ((2, 3), (2, 3), (2,)))):
     add("numpy.einsum", *(sample("any", *s) for s in _shapes),
         fn=lambda op, xp, *xs, _spec=_spec: op(_spec, *xs), label=_spec,
         order2=_spec == "bij,bjk->bik")
@@ -298,7 +299,7 @@ SHAPE_CASES = [
 for _name, _fn, _args in SHAPE_CASES:
     add(f"numpy.{_name}", *_args, fn=_fn, order2=_name in ("pad", "concatenate"))
 
-# ---- indexing: reads and in-place writes on traced arrays ------------------------------------------
+# ---- indexing: reads and in-place writes on traced arrays ----------------------------------------
 _IDX = np.array([2, 0, 2])
 _MASK = np.array([[True, False, True], [False, True, True]])
 READS = {
@@ -423,7 +424,7 @@ add("numpy.linalg.outer", sample("any", 2), sample("any", 3))
 add("numpy.linalg.tensordot", sample("any", 2, 3), sample("any", 3, 2), fn=kw(axes=1))
 add("numpy.linalg.vecdot", sample("any", 2, 3), sample("any", 2, 3))
 
-# ---- numpy.fft ------------------------------------------------------------------------------------
+# ---- numpy.fft -----------------------------------------------------------------------------------
 for _name, _domain in (("fft", "c"), ("ifft", "c"), ("rfft", "any")):
     add(f"numpy.fft.{_name}", sample(_domain, 2, 6), order2=True)
     add(f"numpy.fft.{_name}", sample(_domain, 5, 2), fn=kw(n=7, axis=0, norm="ortho"),
@@ -443,7 +444,7 @@ for _name, _domain in (("fftn", "c"), ("ifftn", "c"), ("rfftn", "any"), ("irfftn
 add("numpy.fft.fftshift", sample("any", 3, 4))
 add("numpy.fft.ifftshift", sample("any", 5), fn=kw(axes=0))
 
-# ---- scipy.special ----------------------------------------------------------------------------------
+# ---- scipy.special -------------------------------------------------------------------------------
 for _name, _domain, _o2 in (("erf", "any", True), ("erfc", "any", False),
                             ("gammaln", "pos", True), ("digamma", "pos", True),
                             ("psi", "pos", False), ("expit", "any", True),
@@ -461,7 +462,7 @@ for _params in AXES:
     add("scipy.special.logsumexp", sample("any", 2, 1, 3), fn=kw(**_params),
         label=_axes_label(_params))
 
-# ---- primitives with no namespace function of their own -------------------------------------------
+# ---- primitives with no namespace function of their own ------------------------------------------
 _L = np.linalg.cholesky(spd(3))
 for _left in (True, False):
     for _transpose in (False, True):

@@ -13,7 +13,7 @@ import pytest
 import wengert.ad as ad
 
 from gradient_cases import CASES, Case, resolve
-from test_gradients import bound, random_like
+from adcore_support import bound, random_like
 
 jax = pytest.importorskip("jax", reason="jax is not installed: gradients are checked against "
                           "finite differences only (pip install jax for the second opinion)")

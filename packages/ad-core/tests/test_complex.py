@@ -11,7 +11,7 @@ import pytest
 import wengert.ad as ad
 import wengert.ad.numpy as wnp
 
-from conftest import numerical_gradient
+from adcore_support import numerical_gradient
 
 Z = np.array([0.6 + 0.8j, -1.1 + 0.3j, 0.4 - 1.5j])
 W = np.array([1.2 - 0.4j, 0.2 + 0.9j, -0.7 - 0.1j])

@@ -10,7 +10,7 @@ import pytest
 import wengert.ad as ad
 import wengert.ad.numpy as wnp
 
-from conftest import numerical_gradient
+from adcore_support import numerical_gradient
 
 
 def branchy(x):

@@ -21,7 +21,7 @@ from wengert.ad._forward import JVPTrace
 from wengert.ad._reverse import ReverseTrace
 
 from gradient_cases import CASES
-from test_gradients import bound, random_like
+from adcore_support import bound, random_like
 
 # Callables with nothing to differentiate. (Classes, dtypes, constants and submodules
 # are skipped by kind: they are not functions of arrays.)

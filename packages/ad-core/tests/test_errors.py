@@ -10,7 +10,7 @@ import wengert.ad as ad
 import wengert.ad.numpy as wnp
 from wengert.ad import errors
 
-from conftest import cupy_or_skip
+from adcore_support import cupy_or_skip
 
 X = np.array([0.5, -1.0, 2.0])
 

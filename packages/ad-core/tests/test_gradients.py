@@ -14,28 +14,10 @@ import numpy as np
 import pytest
 
 import wengert.ad as ad
-import wengert.ad.numpy as wnp
 from wengert.ad.testing import check_grads
 
-from gradient_cases import CASES, Case, resolve
-from conftest import cupy_or_skip
-
-
-def bound(case: Case) -> Callable:
-    op = resolve(case.name)
-    return lambda *args: case.fn(op, wnp, *args)
-
-
-def random_like(tree: Any, rng: np.random.Generator) -> Any:
-    def one(x: Any) -> Any:
-        if not ad.is_differentiable(x):
-            return None
-        r = rng.standard_normal(np.shape(x))
-        if np.iscomplexobj(x):
-            r = r + 1j * rng.standard_normal(np.shape(x))
-        return np.asarray(r, dtype=np.result_type(x))
-
-    return ad.tree_map(one, tree)
+from adcore_support import bound, cupy_or_skip, random_like
+from gradient_cases import CASES, Case
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

@@ -12,7 +12,7 @@ import pytest
 import wengert.ad as ad
 import wengert.ad.numpy as wnp
 
-from conftest import numerical_gradient
+from adcore_support import numerical_gradient
 
 X = np.array([0.7, -1.3, 2.1, 0.4])
 

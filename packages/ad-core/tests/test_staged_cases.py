@@ -11,7 +11,7 @@ import pytest
 import wengert.ad as ad
 
 from gradient_cases import CASES, Case
-from test_gradients import bound
+from adcore_support import bound
 
 # Data-dependent output shapes cannot be staged (the error names the fix).
 UNSTAGEABLE = {"indexing.getitem[mask]"}

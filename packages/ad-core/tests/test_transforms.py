@@ -11,7 +11,7 @@ import wengert.ad as ad
 import wengert.ad.numpy as wnp
 from wengert.ad.testing import check_grads
 
-from conftest import numerical_gradient
+from adcore_support import numerical_gradient
 
 
 def test_perturbation_confusion_reverse_over_reverse():
