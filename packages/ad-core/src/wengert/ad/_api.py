@@ -15,6 +15,7 @@ import numpy as np
 from ._core import ConcreteTracer, Primitive, Tracer, _stack, trace_level
 from ._forward import JVPTrace, JVPTracer
 from ._reverse import ReverseTrace, ReverseTracer
+from .errors import TracerArrayConversionError
 from .tree import tree_flatten, tree_map, tree_unflatten
 
 # ---- leaves ----------------------------------------------------------------------------------
@@ -74,21 +75,36 @@ def _as_python_like(g: Any, like: Any) -> Any:
     return _writable(g)
 
 
+def call_user_function(f: Callable, args: Sequence[Any]) -> Any:
+    """Call ``f``, surfacing our conversion error where NumPy wrapped it.
+
+    Storing a tracer into a plain array makes NumPy raise its own
+    "setting an array element with a sequence", with ours only as the cause.
+    """
+    try:
+        return f(*args)
+    except (ValueError, TypeError) as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, TracerArrayConversionError) and exc is not cause:
+            raise cause.with_traceback(exc.__traceback__) from None
+        raise
+
+
 # ---- reverse mode ---------------------------------------------------------------------------
 
 
 def _trace_reverse(f: Callable, args: tuple, argnums: Sequence[int]):
     trace = ReverseTrace()
     structures = {}
+    flat = {i: tree_flatten(args[i]) for i in argnums}
+    _check_one_backend([x for leaves, _ in flat.values() for x in leaves], "gradient")
     with trace_level(trace):
         wrapped = list(args)
-        for i in argnums:
-            leaves, treedef = tree_flatten(args[i])
-            _check_one_backend(leaves, "gradient")
+        for i, (leaves, treedef) in flat.items():
             new = [trace.new_leaf(x) if is_differentiable(x) else x for x in leaves]
             structures[i] = (treedef, leaves, new)
             wrapped[i] = tree_unflatten(treedef, new)
-        out = f(*wrapped)
+        out = call_user_function(f, wrapped)
     return trace, out, structures
 
 
@@ -239,6 +255,7 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    _check_one_backend(tree_flatten(primals)[0] + tree_flatten(tangents)[0], "jvp")
     trace = JVPTrace()
     with trace_level(trace):
         wrapped = []
@@ -249,7 +266,6 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
             if p_def != t_def:
                 raise ValueError(f"jvp: tangent {k} has structure {t_def}, but its primal "
                                  f"has {p_def}")
-            _check_one_backend(p_leaves + t_leaves, "jvp")
             new = []
             for j, (pl, tl) in enumerate(zip(p_leaves, t_leaves)):
                 if tl is None or not is_differentiable(pl):
@@ -260,7 +276,7 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
                                      f"but its primal has shape {np.shape(pl)}")
                 new.append(JVPTracer(trace, pl, tl))
             wrapped.append(tree_unflatten(p_def, new))
-        out = f(*wrapped)
+        out = call_user_function(f, wrapped)
     out_leaves, out_def = tree_flatten(out)
     ys, dys = [], []
     for o in out_leaves:

@@ -111,7 +111,8 @@ class ReverseTrace(Trace):
                 owned.discard(id(g))
             prim, parents, args, ans, params = tape[i]
             if prim.multiple_results:
-                g = tuple(_zeros_for(a) if c is None and a is not None else c
+                like = next((c for c in g if c is not None), None)
+                g = tuple(_zeros_for(a, like) if c is None and a is not None else c
                           for c, a in zip(g, ans))
             vjps = prim.vjps
             for argnum, p, out in parents:
@@ -128,10 +129,11 @@ class ReverseTrace(Trace):
         return cts[: self.n_leaves]
 
 
-def _zeros_for(x: Any) -> Any:
+def _zeros_for(x: Any, like: Any) -> Any:
+    """The zero cotangent of an unused output, on the device of the used ones."""
     from .primitives._helpers import zeros
 
-    return zeros(x.shape, x.dtype)
+    return zeros(x.shape, x.dtype, like=like)
 
 
 def _accumulate(cts: list, owned: set, p: int, out: int, c: Any, n_out: int) -> None:

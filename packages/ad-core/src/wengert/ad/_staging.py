@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import ir
+from ._api import call_user_function
 from ._core import Aval, ConcreteTracer, Primitive, Trace, Tracer, aval_of, trace_level
 from .errors import ConcretizationError
 from .tree import tree_flatten, tree_unflatten
@@ -215,7 +216,7 @@ def make_graph(f: Callable, *example_args: Any, simplify: bool = True) -> ir.Gra
                 t = trace.new_input(aval)
                 in_vars.append(t.var)
                 staged.append(t)
-        out = f(*tree_unflatten(in_def, staged))
+        out = call_user_function(f, tree_unflatten(in_def, staged))
         out_leaves, out_def = tree_flatten(out)
         out_atoms = [trace.atom(o) for o in out_leaves]
     graph = ir.Graph(in_vars, trace.const_vars, trace.consts, trace.eqns, out_atoms,

@@ -41,11 +41,17 @@ def register_tree(cls: type, flatten: Callable[[Any], tuple[list, Hashable]],
     """Make ``cls`` a tree node: ``flatten(obj) -> (children, aux)``,
     ``unflatten(aux, children) -> obj``. ``aux`` must be hashable."""
     _registry[cls] = (flatten, unflatten)
+    _kind_of_type.pop(cls, None)
     return cls
 
 
+_field_names: dict[type, tuple[str, ...]] = {}
+
+
 def _dataclass_flatten(obj: Any) -> tuple[list, Hashable]:
-    names = tuple(f.name for f in dataclasses.fields(obj))
+    names = _field_names.get(type(obj))
+    if names is None:
+        names = _field_names[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
     return [getattr(obj, n) for n in names], names
 
 
@@ -57,24 +63,48 @@ def _dataclass_unflatten(cls: type, names: tuple, children: list) -> Any:
     return obj
 
 
+_kind_of_type: dict[type, str] = {}
+
+
+def _kind(t: type) -> str:
+    """How values of type ``t`` flatten; computed once per type (trees are walked often)."""
+    kind = _kind_of_type.get(t)
+    if kind is None:
+        if t is tuple or t is list:
+            kind = "sequence"
+        elif t is dict:
+            kind = "dict"
+        elif t is type(None):
+            kind = "none"
+        elif t in _registry:
+            kind = "registered"
+        elif issubclass(t, tuple) and hasattr(t, "_fields"):
+            kind = "namedtuple"
+        elif dataclasses.is_dataclass(t):
+            kind = "dataclass"
+        else:
+            kind = "leaf"
+        _kind_of_type[t] = kind
+    return kind
+
+
 def _node(x: Any) -> tuple[Any, list, Hashable] | None:
     t = type(x)
-    if t is tuple or t is list:
+    kind = _kind(t)
+    if kind == "leaf":
+        return None
+    if kind == "sequence" or kind == "namedtuple":
         return t, list(x), None
-    if t is dict:
+    if kind == "dict":
         keys = tuple(x.keys())
         return t, [x[k] for k in keys], keys
-    if x is None:
-        return type(None), [], None
-    if t in _registry:
+    if kind == "none":
+        return t, [], None
+    if kind == "registered":
         children, aux = _registry[t][0](x)
         return t, list(children), aux
-    if isinstance(x, tuple) and hasattr(t, "_fields"):
-        return t, list(x), None
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        children, names = _dataclass_flatten(x)
-        return t, children, names
-    return None
+    children, names = _dataclass_flatten(x)
+    return t, children, names
 
 
 def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[list, TreeDef]:
