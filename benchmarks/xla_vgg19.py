@@ -16,6 +16,7 @@ in JAX (`jax.lax` + `jax.grad`), measured in the same run.
 
     python benchmarks/xla_vgg19.py                       # CPU table (~2 minutes on 2 cores)
     python benchmarks/xla_vgg19.py --device gpu --quick  # GPU table (~3 minutes on an H100)
+    ... --jax-relu select    # JAX with wengert.nn's ReLU formulation: same program, compilers only
 
 Run times are medians over ``--repeats`` calls (the contenders alternate, each
 output waited for). Compile time is staging + lowering + XLA compilation from
@@ -63,9 +64,18 @@ def wengert_loss(model: Any, x: Any, labels: Any, dtype: np.dtype) -> Any:
     return nn.logitcrossentropy(wengert_forward(model, x, dtype).astype(np.float32), labels)
 
 
-def jax_forward(params: list, x: jax.Array, depth: int, dtype: np.dtype) -> jax.Array:
+def _select_relu(x: jax.Array) -> jax.Array:
+    return jnp.where(x > 0, x, 0)  # wengert.nn.relu's formulation
+
+
+RELU = {"max": jax.nn.relu, "select": _select_relu}
+
+
+def jax_forward(params: list, x: jax.Array, depth: int, dtype: np.dtype,
+                relu: str = "max") -> jax.Array:
     """VGG written directly in JAX: 3x3 SAME convolutions + bias + ReLU, 2x2 max
     pooling, then three dense layers (ReLU on the first two)."""
+    act = RELU[relu]
     leaves = iter([p.astype(dtype) for p in params])
     x = x.astype(dtype)
     for v in _CONFIGS[depth]:
@@ -75,18 +85,18 @@ def jax_forward(params: list, x: jax.Array, depth: int, dtype: np.dtype) -> jax.
             w, b = next(leaves), next(leaves)
             x = lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),
                                          dimension_numbers=("NHWC", "HWIO", "NHWC"))
-            x = jax.nn.relu(x + b)
+            x = act(x + b)
     x = x.reshape(x.shape[0], -1)
     for k in range(3):
         w, b = next(leaves), next(leaves)
         x = x @ w + b
-        x = jax.nn.relu(x) if k < 2 else x
+        x = act(x) if k < 2 else x
     return x
 
 
 def jax_loss(params: list, x: jax.Array, labels: jax.Array, depth: int,
-             dtype: np.dtype) -> jax.Array:
-    logits = jax_forward(params, x, depth, dtype).astype(jnp.float32)
+             dtype: np.dtype, relu: str = "max") -> jax.Array:
+    logits = jax_forward(params, x, depth, dtype, relu).astype(jnp.float32)
     return jnp.mean(-jnp.sum(labels * jax.nn.log_softmax(logits), -1))
 
 
@@ -128,7 +138,7 @@ def run_medians(contenders: dict[str, Callable[[], Any]], repeats: int) -> dict[
 
 
 def measure(depth: int, size: int, batch: int, dtype: np.dtype, device: jax.Device,
-            repeats: int, eager_repeats: int) -> list[dict]:
+            repeats: int, eager_repeats: int, relu: str) -> list[dict]:
     rng = np.random.default_rng(0)
     model = VGG(depth, imsize=(size, size, 3), nclasses=1000, dropout=0.0, rng=rng)
     x = rng.standard_normal((batch, size, size, 3)).astype(np.float32)
@@ -140,8 +150,9 @@ def measure(depth: int, size: int, batch: int, dtype: np.dtype, device: jax.Devi
 
     ours_fwd = xla.jit(functools.partial(wengert_forward, dtype=dtype), device=device)
     ours_grad = xla.jit(ad.grad(functools.partial(wengert_loss, dtype=dtype)), device=device)
-    jax_fwd = jax.jit(functools.partial(jax_forward, depth=depth, dtype=dtype))
-    jax_grad = jax.jit(jax.grad(functools.partial(jax_loss, depth=depth, dtype=dtype)))
+    jax_fwd = jax.jit(functools.partial(jax_forward, depth=depth, dtype=dtype, relu=relu))
+    jax_grad = jax.jit(jax.grad(functools.partial(jax_loss, depth=depth, dtype=dtype,
+                                                  relu=relu)))
     eager_fwd = functools.partial(wengert_forward, model, x, dtype)
     eager_grad = functools.partial(ad.grad(wengert_loss), model, x, labels, dtype)
 
@@ -200,6 +211,8 @@ def main() -> None:
     parser.add_argument("--size", type=int)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES))
+    parser.add_argument("--jax-relu", choices=sorted(RELU), default="max",
+                        help="JAX's ReLU: max(x, 0) (jax.nn.relu) or wengert.nn's select")
     args = parser.parse_args()
     cpu = args.device == "cpu"
     depth = args.depth or (11 if cpu else 19)
@@ -212,10 +225,12 @@ def main() -> None:
 
     rows = []
     for name in dtypes:
-        rows += measure(depth, size, batch, DTYPES[name], device, repeats, eager_repeats)
+        rows += measure(depth, size, batch, DTYPES[name], device, repeats, eager_repeats,
+                        args.jax_relu)
     print(f"VGG-{depth}, {size}x{size}x3, batch {batch} on {device.device_kind} "
           f"({args.device}), jax {jax.__version__}, {datetime.date.today()}, "
-          f"{len(os.sched_getaffinity(0))} CPU threads, median of {repeats} runs\n")
+          f"{len(os.sched_getaffinity(0))} CPU threads, median of {repeats} runs, "
+          f"JAX ReLU: {args.jax_relu}\n")
     print(table(rows, eager=cpu, target=1.10 if cpu else 1.05))
 
 
