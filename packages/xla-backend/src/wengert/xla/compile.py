@@ -10,6 +10,7 @@ and the ahead-of-time compiled executable.
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -146,7 +147,8 @@ class Jitted:
                              f"{sorted(self._static & self._donate)}")
         self._autograph = autograph
         self._programs: dict[Any, Program] = {}
-        functools.update_wrapper(self, f)
+        if isinstance(f, types.FunctionType):
+            functools.update_wrapper(self, f)
 
     # -- signature --------------------------------------------------------------------------
     def _split(self, args: tuple) -> tuple[Any, list, list, list]:
