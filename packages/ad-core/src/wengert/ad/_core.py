@@ -85,15 +85,10 @@ class Primitive:
         return f"Primitive({self.name})"
 
 
-class Aval:
-    """An abstract value: shape and dtype, what staging and shape-only saves keep."""
+class Shaped:
+    """``ndim`` and ``size`` of anything with a ``shape`` (avals and tracers)."""
 
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
-        # Tapes build many of these: skip conversions when given the canonical types.
-        self.shape = shape if type(shape) is tuple else tuple(int(d) for d in shape)
-        self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
+    __slots__ = ()
 
     @property
     def ndim(self) -> int:
@@ -102,6 +97,17 @@ class Aval:
     @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
+
+
+class Aval(Shaped):
+    """An abstract value: shape and dtype, what staging and shape-only saves keep."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        # Tapes build many of these: skip conversions when given the canonical types.
+        self.shape = shape if type(shape) is tuple else tuple(int(d) for d in shape)
+        self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Aval) and self.shape == other.shape
@@ -163,7 +169,7 @@ def current_level() -> int:
     return len(_stack)
 
 
-class Tracer:
+class Tracer(Shaped):
     """A value seen by a transformation. Concrete subclasses hold their trace's data.
 
     Array methods and operators (``x @ W``, ``x.T``, ``x[i] = v``) and the
@@ -177,14 +183,6 @@ class Tracer:
     @property
     def aval(self) -> Aval:
         return Aval(self.shape, self.dtype)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
 
     def __len__(self) -> int:
         if not self.shape:
@@ -211,6 +209,17 @@ class ConcreteTracer(Tracer):
 
     def _primal(self) -> Any:
         raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        v = self._primal()
+        s = getattr(v, "shape", None)
+        return np.shape(v) if s is None else s
+
+    @property
+    def dtype(self) -> np.dtype:
+        v = self._primal()
+        return v.dtype if hasattr(v, "dtype") else np.result_type(v)
 
     def concrete_value(self, what: str) -> Any:
         v = self._primal()

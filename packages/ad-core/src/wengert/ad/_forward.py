@@ -21,14 +21,6 @@ class JVPTracer(ConcreteTracer):
         self.primal = primal
         self.tangent = tangent
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return np.shape(self.primal) if not hasattr(self.primal, "shape") else self.primal.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.primal.dtype if hasattr(self.primal, "dtype") else np.result_type(self.primal)
-
     def _primal(self) -> Any:
         return self.primal
 

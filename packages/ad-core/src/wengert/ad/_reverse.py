@@ -26,14 +26,6 @@ class ReverseTracer(ConcreteTracer):
         self.idx = idx
         self.out = out
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.value.shape if hasattr(self.value, "shape") else ()
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.value.dtype if hasattr(self.value, "dtype") else np.result_type(self.value)
-
     def _primal(self) -> Any:
         return self.value
 

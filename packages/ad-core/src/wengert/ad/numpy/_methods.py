@@ -96,23 +96,16 @@ def _method(fn):
 _NO_PARAMS: dict = {}
 
 
-def _binary_method(prim):
-    """``x op y`` with a constant ``y`` goes straight to ``x``'s trace (the common case)."""
-    def method(self: Tracer, other: Any) -> Any:
-        if isinstance(other, Tracer):
-            return prim.bind(self, other)
-        return self._trace.process(prim, (self, other), _NO_PARAMS)
+def _binary_methods(prim):
+    """``x op y`` and ``y op x``: with a constant ``y`` they go straight to ``x``'s
+    trace, skipping `bind`'s search (the common case in user code)."""
+    def apply(a: Any, b: Any, traced: Tracer) -> Any:
+        if isinstance(a, Tracer) and isinstance(b, Tracer):
+            return prim.bind(a, b)
+        return traced._trace.process(prim, (a, b), _NO_PARAMS)
 
-    return method
-
-
-def _reflected_binary_method(prim):
-    def method(self: Tracer, other: Any) -> Any:
-        if isinstance(other, Tracer):
-            return prim.bind(other, self)
-        return self._trace.process(prim, (other, self), _NO_PARAMS)
-
-    return method
+    return (lambda self, other: apply(self, other, self),
+            lambda self, other: apply(other, self, self))
 
 
 def _refuse_array(self: Tracer, dtype: Any = None, copy: Any = None) -> Any:
@@ -154,8 +147,9 @@ def install(ns: types.ModuleType) -> None:
     T.__abs__ = _method(ew.abs_p.bind)
     for name, prim in {"add": ew.add_p, "sub": ew.sub_p, "mul": ew.mul_p,
                        "truediv": ew.div_p, "pow": ew.pow_p}.items():
-        setattr(T, f"__{name}__", _binary_method(prim))
-        setattr(T, f"__r{name}__", _reflected_binary_method(prim))
+        forward, reflected = _binary_methods(prim)
+        setattr(T, f"__{name}__", forward)
+        setattr(T, f"__r{name}__", reflected)
         setattr(T, f"__i{name}__", _inplace(prim.bind))
     for name, op in {"matmul": ns.matmul, "mod": ns.mod,
                      "floordiv": lambda a, b: ns.floor(a / b)}.items():

@@ -223,12 +223,18 @@ def _index_jvp(i, t, ans, operand, updates, *arrays, spec, prim, zero_operand: b
     return None
 
 
-scatter_add_p = Primitive("scatter_add", _scatter_add_impl, keep_args=False)
-scatter_add_p.def_rules(
-    shape=_operand_shape,
-    vjps=Variadic(lambda i, *a, spec: _index_rules(i, *a, spec=spec, zero_operand=False)),
-    jvps=Variadic(lambda i, *a, spec: _index_jvp(i, *a, spec=spec, prim=scatter_add_p,
-                                                 zero_operand=False)))
+def _def_index_rules(prim: Primitive, zero_operand: bool) -> Primitive:
+    """Rules of an indexed write; ``zero_operand``: the write replaces (not adds to) entries."""
+    return prim.def_rules(
+        shape=_operand_shape,
+        vjps=Variadic(lambda i, *a, spec: _index_rules(i, *a, spec=spec,
+                                                       zero_operand=zero_operand)),
+        jvps=Variadic(lambda i, *a, spec: _index_jvp(i, *a, spec=spec, prim=prim,
+                                                     zero_operand=zero_operand)))
+
+
+scatter_add_p = _def_index_rules(
+    Primitive("scatter_add", _scatter_add_impl, keep_args=False), zero_operand=False)
 
 
 def _index_update_impl(operand, updates, *arrays, spec):
@@ -238,12 +244,8 @@ def _index_update_impl(operand, updates, *arrays, spec):
     return out
 
 
-index_update_p = Primitive("index_update", _index_update_impl, keep_args=False)
-index_update_p.def_rules(
-    shape=_operand_shape,
-    vjps=Variadic(lambda i, *a, spec: _index_rules(i, *a, spec=spec, zero_operand=True)),
-    jvps=Variadic(lambda i, *a, spec: _index_jvp(i, *a, spec=spec, prim=index_update_p,
-                                                 zero_operand=True)))
+index_update_p = _def_index_rules(
+    Primitive("index_update", _index_update_impl, keep_args=False), zero_operand=True)
 
 
 # ---- concatenate / pad ---------------------------------------------------------------
