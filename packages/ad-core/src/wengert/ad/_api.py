@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import ConcreteTracer, Primitive, Tracer, _stack, trace_level
+from ._core import (ConcreteTracer, Primitive, Tracer, _stack, is_inexact_dtype,
+                    is_real_float_dtype, trace_level)
 from ._forward import JVPTrace, JVPTracer
 from ._reverse import ReverseTrace, ReverseTracer
 from .errors import TracerArrayConversionError
@@ -33,7 +34,7 @@ def _dtype(x: Any) -> np.dtype | None:
 def is_differentiable(x: Any) -> bool:
     """Float and complex arrays/scalars get derivatives; ints, bools, others get ``None``."""
     dt = _dtype(x)
-    return dt is not None and dt.kind in "fc"
+    return dt is not None and is_inexact_dtype(dt)
 
 
 def _check_one_backend(leaves: Sequence[Any], where: str) -> None:
@@ -170,7 +171,7 @@ def _scalar_seed(trace: ReverseTrace, out: Any, fname: str) -> list:
                         "jacobian for several outputs")
     (o,) = leaves
     dt = _dtype(o)
-    if dt is None or dt.kind not in "biuf":
+    if dt is None or not (dt.kind in "biu" or is_real_float_dtype(dt)):
         kind = "a complex value" if dt is not None and dt.kind == "c" else \
             f"a {type(o).__name__}"
         raise TypeError(f"{fname}: the function must return a real scalar, but it returned "
@@ -184,7 +185,7 @@ def _scalar_seed(trace: ReverseTrace, out: Any, fname: str) -> list:
     value = o.value
     while isinstance(value, ConcreteTracer):  # nested: find the array underneath
         value = value._primal()
-    seed = np.ones(shape, dt if dt.kind == "f" else np.float64)
+    seed = np.ones(shape, dt if is_real_float_dtype(dt) else np.float64)
     cupy = sys.modules.get("cupy")
     if cupy is not None and isinstance(value, cupy.ndarray):
         seed = cupy.asarray(seed)

@@ -85,6 +85,18 @@ class Primitive:
         return f"Primitive({self.name})"
 
 
+def is_inexact_dtype(dtype: Any) -> bool:
+    """Float or complex, including the ml_dtypes floats (bfloat16, float8_*) that
+    NumPy reports with kind 'V': these are the dtypes that carry derivatives."""
+    dtype = np.dtype(dtype)
+    return dtype.kind in "fc" or (dtype.kind == "V" and dtype.name.startswith(
+        ("bfloat16", "float8", "float6", "float4")))
+
+
+def is_real_float_dtype(dtype: Any) -> bool:
+    return is_inexact_dtype(dtype) and np.dtype(dtype).kind != "c"
+
+
 class Shaped:
     """``ndim`` and ``size`` of anything with a ``shape`` (avals and tracers)."""
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Aval, ConcreteTracer, Primitive, Trace, Tracer
+from ._core import Aval, ConcreteTracer, Primitive, Trace, Tracer, is_inexact_dtype
 
 _EMPTY: tuple = ()
 
@@ -36,7 +36,7 @@ class ReverseTracer(ConcreteTracer):
 def _shape_only(x: Any) -> Any:
     """What a rule that needs only shapes keeps of a float operand (indices stay)."""
     dtype = getattr(x, "dtype", None)
-    if dtype is not None and dtype.kind in "fc" and hasattr(x, "shape"):
+    if dtype is not None and is_inexact_dtype(dtype) and hasattr(x, "shape"):
         return Aval(x.shape, dtype)
     return x
 
@@ -233,7 +233,7 @@ def _is_float(x: Any) -> bool:
     dtype = getattr(x, "dtype", None)
     if dtype is None:
         return isinstance(x, (float, complex))
-    return dtype.kind in "fc"
+    return is_inexact_dtype(dtype)
 
 
 ReverseTrace.process_custom_vjp = _process_custom_vjp

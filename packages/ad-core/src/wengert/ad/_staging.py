@@ -186,9 +186,10 @@ def stage(fn: Callable, in_avals: list[Aval], *, simplify: bool = True
     trace = StagingTrace(capture=True)
     with trace_level(trace):
         ins = [trace.new_input(a) for a in in_avals]
+        in_vars = [t.var for t in ins]  # before fn: `x += 1` re-points the handles
         out_leaves, out_def = tree_flatten(fn(*ins))
         out_atoms = [trace.atom(o) for o in out_leaves]
-    graph = ir.Graph([*trace.capture_vars, *(t.var for t in ins)], trace.const_vars,
+    graph = ir.Graph([*trace.capture_vars, *in_vars], trace.const_vars,
                      trace.consts, trace.eqns, out_atoms, out_tree=out_def)
     return (ir.simplify(graph) if simplify else graph), trace.captured
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from . import ir
 from ._api import is_differentiable, pullback, top_trace
-from ._core import Aval, Primitive, aval_of
+from ._core import Aval, Primitive, aval_of, is_inexact_dtype
 from ._forward import JVPTrace, JVPTracer
 from ._reverse import ReverseTrace
 from ._staging import StagingTrace, _abstract, run_graph, stage
@@ -231,7 +231,7 @@ return softplus(x), t * wnp.exp(-wnp.logaddexp(0, -x))
 
 
 def is_float(aval: Aval) -> bool:
-    return aval.dtype.kind in "fc"
+    return is_inexact_dtype(aval.dtype)
 
 
 def _scatter(values: Sequence[Any], mask: Sequence[bool]) -> list:

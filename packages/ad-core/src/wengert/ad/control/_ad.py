@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core import Aval, Tracer, aval_of, trace_level
+from .._core import Aval, Tracer, aval_of, is_inexact_dtype, trace_level
 from .._forward import JVPTrace, JVPTracer
 from .._reverse import ReverseTrace, ReverseTracer
 from .._staging import run_graph, stage
@@ -48,7 +48,7 @@ def graph_fn(graph: ir.Graph) -> Callable:
 
 
 def is_float(aval: Aval) -> bool:
-    return aval.dtype.kind in "fc"
+    return is_inexact_dtype(aval.dtype)
 
 
 def fit(x: Any, aval: Aval, like: Any = None) -> Any:

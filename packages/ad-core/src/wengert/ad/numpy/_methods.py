@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import errors
-from .._core import ConcreteTracer, Tracer
+from .._core import ConcreteTracer, Tracer, is_inexact_dtype
 from ..primitives import elementwise as ew
 from ..primitives import structural as st
 
@@ -178,7 +178,7 @@ def install(ns: types.ModuleType) -> None:
     T.transpose = lambda self, *axes: ns.transpose(
         self, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None)
     T.astype = lambda self, dtype, copy=True: ns.astype(self, dtype)
-    T.copy = lambda self: self + 0 if self.dtype.kind in "fc" else self
+    T.copy = lambda self: self + 0 if is_inexact_dtype(self.dtype) else self
     T.ravel = T.flatten = lambda self: ns.ravel(self)
     T.dot = lambda self, other: ns.dot(self, other)
     for name in ("sum", "mean", "prod", "max", "min", "var", "std", "argmax", "argmin",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core import Aval, Primitive
+from .._core import Aval, Primitive, is_inexact_dtype
 from ._helpers import (conj_if_complex, elementwise_shape, holomorphic, is_complex,
                        shape_of, to_operand)
 
@@ -231,7 +231,7 @@ def _convert_impl(x, new_dtype):
 
 def _convert_vjp(g, ans, x, new_dtype):
     old = np.result_type(x)
-    if old.kind not in "fc":
+    if not is_inexact_dtype(old):
         return None
     if is_complex(g) and old.kind != "c":
         g = real_p.bind(g)
@@ -239,7 +239,7 @@ def _convert_vjp(g, ans, x, new_dtype):
 
 
 def _convert_jvp(t, ans, x, new_dtype):
-    if np.dtype(new_dtype).kind not in "fc":
+    if not is_inexact_dtype(new_dtype):
         return None
     return convert_element_type_p.bind(t, new_dtype=new_dtype)
 
