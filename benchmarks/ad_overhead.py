@@ -7,8 +7,10 @@
 (c) peak memory (tracemalloc) of (b) against the hand-written version.
 
 Peers are optional: a missing one is reported and skipped. Medians of
-repeated runs; the machine is shared and noisy, so read the ratios.
-Run: ``.venv/bin/python benchmarks/ad_overhead.py``.
+repeated runs; the machine is shared and noisy, so read the ratios. NumPy's
+BLAS and PyTorch get the same thread count (``--threads``, default 1: on a
+shared 2-core machine more threads mostly measure contention).
+Run: ``.venv/bin/python benchmarks/ad_overhead.py`` (peers: ``pip install autograd``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import wengert.ad as ad
 import wengert.ad.numpy as wnp
@@ -106,12 +109,13 @@ def handwritten_grad(params, x, y):
     out = hs[-1] @ W + b
     g = 2.0 * (out - y) / np.float32(x.shape[0])
     grads = [(hs[-1].T @ g, g.sum(0))]
-    g = g @ W.T
-    for (W, b), h, h_prev in zip(reversed(params[:-1]), reversed(hs[1:]), reversed(hs[:-1])):
+    layers = list(zip(params[:-1], hs[1:], hs[:-1]))
+    for k in range(len(layers) - 1, -1, -1):
+        g = g @ params[k + 1][0].T
+        (W, b), h, h_prev = layers[k]
         g = g * (1 - h * h)
         grads.append((h_prev.T @ g, g.sum(0)))
-        g = g @ W.T
-    return grads[::-1]
+    return grads[::-1]  # no gradient for the input x: AD does not compute one either
 
 
 def peak_bytes(fn: Callable[[], object]) -> int:
@@ -166,9 +170,21 @@ def bench_mlp(repeats: int) -> tuple[dict[str, float], dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    with threadpool_limits(args.threads, "blas"):
+        try:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            pass
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; "
-          f"numpy {np.__version__}; date {time.strftime('%Y-%m-%d')}")
+          f"numpy {np.__version__}; threads {args.threads}; date {time.strftime('%Y-%m-%d')}")
     chain_us = bench_chain(args.repeats)
     print("\n(a) gradient of a 600-op elementwise chain, 10 float64 elements: us/op (median)")
     for k, v in chain_us.items():
