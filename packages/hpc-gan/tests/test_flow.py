@@ -93,7 +93,10 @@ def test_discrete_mass_balance_with_direct_solver(tiny_system):
 def test_amg_solver_agrees_and_balances_mass(tiny_system):
     pytest.importorskip("pyamg")
     system, K = tiny_system
+    before = np.random.get_state()[1].copy()
     u = system.solve(K, "amg", rtol=1e-11)
+    assert np.array_equal(np.random.get_state()[1], before)  # the caller's global RNG is untouched
+    assert np.array_equal(u, system.solve(K, "amg", rtol=1e-11))  # and the setup is reproducible
     assert np.allclose(u, system.solve(K, "direct"), atol=1e-8)
     assert system.mass_imbalance(K, u) < 1e-8
 

@@ -182,8 +182,10 @@ def _solve_all(
                 block, block_imbalance = future.result()
             except BrokenProcessPool as exc:
                 raise SimulationError(
-                    "a solver process died (out of memory?); no dataset was written. "
-                    "Run again with fewer --workers"
+                    "a solver process died; no dataset was written. If it ran out of memory, "
+                    "run again with fewer --workers; if simulate() was called from a script, "
+                    "guard the script's top level with `if __name__ == '__main__':` "
+                    "(worker processes are spawned and import the script)"
                 ) from exc
             U[start : start + len(block)] = block
             imbalance[start : start + len(block)] = block_imbalance
