@@ -179,6 +179,17 @@ def test_max_pool_gradient_goes_to_the_first_maximum():
     np.testing.assert_array_equal(g, expected)
 
 
+
+def test_max_pool_ties_and_nans_with_overlapping_padded_windows():
+    # Windows [-inf,0,0], [0,0,2], [0,2,2], [2,2,-inf] and [nan,3,nan]-style rows:
+    # each window's derivative goes to its first maximum, a NaN counting as one.
+    x = np.array([[0.0, 0.0, 2.0, 2.0], [1.0, np.nan, 3.0, np.nan]]).reshape(1, 2, 4, 1)
+    window = (1, 1, 3, 1)
+    (g,) = ad.gradient(lambda x: lax.reduce_window_max(x, window, (1, 1, 1, 1),
+                                                       ((0, 0), (0, 0), (1, 1), (0, 0))).sum(), x)
+    expected = np.array([[1.0, 0.0, 3.0, 0.0], [0.0, 3.0, 0.0, 1.0]]).reshape(1, 2, 4, 1)
+    np.testing.assert_array_equal(g, expected)
+
 def test_select_and_scatter_pair_are_transposes():
     p = registry
     x = rng.standard_normal((2, 6, 5, 2))

@@ -12,14 +12,18 @@
   it from, the first maximum of each window of ``operand``. Each is the
   other's transpose, so max pooling is differentiable to any order.
 
-Implementations build strided window views (`sliding_window_view`, no
-copy), then one GEMM (im2col) for convolution or one vectorised reduction
-for pooling. Every derivative rule is again a convolution, a windowed
+Implementations build strided views (no copy): the windows of every
+output position for convolution, then one copy into im2col layout and one
+GEMM; for pooling one view per position *inside* the window (each of the
+output's shape), folded with a few elementwise ops (no window copy, no loop
+over pixels). Every derivative rule is again a convolution, a windowed
 reduction, pad, reverse, reshape or transpose, so all are differentiable.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import sys
 from typing import Any
 
@@ -35,15 +39,16 @@ def _xp(x: Any) -> Any:
     return cupy if cupy is not None and isinstance(x, cupy.ndarray) else np
 
 
-def _windows(x: Any, axes: tuple, window: tuple, strides: tuple, dilation: tuple) -> Any:
-    """View (no copy) of every window over ``axes``: the output positions stay in
-    place and the window's own dimensions are appended, one per axis."""
-    extent = tuple((k - 1) * d + 1 for k, d in zip(window, dilation))
-    view = _xp(x).lib.stride_tricks.sliding_window_view(x, extent, axis=axes)
-    step = [slice(None)] * x.ndim
-    for a, s in zip(axes, strides):
-        step[a] = slice(None, None, s)
-    return view[tuple(step) + tuple(slice(None, None, d) for d in dilation)]
+def _patches(x: Any, kernel: tuple, strides: tuple, dilation: tuple, out_sp: tuple) -> Any:
+    """View (no copy) ``(N, Out..., K..., C)`` of channels-last ``x``: the im2col
+    layout, so one reshape copy gives the GEMM operand (``as_strided`` directly:
+    `sliding_window_view` plus a transpose costs several times more here)."""
+    st = x.strides
+    sp = st[1:-1]
+    return _xp(x).lib.stride_tricks.as_strided(
+        x, (x.shape[0], *out_sp, *kernel, x.shape[-1]),
+        (st[0], *(a * s for a, s in zip(sp, strides)), *(a * d for a, d in zip(sp, dilation)),
+         st[-1]), writeable=False)
 
 
 def _out_size(n: int, k: int, stride: int, pad: tuple, lhs_dil: int = 1, rhs_dil: int = 1) -> int:
@@ -83,20 +88,17 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
     x = lhs.transpose(lp)
     w = rhs.transpose(rp)
     n_sp = x.ndim - 2
-    config = ((0, 0, 0),) + tuple((lo, hi, d - 1) for (lo, hi), d in
-                                  zip(padding, lhs_dilation)) + ((0, 0, 0),)
-    if any(c != (0, 0, 0) for c in config):
-        x = pad_p.impl(x, 0, padding_config=config)
+    x = _padded(x, ((0, 0, 0),) + tuple((lo, hi, d - 1) for (lo, hi), d in
+                                          zip(padding, lhs_dilation)) + ((0, 0, 0),), 0)
     kernel = w.shape[:n_sp]
-    patches = _windows(x, tuple(range(1, n_sp + 1)), kernel, window_strides,
-                       rhs_dilation)  # (N, Out..., C, K...)
-    n, out_sp, c = patches.shape[0], patches.shape[1:n_sp + 1], patches.shape[n_sp + 1]
+    out_sp = tuple(_out_size(n, k, s, (0, 0), 1, d) for n, k, s, d in
+                   zip(x.shape[1:-1], kernel, window_strides, rhs_dilation))
+    n, c = x.shape[0], x.shape[-1]
     g = feature_group_count
     i, o = c // g, w.shape[-1]
-    m = n * int(np.prod(out_sp, dtype=np.int64))
-    kp = int(np.prod(kernel, dtype=np.int64))
-    order = (0, *range(1, n_sp + 1), *range(n_sp + 2, 2 * n_sp + 2), n_sp + 1)
-    cols = patches.transpose(order).reshape(m, kp, g, i)  # the im2col copy
+    m = n * math.prod(out_sp)
+    kp = math.prod(kernel)
+    cols = _patches(x, kernel, window_strides, rhs_dilation, out_sp).reshape(m, kp, g, i)
     xp = _xp(cols)
     if g == 1:
         y = cols.reshape(m, kp * i) @ w.reshape(kp * i, o)
@@ -199,25 +201,52 @@ conv_general_dilated_p.def_rules(
 
 # ---- windowed reductions ------------------------------------------------------------------
 
-def _padded(x: Any, padding: tuple, value: Any) -> Any:
-    if not any(lo or hi for lo, hi in padding):
+def _padded(x: Any, config: tuple, value: Any) -> Any:
+    """``pad`` for the impls: a filled buffer and one strided assignment (the
+    primitive's general impl costs several times more on these small arrays);
+    negative margins (crops) go through it."""
+    if all(c == (0, 0, 0) for c in config):
         return x
-    return pad_p.impl(x, value, padding_config=tuple((lo, hi, 0) for lo, hi in padding))
+    if any(lo < 0 or hi < 0 for lo, hi, _ in config):
+        return pad_p.impl(x, value, padding_config=config)
+    shape = tuple(lo + (n + (n - 1) * d if n else 0) + hi
+                  for n, (lo, hi, d) in zip(x.shape, config))
+    xp = _xp(x)
+    out = xp.zeros(shape, x.dtype) if value == 0 else xp.full(shape, value, x.dtype)
+    out[tuple(slice(lo, lo + (d + 1) * (n - 1) + 1 if n else lo, d + 1)
+              for n, (lo, _, d) in zip(x.shape, config))] = x
+    return out
 
 
-def _pool_windows(x, window_dimensions, window_strides, padding, pad_value):
-    """Windows of the padded ``x`` over the axes whose window or stride is not 1."""
-    axes = tuple(a for a, (k, s) in enumerate(zip(window_dimensions, window_strides))
-                 if (k, s) != (1, 1))
-    view = _windows(_padded(x, padding, pad_value), axes,
-                    tuple(window_dimensions[a] for a in axes),
-                    tuple(window_strides[a] for a in axes), (1,) * len(axes))
-    return view, tuple(range(x.ndim, x.ndim + len(axes)))
+@functools.lru_cache(maxsize=512)
+def _pool_geometry(shape: tuple, window: tuple, strides: tuple, padding: tuple) -> tuple:
+    """Pad config and every in-window position's view index: per shape, cached
+    (building them costs more than pooling a small batch)."""
+    config = tuple((lo, hi, 0) for lo, hi in padding)
+    out = [_out_size(n, k, s, p) for n, k, s, p in zip(shape, window, strides, padding)]
+    return config, tuple(tuple(slice(o, o + s * (n - 1) + 1, s) for o, s, n in
+                               zip(at, strides, out)) for at in np.ndindex(*window))
+
+
+def _window_views(x: Any, window: tuple, strides: tuple, padding: tuple, value: Any):
+    """``x`` padded with ``value``, and one strided view of it per position inside
+    the window (``np.ndindex`` order), each of the output's shape: a windowed
+    reduction is then a fold of a few elementwise ops over views."""
+    config, index = _pool_geometry(x.shape, window, strides, padding)
+    x = _padded(x, config, value)
+    return x, [x[i] for i in index]
+
+
+def _fold(ufunc: Any, views: list) -> Any:
+    acc = ufunc(views[0], views[1]) if len(views) > 1 else views[0].copy()
+    for v in views[2:]:
+        ufunc(acc, v, out=acc)
+    return acc
 
 
 def _reduce_window_sum_impl(x, *, window_dimensions, window_strides, padding):
-    view, axes = _pool_windows(x, window_dimensions, window_strides, padding, 0)
-    return view.sum(axis=axes)
+    _, views = _window_views(x, window_dimensions, window_strides, padding, 0)
+    return _fold(_xp(x).add, views)
 
 
 def _reduce_window_shape(x, *, window_dimensions, window_strides, padding):
@@ -249,60 +278,54 @@ def _lowest(dtype: Any) -> Any:
     return -np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).min
 
 
-def _max_windows(x, window_dimensions, window_strides, padding):
-    """Windows flattened into one last axis (in ``np.ndindex`` order of the window)."""
-    view, _ = _pool_windows(x, window_dimensions, window_strides, padding, _lowest(x.dtype))
-    return view.reshape(view.shape[:x.ndim] + (-1,))
-
-
 def _reduce_window_max_impl(x, *, window_dimensions, window_strides, padding):
-    view, axes = _pool_windows(x, window_dimensions, window_strides, padding,
-                               _lowest(x.dtype))
-    return view.max(axis=axes)
+    _, views = _window_views(x, window_dimensions, window_strides, padding, _lowest(x.dtype))
+    return _fold(_xp(x).maximum, views)
 
 
 def _first_max(operand, window_dimensions, window_strides, padding):
-    """Flat in-window index of the first maximum of every window."""
-    return _max_windows(operand, window_dimensions, window_strides, padding).argmax(axis=-1)
+    """Per position inside the window, where it holds its window's *first* maximum
+    (one-hot over the positions of each window, as XLA's SelectAndScatter)."""
+    _, views = _window_views(operand, window_dimensions, window_strides, padding,
+                             _lowest(operand.dtype))
+    top = _fold(_xp(operand).maximum, views)
+    nan = top != top  # a NaN is its window's maximum (as argmax and PyTorch)
+    nan = nan if nan.any() else None
+    free = None
+    for v in views:
+        hit = v == top
+        if nan is not None:
+            hit |= v != v
+        if free is None:
+            free = ~hit
+        else:
+            hit &= free
+            free ^= hit
+        yield hit
 
 
 def _select_and_gather_add_impl(tangent, operand, *, window_dimensions, window_strides,
                                 padding):
-    idx = _first_max(operand, window_dimensions, window_strides, padding)
-    values = _max_windows(tangent, window_dimensions, window_strides, padding)
-    return _xp(values).take_along_axis(values, idx[..., None], axis=-1)[..., 0]
+    xp = _xp(tangent)
+    _, views = _window_views(tangent, window_dimensions, window_strides, padding, 0)
+    out = xp.zeros(views[0].shape, tangent.dtype)
+    for hit, v in zip(_first_max(operand, window_dimensions, window_strides, padding), views):
+        xp.copyto(out, v, where=hit)
+    return out
 
 
 def _select_and_scatter_add_impl(source, operand, *, window_dimensions, window_strides,
                                  padding):
-    idx = _first_max(operand, window_dimensions, window_strides, padding)
     xp = _xp(source)
-    padded_shape = tuple(lo + n + hi for n, (lo, hi) in zip(operand.shape, padding))
-    if window_strides == window_dimensions:  # disjoint windows: one vectorised placement
-        return _place_disjoint(xp, source, idx, window_dimensions, padded_shape, operand.shape,
-                               padding)
-    out = xp.zeros(padded_shape, source.dtype)
-    # One vectorised add per position inside the window (a loop over the
-    # window, never over pixels); overlapping windows accumulate.
-    for flat, offset in enumerate(np.ndindex(*window_dimensions)):
-        region = tuple(slice(o, o + s * (n - 1) + 1, s) for o, s, n in
-                       zip(offset, window_strides, source.shape))
-        out[region] += xp.where(idx == flat, source, 0)
-    crop = tuple(slice(lo, lo + n) for n, (lo, _) in zip(operand.shape, padding))
-    return out[crop]
-
-
-def _place_disjoint(xp, source, idx, window, padded_shape, shape, padding):
-    """Each window's value at its selected position, for windows that tile the input."""
-    k = int(np.prod(window))
-    hits = idx[..., None] == xp.arange(k).reshape((1,) * idx.ndim + (k,))
-    placed = xp.where(hits, source[..., None], 0).reshape(source.shape + tuple(window))
-    nd = source.ndim
-    interleaved = placed.transpose([a for i in range(nd) for a in (i, nd + i)])
-    covered = interleaved.reshape(tuple(n * w for n, w in zip(source.shape, window)))
-    tail = tuple((0, p - c) for p, c in zip(padded_shape, covered.shape))
-    full = pad_p.impl(covered, 0, padding_config=tuple((lo, hi, 0) for lo, hi in tail))
-    return full[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, padding))]
+    out, views = _window_views(xp.zeros(operand.shape, source.dtype), window_dimensions,
+                               window_strides, padding, 0)
+    overlap = any(s < k for k, s in zip(window_dimensions, window_strides))
+    for hit, v in zip(_first_max(operand, window_dimensions, window_strides, padding), views):
+        if overlap:  # windows share positions: accumulate
+            v += xp.where(hit, source, 0)
+        else:
+            xp.copyto(v, source, where=hit)
+    return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(operand.shape, padding))]
 
 
 def _pooled_shape(tangent, operand, **params):
