@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .files import write_atomically
 from .montecarlo import Dataset
 
 
@@ -65,7 +66,8 @@ def _field(fig: Figure, ax, dataset: Dataset, image: np.ndarray, title: str, cma
 
 def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    write_atomically(path, lambda handle: fig.savefig(handle, format="png", dpi=100,
+                                                      bbox_inches="tight"))
     return path
 
 

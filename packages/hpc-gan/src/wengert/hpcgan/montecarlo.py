@@ -26,6 +26,7 @@ import scipy
 from tqdm import tqdm
 
 from .errors import DatasetError, SimulationError
+from .files import write_atomically
 from .flow import FlowSystem
 from .presets import Preset
 from .random_field import karhunen_loeve
@@ -324,19 +325,6 @@ def _metadata(preset: Preset, samples: int, seed: int, solver: str, kl, imbalanc
     }
 
 
-def _write_atomically(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _write_dataset(out: Path, arrays: dict[str, np.ndarray], metadata: dict) -> None:
     text = json.dumps(metadata, indent=2).encode()
 
@@ -352,5 +340,5 @@ def _write_dataset(out: Path, arrays: dict[str, np.ndarray], metadata: dict) -> 
             archive.writestr(zipfile.ZipInfo(METADATA_FILE, _ZIP_EPOCH), text)
 
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomically(out / DATASET_FILE, write_archive)
-    _write_atomically(out / METADATA_FILE, lambda handle: handle.write(text))
+    write_atomically(out / DATASET_FILE, write_archive)
+    write_atomically(out / METADATA_FILE, lambda handle: handle.write(text))
