@@ -61,7 +61,7 @@ class Optimiser:
         """One step: the new model and the new state (neither input is modified)."""
         leaves, treedef = ad.tree_flatten(model)
         g_leaves, _ = ad.tree_flatten(grads, is_leaf=_is_none_or_const)
-        s_leaves, _ = ad.tree_flatten(state.tree, is_leaf=_is_state_leaf)
+        s_leaves = state._leaves()
         if len(g_leaves) != len(leaves) or len(s_leaves) != len(leaves):
             raise ValueError(f"update: the model has {len(leaves)} leaves but the gradient has "
                              f"{len(g_leaves)} and the state {len(s_leaves)}; pass the "
@@ -82,8 +82,8 @@ class Optimiser:
             step, inner = self.apply(s.state, x, g, t)
             new_x.append(x - step)
             new_s.append(_Leaf(inner))
-        return (ad.tree_unflatten(treedef, new_x),
-                OptState(t, ad.tree_unflatten(treedef, new_s)))
+        tree = ad.tree_unflatten(treedef, new_s)
+        return ad.tree_unflatten(treedef, new_x), OptState(t, tree, (tree, new_s))
 
 
 @dataclasses.dataclass
@@ -92,6 +92,14 @@ class OptState:
 
     step: int
     tree: Any
+    #: ``(tree, its leaves)`` as `update` built them: the next step need not walk
+    #: the state again (checked by identity, so replacing ``tree`` is safe).
+    flat: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def _leaves(self) -> list:
+        if self.flat is not None and self.flat[0] is self.tree:
+            return self.flat[1]
+        return ad.tree_flatten(self.tree, is_leaf=_is_state_leaf)[0]
 
 
 @dataclasses.dataclass

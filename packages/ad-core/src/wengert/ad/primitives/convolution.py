@@ -61,6 +61,7 @@ def _permute(x: Any, perm: tuple) -> Any:
     return x if perm == tuple(range(len(perm))) else transpose_p.bind(x, permutation=perm)
 
 
+@functools.lru_cache(maxsize=256)
 def _inverse(perm: tuple) -> tuple:
     return tuple(int(i) for i in np.argsort(perm))
 
@@ -129,6 +130,18 @@ def _conv_shape(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation
     return Aval(tuple(shape), np.result_type(lhs.dtype, rhs.dtype))
 
 
+def _regroup(x: Any, groups: int, split: tuple, perm: tuple, merged: tuple) -> Any:
+    """Reshape to ``split`` (its second-to-last axis counts the feature groups),
+    transpose by ``perm``, reshape to ``merged``. With one group the reshapes only
+    add and drop that size-1 axis, so one transpose does it (fewer operations in
+    every backward pass)."""
+    group_axis = len(split) - 2
+    if groups == 1:
+        return _permute(x, tuple(a - (a > group_axis) for a in perm if a != group_axis))
+    x = reshape_p.bind(x, new_sizes=split)
+    return reshape_p.bind(transpose_p.bind(x, permutation=perm), new_sizes=merged)
+
+
 def _conv(lhs, rhs, **params):
     return conv_general_dilated_p.bind(lhs, rhs, **params)
 
@@ -143,9 +156,8 @@ def _conv_vjp_lhs(g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rh
     n_sp = len(window_strides)
     kernel, (i, o) = shape_of(w)[:n_sp], shape_of(w)[n_sp:]
     groups = feature_group_count
-    w = reshape_p.bind(w, new_sizes=kernel + (i, groups, o // groups))
-    w = transpose_p.bind(w, permutation=tuple(range(n_sp)) + (n_sp + 2, n_sp + 1, n_sp))
-    w = reshape_p.bind(w, new_sizes=kernel + (o // groups, groups * i))
+    w = _regroup(w, groups, kernel + (i, groups, o // groups),
+                 tuple(range(n_sp)) + (n_sp + 2, n_sp + 1, n_sp), kernel + (o // groups, groups * i))
     w = rev_p.bind(conj_if_complex(w), dimensions=tuple(range(n_sp)))
     in_sizes = [shape_of(lhs)[d] for d in dimension_numbers[0][2:]]
     out_sizes = shape_of(gc)[1:-1]
@@ -173,9 +185,9 @@ def _conv_vjp_rhs(g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rh
     xs = shape_of(x)
     n, sp, c = xs[0], xs[1:-1], xs[-1]
     i = c // groups
-    x = reshape_p.bind(x, new_sizes=(n,) + sp + (groups, i))
-    x = transpose_p.bind(x, permutation=(n_sp + 2,) + tuple(range(1, n_sp + 1)) + (n_sp + 1, 0))
-    x = reshape_p.bind(x, new_sizes=(i,) + sp + (groups * n,))  # (I, S..., G*N)
+    x = _regroup(x, groups, (n,) + sp + (groups, i),
+                 (n_sp + 2,) + tuple(range(1, n_sp + 1)) + (n_sp + 1, 0),
+                 (i,) + sp + (groups * n,))  # (I, S..., G*N)
     gk = _permute(gc, tuple(range(1, n_sp + 1)) + (0, n_sp + 1))  # (Out..., N, O)
     kernel = [shape_of(rhs)[d] for d in dimension_numbers[1][2:]]
     out_sizes = shape_of(gc)[1:-1]
@@ -320,9 +332,14 @@ def _select_and_scatter_add_impl(source, operand, *, window_dimensions, window_s
     out, views = _window_views(xp.zeros(operand.shape, source.dtype), window_dimensions,
                                window_strides, padding, 0)
     overlap = any(s < k for k, s in zip(window_dimensions, window_strides))
+    # Disjoint windows write each position once; a product with the mask is then
+    # exact for finite values and several times faster than a masked copy.
+    finite = not overlap and bool(xp.isfinite(source).all())
     for hit, v in zip(_first_max(operand, window_dimensions, window_strides, padding), views):
         if overlap:  # windows share positions: accumulate
             v += xp.where(hit, source, 0)
+        elif finite:
+            xp.multiply(source, hit, out=v)
         else:
             xp.copyto(v, source, where=hit)
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(operand.shape, padding))]
