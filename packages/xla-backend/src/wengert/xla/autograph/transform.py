@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import linecache
 import itertools
 import textwrap
 import types
@@ -454,6 +455,19 @@ def _flatten(items) -> list[ast.stmt]:
     return out
 
 
+def _source_of(code: types.CodeType) -> str:
+    """The source block of ``code``, read by file and line.
+
+    `inspect.getsource` finds the same block but first resolves the module by
+    scanning every loaded module's path, which dominated staging time.
+    """
+    linecache.checkcache(code.co_filename)
+    lines = linecache.getlines(code.co_filename)
+    if not lines or code.co_firstlineno > len(lines):
+        raise OSError(f"no source lines for {code.co_filename}")
+    return "".join(inspect.getblock(lines[code.co_firstlineno - 1:]))
+
+
 def parse_function(fn: types.FunctionType) -> tuple[ast.FunctionDef, str]:
     """The ``def`` of ``fn`` from its source file, or a `ConversionError` saying why not."""
     code = fn.__code__
@@ -465,7 +479,7 @@ def parse_function(fn: types.FunctionType) -> tuple[ast.FunctionDef, str]:
                               "(yield/await cannot be staged); compile a function that "
                               "returns arrays instead")
     try:
-        source = textwrap.dedent(inspect.getsource(code))  # not __wrapped__'s
+        source = textwrap.dedent(_source_of(code))  # not __wrapped__'s
     except (OSError, TypeError) as exc:
         raise ConversionError(
             f"{where}: cannot convert {fn.__qualname__!r}: its source code is unavailable "
