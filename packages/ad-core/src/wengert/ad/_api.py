@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import (ConcreteTracer, Primitive, Tracer, _stack, is_inexact_dtype,
+from ._core import (ConcreteTracer, Primitive, Tracer, is_inexact_dtype,
                     is_real_float_dtype, trace_level)
 from ._forward import JVPTrace, JVPTracer
 from ._reverse import ReverseTrace, ReverseTracer
@@ -328,8 +328,3 @@ def adjoint(fun: Callable) -> Callable:
 
     wrapped.__wengert_adjoint__ = fun
     return wrapped
-
-
-def current_transform_depth() -> int:
-    """How many transformations are active (0 outside any)."""
-    return len(_stack)

@@ -177,10 +177,6 @@ class trace_level:
         assert popped is self.trace, "trace stack corrupted: transformations exited out of order"
 
 
-def current_level() -> int:
-    return len(_stack)
-
-
 class Tracer(Shaped):
     """A value seen by a transformation. Concrete subclasses hold their trace's data.
 
@@ -259,10 +255,3 @@ class ConcreteTracer(Tracer):
 
     def tolist(self) -> Any:
         return np.asarray(self.concrete_value("tolist()")).tolist()
-
-
-def full_lower(x: Any) -> Any:
-    """Strip tracers whose trace has finished (values that escaped a transform)."""
-    while isinstance(x, Tracer) and not x._trace.active:
-        x = x._primal()
-    return x

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ._core import ConcreteTracer, Primitive, Trace, Tracer
 
 

@@ -123,11 +123,6 @@ def while_loop(cond_fn: Callable, body_fn: Callable, init: Any, max_steps: int |
                                            checkpoint_every))
 
 
-def _too_many(max_steps: int) -> MaxStepsExceeded:
-    return MaxStepsExceeded(f"while_loop ran more than max_steps={max_steps} iterations; "
-                            "raise max_steps")
-
-
 def _eager_while(cond_fn, body_fn, carry, max_steps, checkpoint_every):
     def advance(carry: Any, limit: int) -> tuple[Any, int]:
         k = 0

@@ -10,10 +10,6 @@ from .._core import Tracer
 from ..primitives._helpers import is_cupy
 
 
-def ndim_of(x: Any) -> int:
-    return len(np.shape(x)) if not isinstance(x, Tracer) else x.ndim
-
-
 def shape_of(x: Any) -> tuple[int, ...]:
     return x.shape if isinstance(x, Tracer) else np.shape(x)
 

@@ -303,10 +303,9 @@ def _pad_impl(x, padding_value, padding_config):
 
 def _pad_spec(shape, padding_config):
     spec = []
-    for n, (lo, hi, interior) in zip(shape, padding_config):
+    for n, (lo, _, interior) in zip(shape, padding_config):
         step = interior + 1
-        start = lo
-        spec.append(("slice", start, start + step * (n - 1) + 1 if n else start, step))
+        spec.append(("slice", lo, lo + step * (n - 1) + 1 if n else lo, step))
     return tuple(spec)
 
 
