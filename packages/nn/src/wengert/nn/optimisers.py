@@ -192,13 +192,16 @@ class Adam(Optimiser):
         return _zeros(x), _zeros(x)
 
     def _moments(self, m, v, dx):
-        # In place on fresh arrays only: fewer temporaries, never the caller's.
+        # In place on one fresh array per moment (never the caller's): m + (1-β)(dx - m)
+        # is PyTorch's lerp; large temporaries cost page faults as well as passes.
         b1, b2 = self.beta
-        m_new = m * b1
-        m_new += dx * (1 - b1)
+        m_new = dx - m
+        m_new *= 1 - b1
+        m_new += m
         v_new = dx * dx
+        v_new -= v
         v_new *= 1 - b2
-        v_new += v * b2
+        v_new += v
         return m_new, v_new
 
     def _step(self, m, v_hat_source, t):
