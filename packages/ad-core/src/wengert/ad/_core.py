@@ -207,7 +207,7 @@ class Tracer(Shaped):
 
     def concrete_value(self, what: str) -> Any:
         """The concrete value, for Python control flow; staged tracers refuse."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not implement concrete_value")
 
 
 class ConcreteTracer(Tracer):
@@ -216,7 +216,7 @@ class ConcreteTracer(Tracer):
     __slots__ = ()
 
     def _primal(self) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not implement _primal")
 
     @property
     def shape(self) -> tuple[int, ...]:
