@@ -17,29 +17,16 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import time
-import tracemalloc
-from collections.abc import Callable
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+from timing import median_seconds, peak_traced_bytes
 
 import wengert.ad as ad
 import wengert.ad.numpy as wnp
 
 N_REPEAT = 200  # three ops each: 600 ops
-
-
-def median_time(fn: Callable[[], object], repeats: int, inner: int = 1) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
 
 
 # ---- (a) elementwise chain -------------------------------------------------------------------
@@ -55,14 +42,14 @@ def chain(np_like):
 def bench_chain(repeats: int) -> dict[str, float]:
     x = np.linspace(0.1, 1.0, 10)
     ops = 3 * N_REPEAT
-    out = {"numpy forward": median_time(lambda: chain(np)(x), repeats) / ops * 1e6}
-    out["wengert gradient"] = median_time(lambda: ad.gradient(chain(wnp), x), repeats) / ops * 1e6
+    out = {"numpy forward": median_seconds(lambda: chain(np)(x), repeats) / ops * 1e6}
+    out["wengert gradient"] = median_seconds(lambda: ad.gradient(chain(wnp), x), repeats) / ops * 1e6
     try:
         import autograd
         import autograd.numpy as anp
 
         g = autograd.grad(chain(anp))
-        out["autograd gradient"] = median_time(lambda: g(x), repeats) / ops * 1e6
+        out["autograd gradient"] = median_seconds(lambda: g(x), repeats) / ops * 1e6
     except ImportError:
         print("autograd not installed: skipped")
     try:
@@ -76,7 +63,7 @@ def bench_chain(repeats: int) -> dict[str, float]:
             y.sum().backward()
             return xt.grad
 
-        out["torch gradient"] = median_time(torch_grad, repeats) / ops * 1e6
+        out["torch gradient"] = median_seconds(torch_grad, repeats) / ops * 1e6
     except ImportError:
         print("torch not installed: skipped")
     return out
@@ -118,15 +105,6 @@ def handwritten_grad(params, x, y):
     return grads[::-1]  # no gradient for the input x: AD does not compute one either
 
 
-def peak_bytes(fn: Callable[[], object]) -> int:
-    fn()
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak
-
-
 def bench_mlp(repeats: int) -> tuple[dict[str, float], dict[str, float]]:
     rng = np.random.default_rng(0)
     params = init_mlp(rng)
@@ -138,14 +116,14 @@ def bench_mlp(repeats: int) -> tuple[dict[str, float], dict[str, float]]:
     for (gw, gb), (rw, rb) in zip(ours()[0], ref()):
         np.testing.assert_allclose(gw, rw, rtol=2e-3, atol=1e-5)
         np.testing.assert_allclose(gb, rb, rtol=2e-3, atol=1e-5)
-    times = {"hand-written numpy": median_time(ref, repeats),
-             "wengert": median_time(ours, repeats)}
+    times = {"hand-written numpy": median_seconds(ref, repeats),
+             "wengert": median_seconds(ours, repeats)}
     try:
         import autograd
         import autograd.numpy as anp
 
         g = autograd.grad(lambda p: mlp_loss(p, x, y, anp))
-        times["autograd"] = median_time(lambda: g(params), repeats)
+        times["autograd"] = median_seconds(lambda: g(params), repeats)
     except ImportError:
         pass
     try:
@@ -160,10 +138,10 @@ def bench_mlp(repeats: int) -> tuple[dict[str, float], dict[str, float]]:
                 W.grad = b.grad = None
             mlp_loss(tparams, tx, ty, torch).backward()
 
-        times["torch"] = median_time(torch_grad, repeats)
+        times["torch"] = median_seconds(torch_grad, repeats)
     except ImportError:
         pass
-    memory = {"hand-written numpy": peak_bytes(ref), "wengert": peak_bytes(ours)}
+    memory = {"hand-written numpy": peak_traced_bytes(ref), "wengert": peak_traced_bytes(ours)}
     return times, memory
 
 

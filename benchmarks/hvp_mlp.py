@@ -16,22 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
+
+from timing import median_seconds
 
 SIZES = [2, 128, 128, 128, 128, 1]
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def make_problem(points: int, dtype):
@@ -60,7 +48,7 @@ def bench_wengert(params, x, v, repeats):
     import wengert.ad.numpy as wnp
 
     f = mlp_sum(wnp, params)
-    return median_time(lambda: ad.hvp(f, x, v), repeats), ad.hvp(f, x, v)
+    return median_seconds(lambda: ad.hvp(f, x, v), repeats, warmup=2), ad.hvp(f, x, v)
 
 
 def bench_torch(params, x, v, repeats, threads):
@@ -77,7 +65,7 @@ def bench_torch(params, x, v, repeats, threads):
         with torch.no_grad():
             return jvp(grad(f), (tx,), (tv,))[1]
 
-    return median_time(run, repeats), np.asarray(run())
+    return median_seconds(run, repeats, warmup=2), np.asarray(run())
 
 
 def bench_jax(params, x, v, repeats):
@@ -92,7 +80,7 @@ def bench_jax(params, x, v, repeats):
     def run():
         return jax.jvp(jax.grad(f), (jx,), (jv,))[1].block_until_ready()
 
-    return median_time(run, repeats), np.asarray(run())
+    return median_seconds(run, repeats, warmup=2), np.asarray(run())
 
 
 def main() -> None:

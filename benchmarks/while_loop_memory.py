@@ -16,12 +16,10 @@ Run: ``python benchmarks/while_loop_memory.py [--steps 1000]``.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
+from timing import median_seconds, peak_traced_bytes
 
 import wengert.ad as ad
 import wengert.ad.numpy as wnp
@@ -41,20 +39,7 @@ def loss(checkpoint_every: int | None, max_steps: int) -> Callable:
 
 
 def measure(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        fn()
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-    return statistics.median(times), peak
+    return median_seconds(fn, repeats), peak_traced_bytes(fn)
 
 
 def main() -> None:
