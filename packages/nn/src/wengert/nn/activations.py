@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import wengert.ad as ad
 import wengert.ad.numpy as wnp
 
 __all__ = ["celu", "elu", "gelu", "hardsigmoid", "hardtanh", "identity", "leakyrelu",
@@ -19,10 +20,12 @@ def identity(x: Array) -> Array:
     return x
 
 
+@ad.adjoint
 def relu(x: Array) -> Array:
-    """A select, not ``maximum``: its pullback is one masked copy, and the
-    derivative at 0 is 0 (as PyTorch)."""
-    return wnp.where(x > 0, x, 0)
+    """``maximum(x, 0)`` forward (NaN propagates, as in PyTorch, and XLA sees a
+    ``max`` it can fuse into a convolution); the pullback is one masked copy
+    with derivative 0 at 0 (as PyTorch), not ``maximum``'s tie-splitting rule."""
+    return wnp.maximum(x, 0), lambda g: (wnp.where(x > 0, g, 0),)
 
 
 def relu6(x: Array) -> Array:

@@ -8,6 +8,8 @@ other operand and transpose back to the operand's own dimension order.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._core import Aval, Primitive
@@ -25,9 +27,9 @@ def _dot_general_impl(a, b, dimension_numbers):
     la, ra = _free_dims(a.ndim, lc, lb), _free_dims(b.ndim, rc, rb)
     ash, bsh = a.shape, b.shape
     batch = [ash[d] for d in lb]
-    m = int(np.prod([ash[d] for d in la], dtype=np.int64))
-    k = int(np.prod([ash[d] for d in lc], dtype=np.int64))
-    n = int(np.prod([bsh[d] for d in ra], dtype=np.int64))
+    m = math.prod(ash[d] for d in la)
+    k = math.prod(ash[d] for d in lc)
+    n = math.prod(bsh[d] for d in ra)
     a2 = np.reshape(np.transpose(a, lb + la + lc), batch + [m, k])
     b2 = np.reshape(np.transpose(b, rb + rc + ra), batch + [k, n])
     out = np.matmul(a2, b2)
