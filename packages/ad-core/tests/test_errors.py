@@ -138,3 +138,8 @@ def test_mixing_numpy_and_cupy_across_arguments_is_refused():
     cupy = cupy_or_skip()
     with pytest.raises(TypeError, match="mix NumPy and CuPy"):
         ad.gradient(lambda x, y: wnp.sum(x * y), X, cupy.asarray(X))
+
+
+def test_jvp_primals_must_be_a_tuple():
+    with pytest.raises(TypeError, match=r"primals must be a tuple.*jvp\(f, \(x,\), \(dx,\)\)"):
+        ad.jvp(np.sin, np.ones(3), np.ones(3))
