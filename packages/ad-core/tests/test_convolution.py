@@ -144,6 +144,16 @@ def test_conv_rejects_inconsistent_features():
         lax.conv_dimension_numbers("NHWC", "HWXO", "NHWC")
 
 
+def test_strides_and_dilations_below_one_are_rejected_by_name():
+    x, w = np.zeros((1, 4, 4, 2)), np.zeros((2, 2, 2, 3))
+    with pytest.raises(ValueError, match=r"window_strides must be >= 1 .*\(1, 0\)"):
+        lax.conv_general_dilated(x, w, (1, 0))
+    with pytest.raises(ValueError, match="rhs_dilation must be >= 1"):
+        lax.conv_general_dilated(x, w, rhs_dilation=0)
+    with pytest.raises(ValueError, match="window_strides must be >= 1"):
+        lax.reduce_window_max(x, (1, 2, 2, 1), (1, 0, 2, 1))
+
+
 POOL_CASES = [
     {"window_dimensions": (1, 2, 2, 1), "window_strides": (1, 2, 2, 1)},
     {"window_dimensions": (1, 3, 3, 1), "window_strides": (1, 1, 2, 1),

@@ -91,13 +91,16 @@ def padtype_to_pads(in_shape: Sequence[int], window_shape: Sequence[int],
 
 
 def _ints(v: Any, n: int, name: str) -> tuple[int, ...]:
+    """``n`` positive ints: a stride, dilation or window below 1 has no meaning
+    (stride 0 would otherwise surface as a bare ZeroDivisionError)."""
     if v is None:
         return (1,) * n
-    if isinstance(v, (int, np.integer)):
-        return (int(v),) * n
-    out = tuple(int(x) for x in v)
+    out = (int(v),) * n if isinstance(v, (int, np.integer)) else tuple(int(x) for x in v)
     if len(out) != n:
         raise ValueError(f"{name} has {len(out)} entries for {n} spatial dimensions")
+    if min(out, default=1) < 1:
+        raise ValueError(f"{name} must be >= 1 in every dimension, got {out}; "
+                         "use 1 where no stride, dilation or window is wanted")
     return out
 
 
