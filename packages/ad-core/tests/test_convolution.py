@@ -140,6 +140,10 @@ def test_conv_rejects_inconsistent_features():
     with pytest.raises(TypeError, match="feature_group_count"):
         ad.make_graph(lambda x, w: lax.conv_general_dilated(x, w, feature_group_count=2),
                       np.zeros((1, 4, 4, 3)), np.zeros((1, 1, 2, 4)))
+    for groups, kernel in ((1, (1, 1, 2, 4)), (3, (1, 1, 3, 6))):  # eager: same message
+        with pytest.raises(TypeError, match="input features 6 must equal kernel input"):
+            lax.conv_general_dilated(np.zeros((2, 3, 3, 6)), np.zeros(kernel),
+                                     feature_group_count=groups)
     with pytest.raises(ValueError, match="spatial letters"):
         lax.conv_dimension_numbers("NHWC", "HWXO", "NHWC")
 

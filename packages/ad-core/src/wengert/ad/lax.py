@@ -20,7 +20,8 @@ import numpy as np
 
 from .numpy import _common
 from .primitives.contraction import dot_general_p
-from .primitives.convolution import conv_general_dilated_p, reduce_window_max_p, reduce_window_sum_p
+from .primitives.convolution import (check_conv_features, conv_general_dilated_p,
+                                     reduce_window_max_p, reduce_window_sum_p)
 
 __all__ = ["conv_dimension_numbers", "conv_general_dilated", "dot_general", "padtype_to_pads",
            "reduce_window", "reduce_window_max", "reduce_window_sum"]
@@ -133,6 +134,8 @@ def conv_general_dilated(lhs: Any, rhs: Any, window_strides: Sequence[int] | Non
     lhs_dil = _ints(lhs_dilation, n_sp, "lhs_dilation")
     rhs_dil = _ints(rhs_dilation, n_sp, "rhs_dilation")
     lshape, rshape = _common.shape_of(lhs), _common.shape_of(rhs)
+    groups = int(feature_group_count)
+    check_conv_features(lshape, rshape, dims, groups)
     if isinstance(padding, str) and padding.upper() == "SAME" and lhs_dil != (1,) * n_sp:
         raise ValueError("padding='SAME' with lhs_dilation is ambiguous; give (lo, hi) pairs")
     pads = padtype_to_pads([lshape[d] for d in dims[0][2:]], [rshape[d] for d in dims[1][2:]],
@@ -140,7 +143,7 @@ def conv_general_dilated(lhs: Any, rhs: Any, window_strides: Sequence[int] | Non
     return conv_general_dilated_p.bind(
         lhs, rhs, window_strides=strides, padding=pads, lhs_dilation=lhs_dil,
         rhs_dilation=rhs_dil, dimension_numbers=dims,
-        feature_group_count=int(feature_group_count))
+        feature_group_count=groups)
 
 
 def _window_params(x: Any, window_dimensions: Sequence[int],

@@ -110,16 +110,25 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
     return y.reshape((n, *out_sp, o)).transpose(_inverse(op))
 
 
-def _conv_shape(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
-                dimension_numbers, feature_group_count):
-    lhs_spec, rhs_spec, out_spec = dimension_numbers
-    c, i = lhs.shape[lhs_spec[1]], rhs.shape[rhs_spec[1]]
-    o = rhs.shape[rhs_spec[0]]
+def check_conv_features(lhs_shape: tuple, rhs_shape: tuple, dimension_numbers: tuple,
+                        feature_group_count: int) -> None:
+    """Shared by the shape rule (staged) and `lax.conv_general_dilated` (eager), whose
+    implementation would otherwise fail with a bare NumPy reshape error."""
+    lhs_spec, rhs_spec, _ = dimension_numbers
+    c, i = lhs_shape[lhs_spec[1]], rhs_shape[rhs_spec[1]]
+    o = rhs_shape[rhs_spec[0]]
     g = feature_group_count
     if c != i * g or o % g:
         raise TypeError(f"conv_general_dilated: input features {c} must equal kernel input "
                         f"features {i} x feature_group_count {g}, and output features {o} "
                         f"must be divisible by {g}")
+
+
+def _conv_shape(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
+                dimension_numbers, feature_group_count):
+    check_conv_features(lhs.shape, rhs.shape, dimension_numbers, feature_group_count)
+    lhs_spec, rhs_spec, out_spec = dimension_numbers
+    o = rhs.shape[rhs_spec[0]]
     sizes = [_out_size(lhs.shape[ld], rhs.shape[rd], s, p, a, b) for ld, rd, s, p, a, b in
              zip(lhs_spec[2:], rhs_spec[2:], window_strides, padding, lhs_dilation,
                  rhs_dilation)]
