@@ -152,7 +152,7 @@ def _window_params(x: Any, window_dimensions: Sequence[int],
     window = _ints(window_dimensions, len(shape), "window_dimensions")
     strides = _ints(window_strides, len(shape), "window_strides")
     return {"window_dimensions": window, "window_strides": strides,
-                "padding": padtype_to_pads(shape, window, strides, padding)}
+            "padding": padtype_to_pads(shape, window, strides, padding)}
 
 
 def reduce_window_sum(x: Any, window_dimensions: Sequence[int],
