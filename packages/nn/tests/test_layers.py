@@ -74,12 +74,6 @@ CONV_OPTIONS = [
 ]
 
 
-def _torch_pad(pad):
-    if isinstance(pad, str):
-        return None
-    return pad
-
-
 @pytest.mark.parametrize("options", CONV_OPTIONS)
 def test_conv2d_against_torch(torch, tl, rng, options):
     layer = nn.Conv((3, 2), 4, 6, nn.relu, rng=rng, **options, **F64)
