@@ -66,6 +66,14 @@ def test_lion_first_step_is_the_sign(rng):
     np.testing.assert_allclose(new, x - 0.1 * np.sign(g))
 
 
+def test_a_rule_without_apply_names_itself_and_what_to_implement():
+    class Half(nn.Optimiser):
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"Half must implement apply\(state, x, dx, t\)"):
+        Half().update([np.ones(2)], [np.ones(2)], Half().init([np.ones(2)]))
+
+
 def test_float32_stays_float32_and_inputs_are_not_modified(rng):
     model = nn.Dense(3, 2, rng=rng)
     before = model.weight.copy()

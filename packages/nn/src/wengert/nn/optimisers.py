@@ -49,7 +49,10 @@ class Optimiser:
         return None
 
     def apply(self, state: Any, x: Array, dx: Array, t: int) -> tuple[Array, Any]:
-        raise NotImplementedError
+        """The rule itself, so every subclass must define it (the base has no step)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement apply(state, x, dx, t) -> (step, new_state): "
+            "the amount to subtract from parameter x given its gradient dx at step t")
 
     # -- whole models -------------------------------------------------------------------
     def init(self, model: Any) -> OptState:
