@@ -153,6 +153,12 @@ def test_conv_transpose_is_the_adjoint_of_conv(rng):
     np.testing.assert_allclose(np.sum(conv(x) * y), np.sum(x * tconv(y)), rtol=1e-12)
 
 
+def test_conv_and_conv_transpose_reject_channels_not_divisible_by_groups():
+    for layer in (nn.Conv, nn.ConvTranspose):
+        with pytest.raises(ValueError, match=f"{layer.__name__}: channels 3 => 4 must be"):
+            layer((3, 3), 3, 4, groups=2)
+
+
 def test_depthwise_conv(torch, tl, rng):
     layer = nn.DepthwiseConv((3, 3), 3, 6, pad=1, rng=rng, **F64)
     assert layer.weight.shape == (3, 3, 1, 6)

@@ -54,12 +54,9 @@ def _describe(layer: Any, n_in: int, n_out: int) -> str:
     return ", ".join(parts)
 
 
-class Conv(Layer):
-    """``σ(conv(x, weight) + bias)`` (cross-correlation, as every framework).
-
-    ``pad`` is ``"same"`` (output size ``ceil(n / stride)``), an int, one int
-    per axis, or ``(lo, hi)`` per axis.
-    """
+class _Convolution(Layer):
+    """Fields and set-up shared by `Conv` and `ConvTranspose`: they differ only
+    in how ``_weight_features`` lays out the kernel's two feature axes."""
 
     weight: Array
     bias: Array | None
@@ -76,14 +73,27 @@ class Conv(Layer):
                  dtype: Any = np.float32) -> None:
         kernel = tuple(kernel)
         if n_in % groups or n_out % groups:
-            raise ValueError(f"Conv: channels {n_in} => {n_out} must be divisible by "
-                             f"groups={groups}")
+            raise ValueError(f"{type(self).__name__}: channels {n_in} => {n_out} must be "
+                             f"divisible by groups={groups}")
         n = len(kernel)
-        self.weight = init(rng, *kernel, n_in // groups, n_out, dtype=dtype)
+        self.weight = init(rng, *kernel, *self._weight_features(n_in, n_out, groups),
+                           dtype=dtype)
         self.bias = np.zeros(n_out, dtype) if bias else None
         self.σ, self.groups = σ, int(groups)
         self.stride, self.dilation = _tuple(stride, n), _tuple(dilation, n)
         self.pad = _pads(pad, n)
+
+    @staticmethod
+    def _weight_features(n_in: int, n_out: int, groups: int) -> tuple[int, int]:
+        return n_in // groups, n_out
+
+
+class Conv(_Convolution):
+    """``σ(conv(x, weight) + bias)`` (cross-correlation, as every framework).
+
+    ``pad`` is ``"same"`` (output size ``ceil(n / stride)``), an int, one int
+    per axis, or ``(lo, hi)`` per axis.
+    """
 
     def __call__(self, x: Array) -> Array:
         y = lax.conv_general_dilated(x, self.weight, self.stride, self.pad,
@@ -103,37 +113,25 @@ class DepthwiseConv(Conv):
         super().__init__(kernel, n_in, n_out, σ, groups=n_in, **kwargs)
 
 
-class ConvTranspose(Layer):
+class ConvTranspose(_Convolution):
     """The adjoint of `Conv` with respect to its input ("deconvolution"):
     upsamples by ``stride``. ``weight`` is ``(K..., C_out / groups, C_in)``, the
     kernel of the Conv it transposes; the output size is
     ``(n - 1) * stride - pad_lo - pad_hi + dilation * (k - 1) + 1 + output_padding``
-    as PyTorch's ``ConvTranspose``, or ``n * stride`` with ``pad="same"``.
+    as PyTorch's ``ConvTranspose``, or ``n * stride`` with ``pad="same"``. The
+    other keywords are `Conv`'s.
     """
 
-    weight: Array
-    bias: Array | None
-    σ: Callable = static()
-    stride: tuple = static()
-    pad: Any = static()
-    dilation: tuple = static()
-    groups: int = static()
     output_padding: tuple = static()
 
     def __init__(self, kernel: Sequence[int], n_in: int, n_out: int, σ: Callable = identity, *,
-                 stride: int | Sequence[int] = 1, pad: Pad = 0,
-                 dilation: int | Sequence[int] = 1, groups: int = 1,
-                 output_padding: int | Sequence[int] = 0, bias: bool = True,
-                 init: Callable = initialisers.glorot_uniform, rng: Any = None,
-                 dtype: Any = np.float32) -> None:
-        kernel = tuple(kernel)
-        n = len(kernel)
-        self.weight = init(rng, *kernel, n_out // groups, n_in, dtype=dtype)
-        self.bias = np.zeros(n_out, dtype) if bias else None
-        self.σ, self.groups = σ, int(groups)
-        self.stride, self.dilation = _tuple(stride, n), _tuple(dilation, n)
-        self.output_padding = _tuple(output_padding, n)
-        self.pad = _pads(pad, n)
+                 output_padding: int | Sequence[int] = 0, **kwargs: Any) -> None:
+        super().__init__(kernel, n_in, n_out, σ, **kwargs)
+        self.output_padding = _tuple(output_padding, self.weight.ndim - 2)
+
+    @staticmethod
+    def _weight_features(n_in: int, n_out: int, groups: int) -> tuple[int, int]:
+        return n_out // groups, n_in
 
     def _conv_padding(self) -> tuple[tuple[int, int], ...]:
         kernel = self.weight.shape[:-2]
