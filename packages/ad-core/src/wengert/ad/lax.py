@@ -20,8 +20,12 @@ import numpy as np
 
 from .numpy import _common
 from .primitives.contraction import dot_general_p
-from .primitives.convolution import (check_conv_features, conv_general_dilated_p,
-                                     reduce_window_max_p, reduce_window_sum_p)
+from .primitives.convolution import (
+    check_conv_features,
+    conv_general_dilated_p,
+    reduce_window_max_p,
+    reduce_window_sum_p,
+)
 
 __all__ = ["conv_dimension_numbers", "conv_general_dilated", "dot_general", "padtype_to_pads",
            "reduce_window", "reduce_window_max", "reduce_window_sum"]
