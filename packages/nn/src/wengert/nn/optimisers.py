@@ -136,8 +136,9 @@ class Descent(Optimiser):
 
 
 @dataclasses.dataclass
-class Momentum(Optimiser):
-    """Heavy-ball momentum as PyTorch's SGD: ``v = ρ v + dx``, ``x -= η v``."""
+class _Velocity(Optimiser):
+    """Momentum and Nesterov keep the same velocity ``v = ρ v + dx``; only the
+    ``_direction`` they step along differs."""
 
     eta: Rate = 0.01
     rho: float = 0.9
@@ -147,22 +148,25 @@ class Momentum(Optimiser):
 
     def apply(self, v, x, dx, t):
         v = self.rho * v + dx
-        return v * _rate(self.eta, t), v
+        return self._direction(v, dx) * _rate(self.eta, t), v
 
 
 @dataclasses.dataclass
-class Nesterov(Optimiser):
+class Momentum(_Velocity):
+    """Heavy-ball momentum as PyTorch's SGD: ``v = ρ v + dx``, ``x -= η v``."""
+
+    def _direction(self, v, dx):
+        return v
+
+
+@dataclasses.dataclass
+class Nesterov(_Velocity):
     """Nesterov momentum as PyTorch's SGD(nesterov=True): ``x -= η (dx + ρ v)``."""
 
     eta: Rate = 0.001
-    rho: float = 0.9
 
-    def init_leaf(self, x):
-        return _zeros(x)
-
-    def apply(self, v, x, dx, t):
-        v = self.rho * v + dx
-        return (dx + self.rho * v) * _rate(self.eta, t), v
+    def _direction(self, v, dx):
+        return dx + self.rho * v
 
 
 # ---- adaptive rates -------------------------------------------------------------------------
