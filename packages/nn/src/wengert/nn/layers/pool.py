@@ -65,18 +65,12 @@ def _spatial(x: Array) -> tuple[int, ...]:
 class GlobalMaxPool(Layer):
     """Maximum over all spatial positions; keeps size-1 spatial axes."""
 
-    def __init__(self) -> None:
-        pass
-
     def __call__(self, x: Array) -> Array:
         return wnp.max(x, axis=_spatial(x), keepdims=True)
 
 
 class GlobalMeanPool(Layer):
     """Mean over all spatial positions; keeps size-1 spatial axes."""
-
-    def __init__(self) -> None:
-        pass
 
     def __call__(self, x: Array) -> Array:
         return wnp.mean(x, axis=_spatial(x), keepdims=True)

@@ -19,9 +19,6 @@ Array = Any
 class Flatten(Layer):
     """``(N, ...) -> (N, prod(...))``."""
 
-    def __init__(self) -> None:
-        pass
-
     def __call__(self, x: Array) -> Array:
         return wnp.reshape(x, (wnp.shape(x)[0], -1))
 
