@@ -209,6 +209,28 @@ class Tracer(Shaped):
         """The concrete value, for Python control flow; staged tracers refuse."""
         raise NotImplementedError(f"{type(self).__name__} does not implement concrete_value")
 
+    # Python's conversions all ask for the concrete value, naming what wanted it.
+    def __bool__(self) -> bool:
+        return bool(self.concrete_value("bool()"))
+
+    def __float__(self) -> float:
+        return float(self.concrete_value("float()"))
+
+    def __int__(self) -> int:
+        return int(self.concrete_value("int()"))
+
+    def __complex__(self) -> complex:
+        return complex(self.concrete_value("complex()"))
+
+    def __index__(self) -> int:
+        return int(np.asarray(self.concrete_value("an index")).__index__())
+
+    def item(self) -> Any:
+        return np.asarray(self.concrete_value("item()")).item()
+
+    def tolist(self) -> Any:
+        return np.asarray(self.concrete_value("tolist()")).tolist()
+
 
 class ConcreteTracer(Tracer):
     """Base of tracers that carry a concrete value (reverse and forward mode)."""
@@ -234,24 +256,3 @@ class ConcreteTracer(Tracer):
         while isinstance(v, Tracer):
             v = v.concrete_value(what)
         return v
-
-    def __bool__(self) -> bool:
-        return bool(self.concrete_value("bool()"))
-
-    def __float__(self) -> float:
-        return float(self.concrete_value("float()"))
-
-    def __int__(self) -> int:
-        return int(self.concrete_value("int()"))
-
-    def __complex__(self) -> complex:
-        return complex(self.concrete_value("complex()"))
-
-    def __index__(self) -> int:
-        return int(np.asarray(self.concrete_value("an index")).__index__())
-
-    def item(self) -> Any:
-        return np.asarray(self.concrete_value("item()")).item()
-
-    def tolist(self) -> Any:
-        return np.asarray(self.concrete_value("tolist()")).tolist()

@@ -66,27 +66,6 @@ class StagedTracer(Tracer):
             "wengert.ad.while_loop or wengert.ad.fori_loop (wengert.xla.jit converts "
             "if/while/for automatically), or pass the value as a static argument.")
 
-    def __bool__(self) -> bool:
-        return self.concrete_value("bool()")
-
-    def __float__(self) -> float:
-        return self.concrete_value("float()")
-
-    def __int__(self) -> int:
-        return self.concrete_value("int()")
-
-    def __index__(self) -> int:
-        return self.concrete_value("an index")
-
-    def __complex__(self) -> complex:
-        return self.concrete_value("complex()")
-
-    def item(self) -> Any:
-        return self.concrete_value("item()")
-
-    def tolist(self) -> Any:
-        return self.concrete_value("tolist()")
-
     def __repr__(self) -> str:
         return f"StagedTracer({self.aval_})"
 
