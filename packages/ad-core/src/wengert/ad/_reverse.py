@@ -36,9 +36,17 @@ class ReverseTracer(ConcreteTracer):
 def _shape_only(x: Any) -> Any:
     """What a rule that needs only shapes keeps of a float operand (indices stay)."""
     dtype = getattr(x, "dtype", None)
-    if dtype is not None and is_inexact_dtype(dtype) and hasattr(x, "shape"):
-        return Aval(x.shape, dtype)
+    if dtype is None or not hasattr(x, "shape"):
+        return x
+    kind = dtype.kind
+    if kind in "fc" or (kind == "V" and is_inexact_dtype(dtype)):
+        aval = _new_aval(Aval)  # skips Aval.__init__'s conversions: these are canonical
+        aval.shape, aval.dtype = x.shape, dtype
+        return aval
     return x
+
+
+_new_aval = object.__new__
 
 
 class ReverseTrace(Trace):
