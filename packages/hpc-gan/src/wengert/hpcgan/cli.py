@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import HpcganError
+from .errors import HpcganError, explain_os_error
 
 
 def _whole_number(text: str, minimum: int, requirement: str) -> int:
@@ -22,6 +22,10 @@ def _whole_number(text: str, minimum: int, requirement: str) -> int:
 
 def _positive_int(text: str) -> int:
     return _whole_number(text, 1, "at least 1")
+
+
+def _grid_size(text: str) -> int:
+    return _whole_number(text, 2, "at least 2 cells per side")
 
 
 def _seed(text: str) -> int:
@@ -55,12 +59,12 @@ def _simulate(args: argparse.Namespace) -> None:
 
 def _show(args: argparse.Namespace) -> None:
     from .figures import write_figures
-    from .montecarlo import load_dataset
+    from .montecarlo import check_output_folder, load_dataset
 
+    out = Path(args.out) if args.out else Path(args.folder) / "figures"
+    check_output_folder(out)
     dataset = load_dataset(args.folder)
-    for path in write_figures(
-        dataset, Path(args.out) if args.out else dataset.folder / "figures", args.index
-    ):
+    for path in write_figures(dataset, out, args.index):
         print(path)
 
 
@@ -104,10 +108,14 @@ def _verify(args: argparse.Namespace) -> None:
     def order(row: dict, key: str) -> str:
         return f"{row[key]:6.2f}" if key in row else f"{'-':>6s}"
 
+    try:
+        rows = convergence_study(tuple(args.sizes))
+    except ValueError as exc:
+        raise HpcganError(f"{exc}; pass different --sizes") from None
     print(
         f"{'grid':>9s} {'h':>10s} {'L2 error':>10s} {'order':>6s} {'max error':>10s} {'order':>6s}"
     )
-    for row in convergence_study(tuple(args.sizes)):
+    for row in rows:
         print(
             f"{row['n']:4d}^2    {row['h']:10.3e} {row['l2']:10.3e} {order(row, 'order_l2')} "
             f"{row['max']:10.3e} {order(row, 'order_max')}"
@@ -155,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify", help="manufactured-solution convergence study of the flow solver"
     )
-    verify.add_argument("--sizes", type=_positive_int, nargs="+", default=[16, 32, 64, 128, 256])
+    verify.add_argument("--sizes", type=_grid_size, nargs="+", default=[16, 32, 64, 128, 256])
     verify.set_defaults(run=_verify)
     return parser
 
@@ -167,6 +175,15 @@ def main(argv: list[str] | None = None) -> int:
     except (HpcganError, IndexError) as exc:
         print(f"wengert-hpcgan: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permissions, a file where a folder should be
+        print(f"wengert-hpcgan: error: {explain_os_error(exc)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(
+            "wengert-hpcgan: error: out of memory; use fewer --samples or --workers",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("wengert-hpcgan: interrupted; no dataset was written", file=sys.stderr)
         return 130
