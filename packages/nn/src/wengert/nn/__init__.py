@@ -18,13 +18,13 @@ from .losses import *
 from .onehot import onecold, onehot
 from .optimisers import *
 from .state import withgradient
-from .train import EarlyStopping, Logger, StopTraining, TrainInfo, train, train_step
+from .train import EarlyStopping, Logger, NonFiniteError, StopTraining, TrainInfo, train, train_step
 
 __version__ = "0.1.0"
 
 # The star-imported modules' names come from their own lists (listed once, where defined).
-__all__ = ["Buffer", "DataLoader", "EarlyStopping", "Layer", "Logger", "StopTraining",
-           "TrainInfo", "count_parameters", "freeze", "init", "load", "models", "onecold",
-           "onehot", "save", "schedules", "state_dict", "static", "testmode", "thaw",
+__all__ = ["Buffer", "DataLoader", "EarlyStopping", "Layer", "Logger", "NonFiniteError",
+           "StopTraining", "TrainInfo", "count_parameters", "freeze", "init", "load", "models",
+           "onecold", "onehot", "save", "schedules", "state_dict", "static", "testmode", "thaw",
            "to_device", "train", "train_step", "trainmode", "withgradient"]
 __all__ += activations.__all__ + layers.__all__ + losses.__all__ + optimisers.__all__
