@@ -436,4 +436,5 @@ def _write_dataset(out: Path, arrays: dict[str, np.ndarray], metadata: dict) -> 
             f"could not write the dataset into {out} ({explain_os_error(exc)}); the folder "
             "still holds its previous dataset, if it had one"
         ) from exc
-    _refresh_metadata_copy(out / METADATA_FILE, metadata)
+    # From the archive now in place: a concurrent writer's rename may have replaced ours.
+    _refresh_metadata_copy(out / METADATA_FILE, _read_metadata(out / DATASET_FILE))

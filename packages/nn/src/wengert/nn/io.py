@@ -132,7 +132,11 @@ def save(path: str | os.PathLike, model: Any) -> Path:
 
             f.write(to_bytes(tensors, metadata={_METADATA: json.dumps(meta)}))
 
-    _write_atomically(path, write)
+    try:
+        _write_atomically(path, write)
+    except OSError as exc:  # a full disk, a size limit, permissions: say which file, and that
+        raise type(exc)(exc.errno, f"save: could not write {path}: {exc.strerror}; the "
+                        "previous checkpoint there, if any, is unchanged") from exc
     return path
 
 
