@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+from wengert.hpcgan import files
 from wengert.hpcgan.files import remove_stale_temporaries, write_atomically
 
 
@@ -27,16 +28,18 @@ def test_new_file_gets_the_mode_a_plain_open_gives(tmp_path, umask, mode):
 
 def test_next_write_removes_only_temporaries_of_dead_writers(tmp_path):
     target = tmp_path / "dataset.npz"
-    dead = tmp_path / f".dataset.npz.{_dead_pid()}.0badc0de.tmp"
-    alive = tmp_path / f".dataset.npz.{os.getppid()}.12345678.tmp"  # a running process
-    other = tmp_path / f".other.npz.{_dead_pid()}.0badc0de.tmp"  # another file's temporary
+    host = files._hostname()
+    dead = tmp_path / f".dataset.npz.{host}.{_dead_pid()}.0badc0de.tmp"
+    alive = tmp_path / f".dataset.npz.{host}.{os.getppid()}.12345678.tmp"  # a running process
+    other = tmp_path / f".other.npz.{host}.{_dead_pid()}.0badc0de.tmp"  # another file's
+    remote = tmp_path / f".dataset.npz.{host}x.{_dead_pid()}.0badc0de.tmp"  # another node's
     unrelated = tmp_path / ".dataset.npz.notes.tmp"
-    for path in (dead, alive, other, unrelated):
+    for path in (dead, alive, other, remote, unrelated):
         path.write_bytes(b"partial")
     write_atomically(target, lambda handle: handle.write(b"new"))
     assert target.read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        p.name for p in (target, alive, other, unrelated)
+        p.name for p in (target, alive, other, remote, unrelated)
     )
     assert remove_stale_temporaries(tmp_path / "other.npz") == [other]
 

@@ -155,9 +155,57 @@ def test_unreadable_checkpoints_name_the_file(tmp_path, rng, name):
 def test_next_save_removes_temporaries_of_killed_writers(tmp_path, rng):
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    stale = tmp_path / f".m.safetensors.{child.pid}.00ff00ff.tmp"
-    live = tmp_path / f".m.safetensors.{os.getppid()}.00ff00ff.tmp"
+    host = nn.io._hostname()
+    stale = tmp_path / f".m.safetensors.{host}.{child.pid}.00ff00ff.tmp"
+    live = tmp_path / f".m.safetensors.{host}.{os.getppid()}.00ff00ff.tmp"
+    remote = tmp_path / f".m.safetensors.{host}x.{child.pid}.00ff00ff.tmp"  # another node's
     stale.write_bytes(b"half a checkpoint")
     live.write_bytes(b"a save in progress")
+    remote.write_bytes(b"a save in progress elsewhere")
     nn.save(tmp_path / "m.safetensors", nn.Dense(2, 2, rng=rng))
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "m.safetensors"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, remote.name, "m.safetensors"])
+
+
+# ---- errors that name the problem --------------------------------------------------------------
+
+def test_shape_mismatch_names_the_layer_path_and_shapes(rng):
+    model = nn.Chain(nn.Dense(3, 4, rng=rng),
+                     nn.Chain(head=nn.SkipConnection(nn.Dense(5, 5, rng=rng), lambda a, b: a)))
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(nn.ShapeError, match=r"^layers\.1\.layers\.head\.layer: Dense\(5 => 5\) "
+                                            r"expects inputs whose last dimension is 5, got "
+                                            r"shape \(2, 4\)$"):
+        model(x)
+    with pytest.raises(nn.ShapeError, match=r"^layers\.1: Dense"):
+        nn.Parallel(lambda *ys: ys, nn.Dense(3, 1), nn.Dense(2, 1))(x)
+    assert nn.state_dict(model).keys() >= {"layers.1.layers.head.layer.weight"}  # same path
+
+
+def test_convolution_input_smaller_than_its_kernel_raises(rng):
+    conv = nn.Conv((5, 5), 1, 2, rng=rng)
+    with pytest.raises(nn.ShapeError, match=r"spatial size \(3, 4\).*smaller than the kernel's "
+                                            r"extent \(5, 5\)"):
+        conv(np.ones((1, 3, 4, 1), np.float32))
+    with pytest.raises(nn.ShapeError, match=r"extent \(9, 9\)"):  # dilation widens the kernel
+        nn.Conv((5, 5), 1, 2, dilation=2)(np.ones((1, 8, 8, 1), np.float32))
+    assert conv(np.ones((1, 5, 5, 1), np.float32)).shape == (1, 1, 1, 2)
+    assert nn.Conv((5, 5), 1, 2, pad=1)(np.ones((1, 3, 3, 1), np.float32)).shape == (1, 1, 1, 2)
+    assert nn.Conv((5, 5), 1, 2, pad="same")(np.ones((1, 3, 3, 1), np.float32)).shape == (
+        1, 3, 3, 2)
+
+
+@pytest.mark.parametrize("batchsize", [2.5, 2.0, "4", True, 0])
+def test_dataloader_refuses_a_batch_size_that_is_not_a_whole_number(batchsize):
+    with pytest.raises(ValueError, match="batchsize must be a whole number >= 1"):
+        nn.DataLoader(np.zeros((10, 2)), batchsize)
+    assert len(nn.DataLoader(np.zeros((10, 2)), np.int64(4))) == 3
+
+
+def test_optimiser_state_repr_lists_states_by_parameter(rng):
+    model = nn.Chain(nn.Dense(3, 4, rng=rng), nn.BatchNorm(4))
+    text = repr(nn.Adam().init(model))
+    assert text.startswith("OptState(step=0, {layers.0.weight: (array(3, 4), array(3, 4))")
+    assert "layers.1.mean" not in text  # state buffers have no optimiser state
+    many = nn.Chain(*(nn.Dense(2, 2) for _ in range(10)))
+    assert repr(nn.Descent().init(many)).endswith("... 12 more})")

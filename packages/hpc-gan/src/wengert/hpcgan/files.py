@@ -1,10 +1,12 @@
 """Atomic file writes: a crash or an interrupt never leaves a half-written file.
 
 A write goes to a temporary file beside its destination, named
-``.NAME.PID.TOKEN.tmp``, which is flushed, synced and renamed over the destination: a
-reader sees the old file or the new one, never a mix.  A writer killed before the rename
-(SIGKILL, power loss) cannot remove its temporary; the next write to the same
-destination removes the temporaries whose writer process is gone.
+``.NAME.HOST.PID.TOKEN.tmp``, which is flushed, synced and renamed over the destination:
+a reader sees the old file or the new one, never a mix.  A writer killed before the
+rename (SIGKILL, power loss) cannot remove its temporary; the next write to the same
+destination on the same host removes the temporaries whose writer process is gone.  The
+host is in the name because a shared file system (NFS, Lustre) also shows the
+temporaries of writers on other nodes, whose process ids mean nothing here.
 """
 
 from __future__ import annotations
@@ -12,13 +14,19 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 
+def _hostname() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+
+
 def _temporary_pattern(path: Path) -> re.Pattern:
-    return re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]+\.tmp")
+    """Temporaries of ``path`` written on this host; group 1 is the writer's pid."""
+    return re.compile(rf"\.{re.escape(path.name)}\.{re.escape(_hostname())}\.(\d+)\.[0-9a-f]+\.tmp")
 
 
 def _process_exists(pid: int) -> bool:
@@ -34,8 +42,8 @@ def _process_exists(pid: int) -> bool:
 def remove_stale_temporaries(path: Path) -> list[Path]:
     """Delete the temporaries of ``path`` left by writers that no longer run; returns them.
 
-    Only files named as `write_atomically` names them are touched, and only when the
-    process id in the name is not a running process (a live writer keeps its file).
+    Only files named as `write_atomically` names them on this host are touched, and only
+    when the process id in the name is not a running process (a live writer keeps its file).
     """
     pattern, removed = _temporary_pattern(path), []
     try:
@@ -64,7 +72,9 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """
     path = Path(path)
     remove_stale_temporaries(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    temporary = path.with_name(
+        f".{path.name}.{_hostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    )
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with open(descriptor, "wb") as handle:

@@ -12,6 +12,7 @@ from .activations import *
 from .core import Buffer, Layer, count_parameters, freeze, static, testmode, thaw, trainmode
 from .data import DataLoader
 from .device import to_device
+from .errors import ShapeError
 from .io import load, save, state_dict
 from .layers import *
 from .losses import *
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 
 # The star-imported modules' names come from their own lists (listed once, where defined).
 __all__ = ["Buffer", "DataLoader", "EarlyStopping", "Layer", "Logger", "NonFiniteError",
-           "StopTraining", "TrainInfo", "count_parameters", "freeze", "init", "load", "models",
-           "onecold", "onehot", "save", "schedules", "state_dict", "static", "testmode", "thaw",
-           "to_device", "train", "train_step", "trainmode", "withgradient"]
+           "ShapeError", "StopTraining", "TrainInfo", "count_parameters", "freeze", "init", "load",
+           "models", "onecold", "onehot", "save", "schedules", "state_dict", "static", "testmode",
+           "thaw", "to_device", "train", "train_step", "trainmode", "withgradient"]
 __all__ += activations.__all__ + layers.__all__ + losses.__all__ + optimisers.__all__

@@ -1,10 +1,11 @@
 """Saving and loading model weights by name (safetensors, or ``.npz``).
 
 Names are dotted paths (``layers.0.weight``, ``layers.1.mean``). Writes are
-atomic: the file is written next to its destination (``.NAME.PID.TOKEN.tmp``),
-flushed, then renamed over it, so a crash leaves either the old checkpoint or
-the new one, never a mix; the next save to the same path removes temporaries
-whose writer died. The file records a CRC-32 of every array's bytes, which
+atomic: the file is written next to its destination
+(``.NAME.HOST.PID.TOKEN.tmp``), flushed, then renamed over it, so a crash leaves
+either the old checkpoint or the new one, never a mix; the next save to the
+same path on the same host removes temporaries whose writer died (the host is
+named so that a shared file system's other nodes are left alone). The file records a CRC-32 of every array's bytes, which
 `load` verifies, so a damaged file is refused instead of loaded.
 """
 
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -56,8 +58,12 @@ def _crc32(a: np.ndarray) -> str:
 
 # ---- atomic writes -----------------------------------------------------------------------------
 
+def _hostname() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+
+
 def _temporaries(path: Path) -> re.Pattern:
-    return re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]+\.tmp")
+    return re.compile(rf"\.{re.escape(path.name)}\.{re.escape(_hostname())}\.(\d+)\.[0-9a-f]+\.tmp")
 
 
 def _running(pid: int) -> bool:
@@ -83,7 +89,7 @@ def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """``write(file)`` into a temporary beside ``path``, synced, then renamed over it. The file
     gets the mode a plain ``open(path, "wb")`` gives: the old file's, or 0o666 minus the umask."""
     _remove_stale_temporaries(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{_hostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with open(fd, "wb") as f:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from wengert import ad
 
-from .core import Buffer, Const
+from .core import Buffer, Const, named_leaves
 
 __all__ = ["AMSGrad", "AdaDelta", "AdaGrad", "Adam", "AdamW", "ClipGrad", "ClipNorm",
            "Descent", "Lion", "Momentum", "NAdam", "Nesterov", "OptState", "Optimiser",
@@ -99,6 +99,15 @@ class OptState:
     #: the state again (checked by identity, so replacing ``tree`` is safe).
     flat: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        # The tree holds layers whose arrays are replaced by states: the layers' own
+        # summaries cannot print it, so list the states by parameter path instead.
+        states = [f"{name or 'x'}: {_describe_state(leaf.state)}"
+                  for name, leaf in named_leaves(self.tree) if isinstance(leaf, _Leaf)]
+        shown = states[:_REPR_STATES] + (
+            [f"... {len(states) - _REPR_STATES} more"] if len(states) > _REPR_STATES else [])
+        return f"OptState(step={self.step}, {{{', '.join(shown)}}})"
+
     def _leaves(self) -> list:
         if self.flat is not None and self.flat[0] is self.tree:
             return self.flat[1]
@@ -108,6 +117,18 @@ class OptState:
 @dataclasses.dataclass
 class _Leaf:
     state: Any
+
+
+_REPR_STATES = 8
+
+
+def _describe_state(state: Any) -> str:
+    """Arrays as their shapes, containers as themselves: a readable state summary."""
+    if hasattr(state, "shape"):
+        return f"array{tuple(state.shape)}"
+    if isinstance(state, (tuple, list)):
+        return "(" + ", ".join(_describe_state(s) for s in state) + ")"
+    return repr(state)
 
 
 def _trainable(x: Any) -> bool:

@@ -23,6 +23,7 @@ from wengert.ad.primitives import Aval
 from wengert.ad.primitives.control import MaxStepsExceeded
 
 from . import _jax_adapter, devices
+from .captures import Captures
 from .lowering import collect_overflow, interpret
 
 #: Constants up to this many elements are baked into the program (XLA can fold
@@ -33,6 +34,19 @@ EMBED_CONST_MAX_SIZE = 64
 def _is_array(x: Any) -> bool:
     return (not isinstance(x, (bool, int, float, complex))
             and hasattr(x, "shape") and hasattr(x, "dtype"))
+
+
+def _refuse_non_numeric(x: Any, position: int) -> None:
+    """XLA computes on numbers: say so before jax fails on a string or object array."""
+    kind = np.dtype(x.dtype).kind
+    if kind in "OUS":
+        what = "object" if kind == "O" else "string"
+        raise TypeError(
+            f"jit: argument {position} holds a NumPy {what} array (dtype {x.dtype}, shape "
+            f"{tuple(x.shape)}); XLA computes on numeric arrays only. Convert it to numbers "
+            f"(np.asarray(x, dtype=float)), or, if it configures the function rather than "
+            f"being data, pass it in a static argument (static_argnums=({position},)) as a "
+            "hashable value such as a tuple")
 
 
 def _static_key(x: Any) -> Any:
@@ -93,6 +107,7 @@ class Program:
         self._specs = [jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.sharding)
                        for a in (*graph.in_avals, *(graph.const_vars[i].aval for i in passed))]
         self._checks_overflow = False  # set while tracing: bounded loops return a flag
+        self.captures = Captures(None)  # the staged function's, set by `Jitted`
         self._lowered: Any = None
         self._compiled: Any = None
 
@@ -160,9 +175,10 @@ class Jitted:
         per_arg = [ad.tree_flatten(a) for _, a in dynamic]
         leaf_keys = []
         inputs = []
-        for leaves, _ in per_arg:
+        for (position, _), (leaves, _) in zip(dynamic, per_arg):
             for x in leaves:
                 if _is_array(x):
+                    _refuse_non_numeric(x, position)
                     leaf_keys.append((tuple(x.shape), np.dtype(x.dtype)))
                     inputs.append(x)
                 else:
@@ -206,6 +222,7 @@ class Jitted:
 
         abstract = [ad.tree_map(lambda x: Aval(x.shape, x.dtype) if _is_array(x) else x,
                                 args[i]) for i in positions]
+        captures = Captures(self._fun)  # before staging: the values the graph will hold
         graph = ad.make_graph(staged, *abstract)
         donate = []
         flat = 0
@@ -215,11 +232,14 @@ class Jitted:
                     if i in self._donate:
                         donate.append(flat)
                     flat += 1
-        return Program(graph, device, tuple(donate))
+        program = Program(graph, device, tuple(donate))
+        program.captures = captures
+        return program
 
     # -- public -------------------------------------------------------------------------------
     def __call__(self, *args: Any) -> Any:
         program, inputs = self._program(args)
+        program.captures.check()
         return program(inputs)
 
     def lower(self, *args: Any) -> Lowered:

@@ -13,6 +13,7 @@ from wengert.ad import lax
 from .. import init as initialisers
 from ..activations import identity
 from ..core import Layer, static
+from ..errors import ShapeError
 
 __all__ = ["Conv", "ConvTranspose", "DepthwiseConv"]
 
@@ -96,6 +97,7 @@ class Conv(_Convolution):
     """
 
     def __call__(self, x: Array) -> Array:
+        self._check_spatial_size(x)
         y = lax.conv_general_dilated(x, self.weight, self.stride, self.pad,
                                      rhs_dilation=self.dilation,
                                      feature_group_count=self.groups)
@@ -103,6 +105,21 @@ class Conv(_Convolution):
 
     def _signature(self) -> str:
         return _describe(self, self.weight.shape[-2] * self.groups, self.weight.shape[-1])
+
+
+    def _check_spatial_size(self, x: Array) -> None:
+        """Refuse an input smaller than the (dilated) kernel: the output would be empty."""
+        if isinstance(self.pad, str):  # "same": the output has ceil(n / stride) >= 1 pixels
+            return
+        kernel = self.weight.shape[:-2]
+        spatial = tuple(getattr(x, "shape", ()))[-len(kernel) - 1:-1]
+        padded = [n + lo + hi for n, (lo, hi) in zip(spatial, self.pad)]
+        extent = [d * (k - 1) + 1 for k, d in zip(kernel, self.dilation)]
+        if len(spatial) == len(kernel) and any(n < e for n, e in zip(padded, extent)):
+            raise ShapeError(f"{type(self).__name__}({self._signature()}) got an input of shape "
+                             f"{tuple(x.shape)} whose spatial size {spatial} (padded: "
+                             f"{tuple(padded)}) is smaller than the kernel's extent "
+                             f"{tuple(extent)}; use a larger input, more padding or pad='same'")
 
 
 class DepthwiseConv(Conv):
