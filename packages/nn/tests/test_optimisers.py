@@ -138,3 +138,15 @@ def test_adam_update_can_be_staged_and_matches_eager(rng):
         assert np.asarray(s).dtype == np.float32
         np.testing.assert_allclose(np.asarray(s), e, rtol=1e-6)
     assert int(staged_state.step) == 4
+
+
+def test_a_state_after_update_has_the_structure_of_a_fresh_one(rng):
+    """The leaf cache `update` keeps must not change the state's tree: compiled steps
+    key their programs on it and would compile a second one."""
+    model = nn.Dense(3, 2, rng=rng)
+    opt = nn.Adam()
+    state = opt.init(model)
+    (g,) = ad.gradient(lambda m: np.sum(m(np.ones((1, 3), np.float32))), model)
+    _, new = opt.update(model, g, state)
+    assert ad.tree_flatten(new)[1] == ad.tree_flatten(state)[1]
+    assert len(ad.tree_leaves(new)) == len(ad.tree_leaves(state))

@@ -115,6 +115,12 @@ class OptState:
         return ad.tree_flatten(self.tree, is_leaf=_is_state_leaf)[0]
 
 
+# As a tree an OptState is its step and its state tree: the ``flat`` cache is no child, so a
+# state after `update` has the structure of the state from `init` (one compiled signature).
+ad.register_tree(OptState, lambda s: ((s.step, s.tree), None),
+                 lambda _, children: OptState(*children))
+
+
 @dataclasses.dataclass
 class _Leaf:
     state: Any

@@ -89,16 +89,22 @@ def make_steps(config: TrainConfig, snapshots: Snapshots, backend: str = "eager"
         metrics = dict(terms, generator_loss=loss, generator_grad_norm=global_norm(grads))
         return gen, state, metrics
 
-    if backend == "auto":
-        backend = "xla" if _xla() is not None else "eager"
+    backend = resolve_backend(backend)
     if backend == "eager":
         return Steps(critic_step, generator_step, "eager")
-    if backend != "xla":
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     xla = _xla()
-    if xla is None:
-        raise ValueError("--backend xla needs wengert-xla: pip install 'wengert-hpcgan[xla]'")
     return Steps(xla.jit(critic_step), xla.jit(generator_step), "xla")
+
+
+def resolve_backend(backend: str) -> str:
+    """``auto`` is ``xla`` where wengert-xla is installed, ``eager`` elsewhere."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "xla" if _xla() is not None else "eager"
+    if backend == "xla" and _xla() is None:
+        raise ValueError("--backend xla needs wengert-xla: pip install 'wengert-hpcgan[xla]'")
+    return backend
 
 
 def optimisers(config: TrainConfig) -> tuple[nn.Adam, nn.Adam]:
