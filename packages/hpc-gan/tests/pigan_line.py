@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.integrate import cumulative_trapezoid
-
 from wengert.hpcgan.pigan.problem import FlowProblem
 from wengert.hpcgan.pigan.training import Observed
 

@@ -9,9 +9,12 @@ import pytest
 import wengert.ad.numpy as wnp
 from wengert import ad
 from wengert.ad.testing import check_grads
-
-from wengert.hpcgan.pigan.losses import (dirichlet_residual, flux_residual, gradient_penalty,
-                                         pde_residual)
+from wengert.hpcgan.pigan.losses import (
+    dirichlet_residual,
+    flux_residual,
+    gradient_penalty,
+    pde_residual,
+)
 from wengert.hpcgan.pigan.networks import FieldGenerator, Generators, cast, discriminator
 
 
@@ -67,7 +70,7 @@ def test_residual_vanishes_on_a_manufactured_solution():
 @pytest.fixture
 def small_generators():
     rng = np.random.default_rng(2)
-    make = lambda: FieldGenerator(2, 3, 6, 2, offset=0.1, scale=0.7, rng=rng)  # noqa: E731
+    make = lambda: FieldGenerator(2, 3, 6, 2, offset=0.1, scale=0.7, rng=rng)
     return cast(Generators(make(), make()), np.float64)
 
 
