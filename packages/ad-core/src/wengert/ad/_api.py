@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import (ConcreteTracer, Primitive, Tracer, is_inexact_dtype,
+from ._core import (ConcreteTracer, Primitive, Tracer, escaped_tracer_error, is_inexact_dtype,
                     is_real_float_dtype, trace_level)
 from ._forward import JVPTrace, JVPTracer
 from ._reverse import ReverseTrace, ReverseTracer
@@ -363,12 +363,16 @@ def _constant(leaf: Any) -> Any:
     return v.copy() if hasattr(v, "copy") else v
 
 
-def top_trace(args: Sequence[Any]) -> Any:
-    """The highest-level live trace among the leaves of ``args`` (``None`` if none)."""
+def top_trace(args: Sequence[Any], what: str = "a custom rule") -> Any:
+    """The highest-level trace among the leaves of ``args`` (``None`` if none); a
+    finished one is refused, as `bind` refuses it."""
     top, level = None, -1
     for leaf in tree_flatten(list(args))[0]:
-        if isinstance(leaf, Tracer) and leaf._trace.level > level:
-            top, level = leaf._trace, leaf._trace.level
+        if isinstance(leaf, Tracer):
+            if not leaf._trace.active:
+                raise escaped_tracer_error(what, leaf._trace)
+            if leaf._trace.level > level:
+                top, level = leaf._trace, leaf._trace.level
     return top
 
 
