@@ -186,8 +186,8 @@ def named_leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         for n in _fields(type(tree))[0]:
             yield from named_leaves(getattr(tree, n), join(n))
     elif isinstance(tree, dict):
-        for k, v in tree.items():
-            yield from named_leaves(v, join(k))
+        for k in _flatten_order(tree):  # the order of ad.tree_flatten, so names match leaves
+            yield from named_leaves(tree[k], join(k))
     elif isinstance(tree, (list, tuple)):
         for i, v in enumerate(tree):
             yield from named_leaves(v, join(i))
@@ -195,6 +195,15 @@ def named_leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, tree.value
     elif tree is not None:
         yield prefix, tree
+
+
+def _flatten_order(d: dict) -> list:
+    """A dict's keys in `wengert.ad`'s flattening order: sorted, or as inserted where
+    they do not sort (mixed types)."""
+    try:
+        return sorted(d)
+    except TypeError:
+        return list(d)
 
 
 def _map_layers(fn: Callable[[Layer], Layer], tree: Any) -> Any:
