@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core import ConcreteTracer, Tracer, _stack
+from .._core import ConcreteTracer, Tracer, trace_stack
 from .._staging import StagingTrace
 from ..primitives.control import MaxStepsExceeded
 from ..primitives.elementwise import convert_element_type_p, ne_p
@@ -34,7 +34,7 @@ __all__ = ["MaxStepsExceeded", "cond", "fori_loop", "scan", "while_loop"]
 
 def staging_active() -> bool:
     """True inside `make_graph` (or a sub-graph being staged): loops then stage."""
-    return any(type(t) is StagingTrace for t in _stack)
+    return any(type(t) is StagingTrace for t in trace_stack())
 
 
 def is_concrete(x: Any) -> bool:
