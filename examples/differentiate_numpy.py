@@ -8,8 +8,7 @@ Run with ``.venv/bin/python examples/differentiate_numpy.py``.
 from __future__ import annotations
 
 import numpy as np
-
-import wengert.ad as ad
+from wengert import ad
 
 
 def horner(coeffs, x):

@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-
 from wengert.hpcgan import load_preset, simulate
 from wengert.hpcgan.cli import main
 

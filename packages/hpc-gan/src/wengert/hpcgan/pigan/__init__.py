@@ -5,14 +5,27 @@ with atomic checkpoints, and evaluation against Monte Carlo.  See the package RE
 
 from .config import ConfigError, TrainConfig, make_config, parse_overrides
 from .evaluation import evaluate
-from .losses import (Snapshots, critic_terms, dirichlet_residual, flux_residual,
-                     generator_terms, gradient_penalty, pde_residual)
+from .losses import (
+                     Snapshots,
+                     critic_terms,
+                     dirichlet_residual,
+                     flux_residual,
+                     generator_terms,
+                     gradient_penalty,
+                     pde_residual,
+)
 from .networks import FieldGenerator, Generators, discriminator
 from .problem import FlowProblem, site_problem
 from .runs import train
 from .steps import Steps, draw_batch, make_steps
-from .training import (Observed, RunState, initial_state, load_checkpoint, run_training,
-                       save_checkpoint)
+from .training import (
+                     Observed,
+                     RunState,
+                     initial_state,
+                     load_checkpoint,
+                     run_training,
+                     save_checkpoint,
+)
 
 __all__ = ["ConfigError", "FieldGenerator", "FlowProblem", "Generators", "Observed",
            "RunState", "Snapshots", "Steps", "TrainConfig", "critic_terms", "dirichlet_residual",

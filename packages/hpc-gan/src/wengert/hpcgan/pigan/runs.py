@@ -98,7 +98,8 @@ def train(preset: str | Preset, *, data: str | os.PathLike | None = None,
         raise TrainingError(f"--out {out} exists and is not a folder; choose another --out")
     dataset = dataset_for(preset, data, progress=progress)
     prepare_run_folder(out, run_description(preset, dataset, config), resume)
-    problem_ = site_problem(preset, config.problem, pump_width=config.pump_width)
+    problem_ = site_problem(preset, config.problem, pump_width=config.pump_width,
+                           well_limit=config.well_limit)
     observed = observe(dataset, preset, problem_)
     mover = None
     if device == "gpu":
