@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from wengert import ad
 
-from .core import Buffer, is_array, named_leaves, trainmode
+from .core import Buffer, flatten_model, is_array, named_leaves, trainmode
 from .optimisers import Optimiser, OptState
 from .state import withgradient
 
@@ -77,12 +77,13 @@ def _with_own_state(model: Any) -> Any:
     def copy(leaf: Any) -> Any:
         if not isinstance(leaf, Buffer):
             return leaf
-        if id(leaf) not in copies:  # a buffer shared by two layers stays shared
-            copies[id(leaf)] = Buffer(ad.tree_map(
-                lambda a: a.copy() if is_array(a) else a, leaf.value))
-        return copies[id(leaf)]
+        cell = leaf.cell
+        if id(cell) not in copies:  # a buffer shared by two layers stays shared
+            copies[id(cell)] = Buffer(ad.tree_map(
+                lambda a: a.copy() if is_array(a) else a, cell.value))
+        return copies[id(cell)]
 
-    leaves, treedef = ad.tree_flatten(model)
+    leaves, treedef = flatten_model(model)  # Buffers as leaves
     return ad.tree_unflatten(treedef, [copy(leaf) for leaf in leaves])
 
 
