@@ -29,8 +29,9 @@ EXEMPT = {
     **dict.fromkeys(
         ["equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
          "logical_or", "logical_xor", "logical_not", "isfinite", "isnan", "isinf", "all", "any",
-         "isclose"], "boolean result"),
-    **dict.fromkeys(["argmax", "argmin", "argsort", "count_nonzero"], "integer result"),
+         "isclose", "allclose"], "boolean result"),
+    **dict.fromkeys(["argmax", "argmin", "argsort", "argpartition", "count_nonzero",
+                     "linalg.matrix_rank"], "integer result"),
     **dict.fromkeys(["shape", "ndim", "size", "result_type", "iscomplexobj"],
                     "describes an array, returns no array"),
     **dict.fromkeys(["arange", "empty", "empty_like", "eye", "identity", "ones", "ones_like",

@@ -111,9 +111,41 @@ def _binary_methods(prim):
 def _refuse_array(self: Tracer, dtype: Any = None, copy: Any = None) -> Any:
     raise errors.TracerArrayConversionError(
         "a traced value was converted to a plain NumPy array (np.asarray, np.array, or "
-        "writing it into a NumPy array), which would silently drop its derivative. Build "
-        "the array with wengert.ad.numpy (e.g. wnp.stack, wnp.zeros(...) then a[i] = v on "
-        "the traced array), or use ad.stop_gradient(x) if no derivative is wanted.")
+        "writing it into a NumPy array), which would silently drop its derivative. "
+        + _conversion_hint(sys._getframe(1)))
+
+
+def _conversion_hint(frame: Any) -> str:
+    """What to call instead, judged from who converted: ``np.r_``/``np.c_`` and SciPy's
+    Python functions convert their inputs, and no NumPy protocol lets a tracer intercept
+    that, so name the differentiable twin."""
+    outermost_scipy = None
+    while frame is not None:  # the library frames directly above the conversion
+        module = frame.f_globals.get("__name__", "")
+        if module.split(".")[0] not in ("numpy", "scipy"):
+            break
+        if frame.f_code.co_name == "__getitem__" and module.startswith("numpy.lib"):
+            return "np.r_[...] / np.c_[...] convert their items; use wengert.ad.numpy.r_ / .c_."
+        if module.startswith("scipy."):
+            outermost_scipy = (module, frame.f_code.co_name)
+        frame = frame.f_back
+    if outermost_scipy is not None:
+        module, name = outermost_scipy
+        sub = module.split(".")[1] if module.count(".") else ""
+        twin = f"wengert.ad.scipy.{sub}.{name}"
+        try:
+            import importlib
+
+            found = hasattr(importlib.import_module(f"wengert.ad.scipy.{sub}"), name)
+        except ImportError:
+            found = False
+        return (f"scipy's {name} (in {module}) converts its inputs to NumPy arrays; "
+                + (f"call {twin} instead, which is differentiable." if found else
+                   "wengert.ad.scipy has no differentiable version of it: write it with "
+                   "wengert.ad.numpy, or give it a rule with @wengert.ad.adjoint."))
+    return ("Build the array with wengert.ad.numpy (e.g. wnp.stack, wnp.zeros(...) then "
+            "a[i] = v on the traced array), or use ad.stop_gradient(x) if no derivative is "
+            "wanted.")
 
 
 def _guard_scalar(convert):
