@@ -193,6 +193,8 @@ sample("solve", spd(4, (2,)) + normal((2, 4, 4)), normal((2, 4, 2), name="b"))
 sample("slogdet", normal((3, 4, 4)))
 sample("eigh", spd(4, (2,)))
 sample("svd", normal((2, 5, 3)))
+sample("eig", normal((2, 3, 3)))
+sample("qr", normal((2, 5, 3)))
 
 
 # ---- control flow: one equation each, with sub-graphs -----------------------------------------
@@ -261,6 +263,14 @@ def _canonical(name: str, out: tuple) -> tuple:
     if name == "svd":
         u, s, vh = out
         return np.abs(u), s, np.abs(vh)
+    if name == "qr":
+        q, r = out
+        return np.abs(q), np.abs(r)
+    if name == "eig":  # eigenvalues in no particular order: sort them and their vectors
+        w, v = out
+        order = np.lexsort((w.imag, w.real), axis=-1)
+        return (np.take_along_axis(w, order, -1),
+                np.abs(np.take_along_axis(v, order[..., None, :], -1)))
     return out
 
 

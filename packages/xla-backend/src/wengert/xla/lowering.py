@@ -567,6 +567,18 @@ def _svd(outs, a):
     return tuple(jnp.linalg.svd(_as(a, outs[0].dtype), full_matrices=False))
 
 
+@rule("eig")
+def _eig(outs, a):
+    # XLA's eig runs LAPACK's geev on CPU: the same order and gauge as NumPy's.
+    w, v = lax.linalg.eig(a, compute_left_eigenvectors=False)
+    return w.astype(outs[0].dtype), v.astype(outs[1].dtype)
+
+
+@rule("qr")
+def _qr(outs, a):
+    return tuple(jnp.linalg.qr(_as(a, outs[0].dtype), mode="reduced"))
+
+
 # ---- structured control flow (sub-graphs; contract in wengert.ad.primitives.control) ---------
 
 
