@@ -500,6 +500,60 @@ for _params in AXES:
     add("scipy.special.logsumexp", sample("any", 2, 1, 3), fn=kw(**_params),
         label=_axes_label(_params))
 
+add("scipy.special.ndtr", sample("any", 2, 3), order2=True)
+add("scipy.special.stdtr", sample("any", 2, 3), fn=lambda op, xp, t: op(3.5, t), label="df const")
+
+# ---- scipy.stats, scipy.signal, scipy.integrate, scipy.optimize ------------------------------------
+_LOC_SCALE = (sample("any", 2, 3), sample("any", 3), sample("pos", 3))
+for _fn in ("logpdf", "pdf", "cdf", "logcdf"):
+    add(f"scipy.stats.norm.{_fn}", *_LOC_SCALE, order2=_fn in ("logpdf", "cdf"))
+for _fn in ("logpdf", "pdf"):
+    add(f"scipy.stats.t.{_fn}", sample("any", 2, 3), sample("gt1", 3) + 1, sample("any"),
+        sample("pos"), order2=_fn == "logpdf")
+add("scipy.stats.t.cdf", *_LOC_SCALE, fn=lambda op, xp, x, loc, scale: op(x, 3.5, loc, scale),
+    order2=True, label="df const")
+
+
+def _mvn(op, xp, x, mean, cov):
+    return op(x, mean, _sym(xp, cov))
+
+
+for _fn in ("logpdf", "pdf"):
+    add(f"scipy.stats.multivariate_normal.{_fn}", sample("any", 4, 3), sample("any", 3), spd(3),
+        fn=_mvn, order2=_fn == "logpdf", rtol=1e-5)
+add("scipy.stats.multivariate_normal.logpdf", sample("any", 3), sample("any", 3), spd(3),
+    fn=_mvn, label="one point", rtol=1e-5)
+for _name in ("convolve", "correlate"):
+    for _mode, _sa, _sb in (("full", (5,), (3,)), ("same", (4, 5), (2, 3)),
+                            ("valid", (5, 4), (2, 2)), ("valid", (2,), (4,))):
+        add(f"scipy.signal.{_name}", sample("any", *_sa), sample("any", *_sb),
+            fn=lambda op, xp, a, b, _m=_mode: op(a, b, mode=_m), label=f"{_mode},{_sa},{_sb}",
+            order2=_mode == "same")
+    add(f"scipy.signal.{_name}", sample("c", 4), sample("c", 2), label="complex")
+
+
+def _decay(y, t, k, b):
+    import wengert.ad.numpy as wnp
+
+    return -k * y + b * wnp.sin(t) * y[::-1]
+
+
+# Tight solver tolerances, so that finite differences of the solution can judge it.
+add("scipy.integrate.odeint", sample("any", 2), np.array([0.0, 0.4, 1.0]), sample("pos", 2),
+    sample("any"), jax=False, rtol=1e-4,
+    fn=lambda op, xp, y0, t, k, b: op(_decay, y0, t, (k, b), rtol=1e-11, atol=1e-11))
+_CONTRACTION = np.array([[0.3, 0.1, -0.2], [0.05, 0.2, 0.1], [0.0, -0.1, 0.25]])
+
+
+def _tanh_map(x, p, scale):
+    import wengert.ad.numpy as wnp
+
+    return wnp.tanh(_CONTRACTION @ x * scale + p)
+
+
+add("scipy.optimize.fixed_point", sample("any", 3), sample("unit"), jax=False, order2=True,
+    fn=lambda op, xp, p, s: op(_tanh_map, xp.zeros(3), (p, s)))
+
 # ---- primitives with no namespace function of their own ------------------------------------------
 _L = np.linalg.cholesky(spd(3))
 for _left in (True, False):
@@ -520,6 +574,9 @@ for _left in (True, False):
 add("lax.conv_general_dilated", sample("any", 1, 4, 5, 2), sample("any", 3, 2, 2, 3),
     fn=lambda op, xp, x, w: op(x, w, (1, 2), "SAME", rhs_dilation=(1, 2),
                                dimension_numbers=("NHWC", "HWIO", "NHWC")), order2=True)
+add("lax.conv_general_dilated", sample("c", 1, 5, 4), sample("c", 3, 2, 4), label="complex,groups",
+    fn=lambda op, xp, x, w: op(x, w, (2,), [(1, 1)], feature_group_count=2,
+                               dimension_numbers=("NWC", "WIO", "NWC")), order2=True)
 add("lax.reduce_window_sum", sample("any", 1, 4, 4, 2), jax=False,
     fn=lambda op, xp, x: op(x, (1, 2, 2, 1), (1, 2, 1, 1), "SAME"))
 add("lax.reduce_window_max", sample("any", 1, 4, 4, 2), jax=False, order2=True,
