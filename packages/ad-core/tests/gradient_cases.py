@@ -311,6 +311,9 @@ SHAPE_CASES = [
     ("r_", lambda op, xp, a, b: op[a, 0.5, b], (sample("any", 3), sample("any", 2))),
     ("r_", lambda op, xp, a, b: op["0,2", a, b], (sample("any", 3), sample("any", 3))),
     ("c_", lambda op, xp, a, b: op[a, b], (sample("any", 3), sample("any", 3, 2))),
+    ("concat", lambda op, xp, a, b: op([a, b], axis=1), (X23, sample("any", 2, 2))),
+    ("permute_dims", kw(axes=(2, 0, 1)), (sample("any", 2, 3, 4),)),
+    ("matrix_transpose", _call, (sample("any", 2, 3, 4),)),
 ]
 for _name, _fn, _args in SHAPE_CASES:
     add(f"numpy.{_name}", *_args, fn=_fn, order2=_name in ("pad", "concatenate", "gradient"),

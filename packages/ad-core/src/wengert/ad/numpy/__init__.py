@@ -40,4 +40,5 @@ from ._shape import append, array_split, atleast_3d, column_stack, copy, meshgri
 from ._elementwise import allclose, real_if_close
 from ._index_tricks import c_, r_
 from ._reductions import argpartition, partition
-from ._shape import dsplit, dstack, gradient, hsplit, rollaxis, rot90, row_stack, vsplit
+from ._shape import (concat, dsplit, dstack, gradient, hsplit, matrix_transpose, permute_dims,
+                     rollaxis, rot90, row_stack, vsplit)

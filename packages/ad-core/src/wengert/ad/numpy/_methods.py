@@ -127,11 +127,14 @@ def _conversion_hint(frame: Any) -> str:
         if frame.f_code.co_name == "__getitem__" and module.startswith("numpy.lib"):
             return "np.r_[...] / np.c_[...] convert their items; use wengert.ad.numpy.r_ / .c_."
         if module.startswith("scipy."):
-            outermost_scipy = (module, frame.f_code.co_name)
+            kind = type(frame.f_locals.get("self")).__name__  # scipy.stats: e.g. norm_gen
+            dist = kind.removesuffix("_gen") if module.startswith("scipy.stats") and \
+                kind.endswith("_gen") else None
+            sub = f"stats.{dist}" if dist else module.split(".")[1]
+            outermost_scipy = (module, sub, frame.f_code.co_name)
         frame = frame.f_back
     if outermost_scipy is not None:
-        module, name = outermost_scipy
-        sub = module.split(".")[1] if module.count(".") else ""
+        module, sub, name = outermost_scipy
         twin = f"wengert.ad.scipy.{sub}.{name}"
         try:
             import importlib
@@ -198,6 +201,8 @@ def install(ns: types.ModuleType) -> None:
     T.__setitem__ = _setitem
     T.at = property(lambda self: _IndexUpdater(self))
     T.__array__ = _refuse_array
+    T.__dlpack__ = lambda self, *args, **kwargs: _refuse_array(self)
+    T.flags = property(_refuse_array)  # a traced value has no memory layout
     T.__array_ufunc__ = _array_ufunc
     T.__array_function__ = _array_function
     T.T = property(lambda self: ns.transpose(self))

@@ -50,6 +50,14 @@ def transpose(a: Any, axes: Any = None) -> Any:
     return st.transpose_p.bind(a, permutation=perm)
 
 
+def permute_dims(a: Any, axes: Any) -> Any:
+    return transpose(a, axes)
+
+
+def matrix_transpose(x: Any) -> Any:
+    return swapaxes(x, -1, -2)
+
+
 def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
     a = as_array(a)
     perm = list(range(a.ndim))
@@ -165,6 +173,7 @@ def vstack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
 
 
 row_stack = vstack
+concat = concatenate  # the array-API names
 
 
 def dstack(tup: Any) -> Any:

@@ -51,7 +51,7 @@ from ._contraction import matmul, outer, tensordot, vecdot
 from ._creation import astype
 from ._elementwise import abs, conj, exp, not_equal, power, real, sqrt, where
 from ._reductions import any, max, min, sum
-from ._shape import broadcast_to, moveaxis, reshape, swapaxes
+from ._shape import broadcast_to, matrix_transpose, moveaxis, reshape, swapaxes
 from ._shape import diagonal as _diagonal
 
 
@@ -97,10 +97,6 @@ def _square(a: Any, what: str) -> Any:
 
 def _H(a: Any) -> Any:
     return conj(swapaxes(a, -1, -2))
-
-
-def matrix_transpose(x: Any) -> Any:
-    return swapaxes(x, -1, -2)
 
 
 def diagonal(x: Any, /, *, offset: int = 0) -> Any:
