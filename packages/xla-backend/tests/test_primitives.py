@@ -87,6 +87,7 @@ sample("add", cplx((3,)), normal((3,)))
 _float_variants("pow", lambda d: (uniform((3, 4), 0.2, 3.0, d), normal((4,), d, "y")))
 sample("pow", ints((5,), 0, 4), ints((5,), 0, 4, name="e"))
 sample("xlogy", uniform((5,), 0.0, 3.0), uniform((5,), 0.1, 3.0, name="y"))
+sample("stdtr", uniform((5,), 1.0, 6.0), normal((5,), name="t"))
 for _n in ["eq", "ne", "lt", "le", "gt", "ge"]:
     sample(_n, ints((3, 4), 0, 3).astype(F64), ints((4,), 0, 3, name="j").astype(F64))
     sample(_n, ints((5,), 0, 4, np.int32), 2)

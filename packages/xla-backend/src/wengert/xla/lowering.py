@@ -509,6 +509,14 @@ for _name, _fn in {"erf": lax.erf, "erfc": lax.erfc, "gammaln": lax.lgamma,
     rule(_name)(_same_dtype_rule(_fn))
 
 
+@rule("stdtr")
+def _stdtr(outs, df, t):
+    # Student's t distribution function through the regularized incomplete beta function.
+    df, t = _operands(outs[0], (df, t))
+    tail = 0.5 * jax.scipy.special.betainc(0.5 * df, 0.5, df / (df + t * t))
+    return jnp.where(t > 0, 1 - tail, tail)
+
+
 @rule("polygamma")
 def _polygamma(outs, x, n):
     (x,) = _operands(outs[0], (x,))
