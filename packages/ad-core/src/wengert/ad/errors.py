@@ -23,6 +23,15 @@ class NonDifferentiableError(TypeError):
     """A function with no differentiation rule was applied to a traced value."""
 
 
+class EscapedTracerError(TypeError):
+    """A traced value was used after the transformation that made it had returned."""
+
+
+class DerivativeDroppedError(TypeError):
+    """A differentiable traced value was converted to a Python number (its derivative
+    would silently be lost)."""
+
+
 def call_user_function(f: Callable, args: Sequence[Any]) -> Any:
     """Call ``f``, surfacing our conversion error where NumPy wrapped it.
 

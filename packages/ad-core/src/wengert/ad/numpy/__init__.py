@@ -42,3 +42,4 @@ from ._index_tricks import c_, r_
 from ._reductions import argpartition, partition
 from ._shape import (concat, dsplit, dstack, gradient, hsplit, matrix_transpose, permute_dims,
                      rollaxis, rot90, row_stack, vsplit)
+from ._creation import iscomplex, isreal, isrealobj
