@@ -20,6 +20,7 @@ from .. import init as initialisers
 from ..activations import sigmoid, tanh
 from ..core import Buffer, Layer, match_dtype, static
 from ..state import current, record
+from .containers import Chain
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell", "Recurrence", "reset"]
 
@@ -123,7 +124,8 @@ class GRUCell(Layer):
 
 
 class Recurrence(Layer):
-    """Run ``cell`` over ``(N, T, features)`` and return every output ``(N, T, hidden)``.
+    """Run ``cell`` over ``(N, T, features)`` and return every output ``(N, T, hidden)``;
+    with ``batch_first=False`` (PyTorch's default) over ``(T, N, features)``.
 
     Each call starts from the zero state, unless ``stateful``: then the last
     state of one call (without its gradient) starts the next, until `reset`.
@@ -132,11 +134,15 @@ class Recurrence(Layer):
     cell: Layer
     state: Buffer
     stateful: bool = static()
+    batch_first: bool = static()
 
-    def __init__(self, cell: Layer, *, stateful: bool = False) -> None:
+    def __init__(self, cell: Layer, *, stateful: bool = False, batch_first: bool = True) -> None:
         self.cell, self.state, self.stateful = cell, Buffer(), stateful
+        self.batch_first = batch_first
 
     def __call__(self, xs: Array) -> Array:
+        if not self.batch_first:
+            xs = wnp.swapaxes(xs, 0, 1)
         proj = self.cell.project(xs)
         state = current(self.state) if self.stateful else None
         outputs = []
@@ -145,23 +151,34 @@ class Recurrence(Layer):
             outputs.append(y)
         if self.stateful:
             record(self.state, state, "a stateful Recurrence")
-        return wnp.stack(outputs, axis=1)
+        return wnp.stack(outputs, axis=1 if self.batch_first else 0)
 
     def _sublayers(self) -> list:
         return [("", self.cell)]
 
 
-def RNN(n_in: int, n_hidden: int, σ: Callable = tanh, *, stateful: bool = False,
-        **kwargs: Any) -> Recurrence:
-    return Recurrence(RNNCell(n_in, n_hidden, σ, **kwargs), stateful=stateful)
+def _stack(make: Callable[..., Layer], n_in: int, n_hidden: int, num_layers: int,
+           stateful: bool, batch_first: bool, **kwargs: Any) -> Layer:
+    """One `Recurrence`, or for ``num_layers > 1`` a `Chain` of them, each layer
+    reading the previous one's outputs (PyTorch's ``num_layers``)."""
+    layers = [Recurrence(make(n_in if i == 0 else n_hidden, n_hidden, **kwargs),
+                         stateful=stateful, batch_first=batch_first) for i in range(num_layers)]
+    return layers[0] if num_layers == 1 else Chain(*layers)
 
 
-def LSTM(n_in: int, n_hidden: int, *, stateful: bool = False, **kwargs: Any) -> Recurrence:
-    return Recurrence(LSTMCell(n_in, n_hidden, **kwargs), stateful=stateful)
+def RNN(n_in: int, n_hidden: int, σ: Callable = tanh, *, num_layers: int = 1,
+        stateful: bool = False, batch_first: bool = True, **kwargs: Any) -> Layer:
+    return _stack(RNNCell, n_in, n_hidden, num_layers, stateful, batch_first, σ=σ, **kwargs)
 
 
-def GRU(n_in: int, n_hidden: int, *, stateful: bool = False, **kwargs: Any) -> Recurrence:
-    return Recurrence(GRUCell(n_in, n_hidden, **kwargs), stateful=stateful)
+def LSTM(n_in: int, n_hidden: int, *, num_layers: int = 1, stateful: bool = False,
+         batch_first: bool = True, **kwargs: Any) -> Layer:
+    return _stack(LSTMCell, n_in, n_hidden, num_layers, stateful, batch_first, **kwargs)
+
+
+def GRU(n_in: int, n_hidden: int, *, num_layers: int = 1, stateful: bool = False,
+        batch_first: bool = True, **kwargs: Any) -> Layer:
+    return _stack(GRUCell, n_in, n_hidden, num_layers, stateful, batch_first, **kwargs)
 
 
 def reset(model: Any) -> Any:
