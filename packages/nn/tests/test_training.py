@@ -183,3 +183,13 @@ def test_user_layers_print_their_sub_layers():
     text = repr(Block())
     assert "body = Dense(2 => 2)" in text and "heads[1] = Dense(2 => 1)" in text
     assert "Total: 6 arrays, 12 parameters" in text
+
+
+def test_save_and_load_a_dict_whose_keys_are_not_sorted(tmp_path):
+    """Names must follow ad.tree_flatten's (sorted) key order, or arrays swap places."""
+    rng = np.random.default_rng(0)
+    tree = {"b": nn.Dense(2, 3, rng=rng), "a": nn.Dense(5, 1, rng=rng)}
+    path = nn.save(tmp_path / "m.safetensors", tree)
+    loaded = nn.load(path, tree)
+    for name in ("a", "b"):
+        np.testing.assert_array_equal(loaded[name].weight, tree[name].weight)
