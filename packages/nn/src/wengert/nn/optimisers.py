@@ -122,10 +122,22 @@ class Optimiser:
             if is_array(g) and not g.flags.c_contiguous:
                 g = g.copy(order="C")
             step, inner = self.apply(s.state, x, g, t)
-            new_x.append(x - step)
+            new_x.append(_subtract(x, step, g, inner))
             new_s.append(_Leaf(inner))
         tree = ad.tree_unflatten(treedef, new_s)
         return ad.tree_unflatten(treedef, new_x), OptState(t, tree, (tree, new_s))
+
+
+def _subtract(x: Array, step: Array, g: Array, inner: Any) -> Array:
+    """``x - step``, into ``step``'s memory when the step owns it: a fresh NumPy
+    array that is not the gradient, the parameter or part of the new state (as
+    PyTorch's in-place updates, without a new parameter-sized buffer per step)."""
+    if (type(step) is np.ndarray and step.base is None and step.flags.writeable
+            and step is not g and step is not x and type(x) is np.ndarray
+            and step.dtype == x.dtype and step.shape == x.shape
+            and not any(leaf is step for leaf in ad.tree_leaves(inner))):
+        return np.subtract(x, step, out=step)
+    return x - step
 
 
 @dataclasses.dataclass
