@@ -186,8 +186,8 @@ def named_leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         for n in _fields(type(tree))[0]:
             yield from named_leaves(getattr(tree, n), join(n))
     elif isinstance(tree, dict):
-        for k, v in tree.items():
-            yield from named_leaves(v, join(k))
+        for k in _keys_in_tree_order(tree):
+            yield from named_leaves(tree[k], join(k))
     elif isinstance(tree, (list, tuple)):
         for i, v in enumerate(tree):
             yield from named_leaves(v, join(i))
@@ -195,6 +195,11 @@ def named_leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, tree.value
     elif tree is not None:
         yield prefix, tree
+
+
+def _keys_in_tree_order(d: dict) -> tuple:
+    """``d``'s keys in the order `ad.tree_flatten` visits them (sorted, as JAX)."""
+    return ad.tree_flatten(d, is_leaf=lambda x: x is not d)[1].aux
 
 
 def _map_layers(fn: Callable[[Layer], Layer], tree: Any) -> Any:
