@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import wengert.ad.numpy as wnp
+from wengert import ad
 
 from .. import init as initialisers
 from ..activations import sigmoid, tanh
@@ -25,6 +26,24 @@ from .containers import Chain
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell", "Recurrence", "reset"]
 
 Array = Any
+
+
+@ad.adjoint
+def _pieces(x: Array, n: int, axis: int, squeeze: bool) -> tuple:
+    """``n`` equal slices of ``x`` along ``axis`` (each with that axis removed
+    when ``squeeze``: unstacking time steps); the pullback writes all slices'
+    cotangents into one buffer, where slicing piece by piece would send back a
+    full-size, mostly zero gradient per piece."""
+    size = wnp.shape(x)[axis] // n
+    lead = (slice(None),) * (axis % wnp.ndim(x))
+    parts = tuple(x[lead + ((i,) if squeeze else (slice(i * size, (i + 1) * size),))]
+                  for i in range(n))
+
+    def back(cotangents: tuple) -> tuple:
+        join = wnp.stack if squeeze else wnp.concatenate
+        return join(list(cotangents), axis=axis), None, None, None
+
+    return parts, back
 
 
 def _weights(n_in: int, n_hidden: int, gates: int, init: Callable, rng: Any, dtype: Any):
@@ -78,7 +97,7 @@ class LSTMCell(Layer):
 
     def step(self, xp: Array, state: tuple | None) -> tuple[Array, tuple]:
         gates = xp if state is None else xp + state[0] @ self.Wh
-        i, f, g, o = wnp.split(gates, 4, axis=-1)
+        i, f, g, o = _pieces(gates, 4, -1, False)
         c = sigmoid(i) * tanh(g)
         if state is not None:
             c = c + sigmoid(f) * state[1]
@@ -110,8 +129,8 @@ class GRUCell(Layer):
 
     def step(self, xp: Array, h: Array | None) -> tuple[Array, Array]:
         hp = self.bh if h is None else h @ self.Wh + self.bh
-        xr, xz, xn = wnp.split(xp, 3, axis=-1)
-        hr, hz, hn = wnp.split(hp, 3, axis=-1)
+        xr, xz, xn = _pieces(xp, 3, -1, False)
+        hr, hz, hn = _pieces(hp, 3, -1, False)
         r, z = sigmoid(xr + hr), sigmoid(xz + hz)
         n = tanh(xn + r * hn)
         h = (1 - z) * n if h is None else (1 - z) * n + z * h
@@ -146,8 +165,8 @@ class Recurrence(Layer):
         proj = self.cell.project(xs)
         state = current(self.state) if self.stateful else None
         outputs = []
-        for t in range(wnp.shape(xs)[1]):
-            y, state = self.cell.step(proj[:, t], state)
+        for step in _pieces(proj, wnp.shape(xs)[1], 1, True):
+            y, state = self.cell.step(step, state)
             outputs.append(y)
         if self.stateful:
             record(self.state, state, "a stateful Recurrence")
@@ -189,8 +208,6 @@ def reset(model: Any) -> Any:
 
 
 def _recurrences(tree: Any) -> list[Recurrence]:
-    from wengert import ad
-
     found = []
     ad.tree_flatten(tree, is_leaf=lambda x: isinstance(x, Recurrence) and not found.append(x))
     return found
