@@ -41,7 +41,7 @@ from .workers import exit_with_parent
 DATASET_FILE = "dataset.npz"
 METADATA_FILE = "metadata.json"
 FORMAT = "wengert-hpcgan Monte Carlo dataset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: inflow weighted by the edge normal (site.boundary_conditions)
 #: Realisations per unit of work; fixed so that results never depend on the worker count.
 CHUNK = 16
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
