@@ -12,6 +12,7 @@ implementation directly: that is the fast path that backward passes take.
 from __future__ import annotations
 
 from collections.abc import Callable
+import math
 import threading
 from typing import Any
 
@@ -302,6 +303,16 @@ class ConcreteTracer(Tracer):
 
     def item(self) -> Any:
         return np.asarray(self._number("item()")).item()
+
+    # Piecewise constant, like int(): math.floor/ceil/trunc lose no derivative.
+    def __floor__(self) -> int:
+        return math.floor(self.concrete_value("math.floor()"))
+
+    def __ceil__(self) -> int:
+        return math.ceil(self.concrete_value("math.ceil()"))
+
+    def __trunc__(self) -> int:
+        return math.trunc(self.concrete_value("math.trunc()"))
 
     def tolist(self) -> Any:
         return np.asarray(self._number("tolist()")).tolist()
