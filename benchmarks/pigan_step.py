@@ -252,10 +252,12 @@ def critic_layers(critic: Any) -> list[tuple[str, Any]]:
 
 
 def named(layers: list[tuple[str, Any]], weight: Callable, array: Callable) -> dict:
+    """``{"<layer>.weight": ..., "<layer>.bias": ...}`` (no entry for a missing bias)."""
     out = {}
     for name, layer in layers:
         out[f"{name}.weight"] = array(weight(layer.weight))
-        out[f"{name}.bias"] = array(layer.bias)
+        if layer.bias is not None:
+            out[f"{name}.bias"] = array(layer.bias)
     return out
 
 
@@ -265,8 +267,8 @@ def leaves_of(params: dict, layers: list[tuple[str, Any]], weight: Callable) -> 
 
     out = []
     for name, _ in layers:
-        out += [np.asarray(weight(params[f"{name}.weight"]), np.float64),
-                np.asarray(params[f"{name}.bias"], np.float64)]
+        out += [np.asarray(weight(params[f"{name}.weight"]), np.float64)]
+        out += [np.asarray(params[f"{name}.bias"], np.float64)] if f"{name}.bias" in params else []
     return out
 
 
@@ -283,17 +285,20 @@ def jax_framework(gen: Any, n_critic_layers: int, compute_dtype: Any) -> Framewo
     depth = len(gen.Y.hidden.layers)
     scale = {"Y": (gen.Y.offset, gen.Y.scale), "u": (gen.u.offset, gen.u.scale)}
 
+    def dense(p: dict, name: str, h: Any) -> Any:
+        y = h @ p[f"{name}.weight"]
+        return y + p[f"{name}.bias"] if f"{name}.bias" in p else y
+
     def field(which: str, p: dict, x: Any, xi: Any) -> Any:
-        h = jnp.tanh((x @ p["coords.weight"] + p["coords.bias"])[None]
-                     + (xi @ p["latent.weight"] + p["latent.bias"])[:, None])
+        h = jnp.tanh(dense(p, "coords", x)[None] + dense(p, "latent", xi)[:, None])
         for i in range(depth):
-            h = jnp.tanh(h @ p[f"hidden.{i}.weight"] + p[f"hidden.{i}.bias"])
+            h = jnp.tanh(dense(p, f"hidden.{i}", h))
         offset, s = scale[which]
-        return offset + s * (h @ p["out.weight"] + p["out.bias"])[..., 0]
+        return offset + s * dense(p, "out", h)[..., 0]
 
     def critic(p: dict, v: Any) -> Any:
         for i in range(n_critic_layers):
-            v = v @ p[f"{2 * i}.weight"] + p[f"{2 * i}.bias"]
+            v = dense(p, str(2 * i), v)
             v = jnp.tanh(v) if i < n_critic_layers - 1 else v
         return v
 
@@ -309,15 +314,15 @@ def torch_framework(gen: Any, critic: Any, compute_dtype: Any, device: str) -> F
     import torch
     from torch.func import functional_call, grad, jvp
 
+    def linear(layer: Any) -> Any:  # shaped like the wengert Dense (weights come later)
+        return torch.nn.Linear(*layer.weight.shape, bias=layer.bias is not None)
+
     class TorchField(torch.nn.Module):
         def __init__(self, field: Any) -> None:
             super().__init__()
-            (dim, width), latent = field.coords.weight.shape, field.latent.weight.shape[0]
-            self.coords = torch.nn.Linear(dim, width)
-            self.latent = torch.nn.Linear(latent, width)
-            self.hidden = torch.nn.ModuleList(torch.nn.Linear(width, width)
-                                              for _ in field.hidden.layers)
-            self.out = torch.nn.Linear(width, 1)
+            self.coords, self.latent, self.out = (linear(field.coords), linear(field.latent),
+                                                  linear(field.out))
+            self.hidden = torch.nn.ModuleList(map(linear, field.hidden.layers))
             self.offset, self.scale = field.offset, field.scale
 
         def forward(self, x: Any, xi: Any) -> Any:
@@ -328,7 +333,7 @@ def torch_framework(gen: Any, critic: Any, compute_dtype: Any, device: str) -> F
 
     layers: list = []
     for i, (_, layer) in enumerate(critic_layers(critic)):
-        layers += [torch.nn.Linear(*layer.weight.shape)]
+        layers += [linear(layer)]
         layers += [torch.nn.Tanh()] if i < len(critic.layers) - 1 else []
     modules = {"Y": TorchField(gen.Y).to(device), "u": TorchField(gen.u).to(device),
                "critic": torch.nn.Sequential(*layers).to(device)}
@@ -364,10 +369,14 @@ def build_problem(args: argparse.Namespace) -> dict:
     import numpy as np
     from wengert import ad
     from wengert.hpcgan import load_preset
-    from wengert.hpcgan.pigan.config import make_config, parse_overrides
-    from wengert.hpcgan.pigan.problem import site_problem
-    from wengert.hpcgan.pigan.steps import draw_batch
-    from wengert.hpcgan.pigan.training import Observed, initial_state
+    from wengert.hpcgan.pigan import (
+        Observed,
+        draw_batch,
+        initial_state,
+        make_config,
+        parse_overrides,
+        site_problem,
+    )
 
     preset = load_preset(args.size)
     config = make_config((preset.train or {}, f"preset {preset.name} train section"),
@@ -375,7 +384,8 @@ def build_problem(args: argparse.Namespace) -> dict:
                          (parse_overrides(args.set), "--set"),
                          ({"dtype": "float64" if args.dtype == "float64" else "float32"},
                           "--dtype"))
-    problem = site_problem(preset, config.problem, pump_width=config.pump_width)
+    problem = site_problem(preset, config.problem, pump_width=config.pump_width,
+                           well_limit=config.well_limit)
     kc, kh = len(problem.conductivity_wells), len(problem.head_wells)
     rng = np.random.default_rng(1)
     observed = Observed(rng.standard_normal((256, kc + kh)), kc)
@@ -399,8 +409,8 @@ def build_problem(args: argparse.Namespace) -> dict:
 def wengert_contenders(p: dict, args: argparse.Namespace) -> list[Contender]:
     import numpy as np
     from wengert import ad
+    from wengert.hpcgan.pigan import make_steps
     from wengert.hpcgan.pigan.networks import cast
-    from wengert.hpcgan.pigan.steps import make_steps
 
     contenders = []
     inputs = (p["gen"], p["critic"], p["gen_opt"], p["critic_opt"], p["generator_batch"],
