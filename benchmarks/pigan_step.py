@@ -56,6 +56,7 @@ step's cost does not depend on their values.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -423,23 +424,27 @@ def wengert_contenders(p: dict, args: argparse.Namespace) -> list[Contender]:
         g, c, go, co, gb, cb = ad.to_device(inputs, "gpu") if args.device == "gpu" else inputs
         contenders.append(Contender("wengert eager", lambda: steps.generator_step(g, c, go, gb),
                                     lambda: steps.critic_step(c, g, co, cb), leaves, leaves))
-    note = ""
+    note, snapshots = "", p["snapshots"]
     if args.dtype == "bfloat16":
         import ml_dtypes
 
-        inputs = cast(inputs, np.dtype(ml_dtypes.bfloat16))
+        bf16 = np.dtype(ml_dtypes.bfloat16)
+        inputs = cast(inputs, bf16)
+        snapshots = dataclasses.replace(snapshots, **{
+            f.name: getattr(snapshots, f.name).astype(bf16)
+            for f in dataclasses.fields(snapshots)})
         note = "bfloat16 throughout: make_steps has no float32-master option"
     import jax
     from wengert import xla
 
     device = xla.resolve_device(args.device)
     g, c, go, co, gb, cb = ad.tree_map(lambda a: jax.device_put(a, device), inputs)
-    compiled = make_steps(p["config"], p["snapshots"], "xla")
+    compiled = make_steps(p["config"], snapshots, "xla")
     contenders.append(Contender("wengert compiled",
                                 lambda: compiled.generator_step(g, c, go, gb),
                                 lambda: compiled.critic_step(c, g, co, cb), leaves, leaves, note))
     p["compile_wengert"] = lambda: _compile_seconds(
-        lambda: make_steps(p["config"], p["snapshots"], "xla"), (g, c, go, gb), (c, g, co, cb))
+        lambda: make_steps(p["config"], snapshots, "xla"), (g, c, go, gb), (c, g, co, cb))
     return contenders
 
 
