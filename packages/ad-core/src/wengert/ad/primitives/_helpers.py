@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core import Aval, ConcreteTracer, Primitive, Tracer, aval_of
+from .._core import Aval, ConcreteTracer, Primitive, aval_of
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
@@ -122,19 +122,5 @@ def elementwise_shape(prim: Primitive):
         impl = functools.partial(prim.impl, **params) if params else prim.impl
         shape = np.broadcast_shapes(*(shape_of(a) for a in args))
         return Aval(shape, _elementwise_dtype(impl, tuple(dtype_key(a) for a in args)))
-
-    return rule
-
-
-def eval_shape_by_running(prim: Primitive):
-    """Fallback shape rule: run the implementation on zeros (only for small operands)."""
-    def rule(*args, **params):
-        samples = [np.zeros(a.shape, a.dtype) if isinstance(a, (Aval, Tracer)) else a
-                   for a in args]
-        with np.errstate(all="ignore"):
-            out = prim.impl(*samples, **params)
-        if prim.multiple_results:
-            return tuple(Aval(np.shape(o), np.result_type(o)) for o in out)
-        return Aval(np.shape(out), np.result_type(out))
 
     return rule

@@ -1,6 +1,9 @@
-"""SciPy-compatible namespaces whose functions are differentiable
-(``wengert.ad.scipy.special``), as `wengert.ad.numpy` is for NumPy."""
+"""SciPy-compatible namespaces whose functions are differentiable, as
+`wengert.ad.numpy` is for NumPy: ``special``, ``stats`` (``norm``, ``t``,
+``multivariate_normal``), ``signal`` (``convolve``, ``correlate``),
+``integrate`` (``odeint``, by the adjoint method) and ``optimize``
+(``fixed_point``, by the implicit-function rule)."""
 
-from . import special
+from . import integrate, optimize, signal, special, stats
 
-__all__ = ["special"]
+__all__ = ["integrate", "optimize", "signal", "special", "stats"]
