@@ -20,6 +20,7 @@ from ..pigan.problem import site_problem
 from ..pigan.runs import dataset_for, observe, run_description
 from ..pigan.training import RUN_FILE, RunState, prepare_run_folder
 from ..presets import Preset
+from .decomposition import Decomposition, decompose, parse_decomp
 from .loop import Parallel, check_layout, run_distributed
 from .mpi import mpi
 from .sharding import check_shards
@@ -32,6 +33,26 @@ def _stored_shards(out: Path) -> int | None:
         return None
 
 
+def layout_description(parallel: Parallel, shards: int) -> dict[str, Any]:
+    """What ``run.json`` records of the layout: what a resume must keep (the shards and the
+    subdomains), not the replica count."""
+    out: dict[str, Any] = {"data_shards": shards}
+    if parse_decomp(parallel.decomp) != (1, 1):
+        out.update(decomp=parallel.decomp, overlap=parallel.overlap,
+                   interface_weight=parallel.interface_weight)
+    return out
+
+
+def site_decomposition(preset: Preset, parallel: Parallel | dict) -> Decomposition | None:
+    """The subdomains of ``parallel.decomp`` (or of a run's recorded layout) on the site."""
+    if isinstance(parallel, dict):
+        decomp, overlap = parallel.get("decomp", "1x1"), parallel.get("overlap", 0)
+    else:
+        decomp, overlap = parallel.decomp, parallel.overlap
+    p, q = parse_decomp(decomp)
+    return None if (p, q) == (1, 1) else decompose(preset.site.grid, p, q, overlap)
+
+
 def train_distributed(preset: Preset, config: TrainConfig, out: Path, parallel: Parallel, *,
                       data: str | os.PathLike | None, backend: str, device: str, resume: bool,
                       progress: bool) -> tuple[Path, RunState]:
@@ -40,16 +61,18 @@ def train_distributed(preset: Preset, config: TrainConfig, out: Path, parallel: 
         raise TrainingError("distributed training runs on CPUs only so far (GPU binding and "
                             "NCCL are not implemented); drop --device gpu")
     comm = mpi().COMM_WORLD
+    decomposition = site_decomposition(preset, parallel)
+    n_sub = len(decomposition.subdomains) if decomposition is not None else 1
     setup: tuple[Any, ...] = (None, None, None)
     dataset = None
     if comm.Get_rank() == 0:
         try:
-            shards = parallel.shards or (resume and _stored_shards(out)) or (
-                parallel.replicas or comm.Get_size())
-            check_shards(config, shards, check_layout(parallel, comm.Get_size()))
+            replicas = check_layout(parallel, comm.Get_size(), n_sub)
+            shards = parallel.shards or (resume and _stored_shards(out)) or replicas
+            check_shards(config, shards, replicas)
             dataset = dataset_for(preset, data, progress=progress)
             description = dict(run_description(preset, dataset, config),
-                               distributed={"data_shards": shards})
+                               distributed=layout_description(parallel, shards))
             prepare_run_folder(out, description, resume)
             setup = (str(dataset.folder), shards, None)
         except HpcganError as exc:
@@ -62,6 +85,7 @@ def train_distributed(preset: Preset, config: TrainConfig, out: Path, parallel: 
                            well_limit=config.well_limit)
     state = run_distributed(problem, observe(dataset, preset, problem), config, out,
                             parallel=replace(parallel, shards=shards), comm=comm,
+                            decomposition=decomposition,
                             backend=backend, resume=resume, progress=progress)
     return out, state
 
