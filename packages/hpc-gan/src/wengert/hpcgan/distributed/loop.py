@@ -83,6 +83,7 @@ class Replica:
     subdomain: int = 0
     faces: tuple[Interface, ...] = ()
     n_subdomains: int = 1
+    comm_seconds: float = 0.0  # spent in all-reduces and interface exchanges so far
 
     @property
     def is_root(self) -> bool:
@@ -153,12 +154,13 @@ def run_distributed(problem: FlowProblem, observed: Observed, config: TrainConfi
                         decomposition.grid.h if decomposition is not None else 0.0)
     try:
         while state.iteration < config.steps:
-            start = time.perf_counter()
+            start, comm_start = time.perf_counter(), replica.comm_seconds
             replica.watchdog.context = f"iteration {state.iteration + 1}"
             state, metrics = _iteration(state, steps, replica, problem, observed, config, dtype,
                                         coupling)
             good = state
             metrics["step_time"] = time.perf_counter() - start
+            metrics["comm_time"] = replica.comm_seconds - comm_start  # this rank's
             due = state.iteration == config.steps
             if replica.is_root and (state.iteration % config.log_every == 0 or due):
                 _log(out, state.iteration, metrics)
@@ -266,7 +268,9 @@ def _coupled_gradients(gen: Any, critic: Any, batch: dict, replica: Replica, cou
               for f in replica.faces]
     mine = [np.stack([np.asarray(v) for v in values(gen, batch["xi_physics"], x, f.normal)])
             for f, x in zip(replica.faces, points)]
+    start = time.perf_counter()
     theirs = exchange(replica.watchdog, replica.world, list(replica.faces), mine, step)
+    replica.comm_seconds += time.perf_counter() - start
     terms = [(x, f.normal, t[0], t[1]) for f, x, t in zip(replica.faces, points, theirs)]
     return coupled_generator_gradients(gen, critic, batch, coupling.snapshots, config,
                                        coupling.weight, terms)
@@ -276,6 +280,7 @@ def _average(replica: Replica, grads: Any, metrics: dict, iteration: int, config
              norm_key: str) -> tuple[Any, dict]:
     """The replicas' mean gradient and the job's mean metrics, with each rank's
     finiteness flag; stops every rank together when any rank's numbers are bad."""
+    start = time.perf_counter()
     world = replica.world
     if replica.world_reducer is not None:  # subdomains: gradients within, metrics across
         grads = replica.reducer.mean_tree(grads)
@@ -300,4 +305,5 @@ def _average(replica: Replica, grads: Any, metrics: dict, iteration: int, config
     if replica.world_reducer is None:
         averaged[norm_key] = float(global_norm(grads))  # the norm of the step actually taken
     _check_finite(averaged, iteration, config.divergence_limit)
+    replica.comm_seconds += time.perf_counter() - start
     return grads, averaged
