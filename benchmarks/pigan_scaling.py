@@ -33,7 +33,8 @@ def run(ranks: int, batch: int, steps: int, data: Path, out: Path) -> tuple[floa
                     sys.executable, "-m", "wengert.hpcgan.cli", "train", "--preset", "tiny",
                     "--data", str(data), "--out", str(out), "--backend", "eager", "--steps",
                     str(steps), "--quiet", "--replicas", str(ranks), "--set", *NETWORKS,
-                    f"batch={batch}", f"physics_batch={max(batch // 4, ranks)}"], check=True)
+                    f"batch={batch}", f"physics_batch={max(batch // 4, ranks)}"], check=True,
+                   stdout=subprocess.DEVNULL)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][2:]
     return (statistics.median(r["step_time"] for r in rows),
             statistics.median(r["comm_time"] for r in rows))
