@@ -34,7 +34,7 @@ from .random_field import karhunen_loeve
 DATASET_FILE = "dataset.npz"
 METADATA_FILE = "metadata.json"
 FORMAT = "wengert-hpcgan Monte Carlo dataset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: inflow weighted by the edge normal (site.boundary_conditions)
 #: Realisations per unit of work; fixed so that results never depend on the worker count.
 CHUNK = 16
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from wengert import ad
 
+from .init import default_rng
+
 __all__ = ["DataLoader"]
 
 
@@ -27,7 +29,7 @@ class DataLoader:
             raise ValueError(f"DataLoader: batchsize must be positive, got {batchsize}")
         self.data, self.batchsize = data, int(batchsize)
         self.shuffle, self.partial = shuffle, partial
-        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.rng = default_rng(rng)
         self._leaves, self._treedef = self._as_arrays(data)
         self.n = len(self._leaves[0]) if self._leaves is not None else len(data)
 

@@ -87,6 +87,22 @@ class _Convolution(Layer):
     def _weight_features(n_in: int, n_out: int, groups: int) -> tuple[int, int]:
         return n_in // groups, n_out
 
+    def _check_input(self, x: Array, n_in: int) -> Array:
+        """Channels-last input of the kernel's rank, in the weights' dtype; an
+        NCHW batch (PyTorch's layout) is named as such."""
+        shape, n = wnp.shape(x), self.weight.ndim - 2
+        name = type(self).__name__
+        if len(shape) != n + 2:
+            raise ValueError(f"{name}: a {n}-D convolution takes (N, {n} spatial axes, C) "
+                             f"input, got shape {shape}")
+        if shape[-1] != n_in:
+            hint = (f"; axis 1 has {n_in}: this looks like a channels-first (NCHW) batch, "
+                    f"as PyTorch's; wengert.nn is channels-last: pass np.moveaxis(x, 1, -1)"
+                    if shape[1] == n_in else "")
+            raise ValueError(f"{name}: expects {n_in} input channels on the last axis "
+                             f"(channels-last, (N, ..., C)), got shape {shape}{hint}")
+        return match_dtype(x, self.weight.dtype, name)
+
 
 class Conv(_Convolution):
     """``σ(conv(x, weight) + bias)`` (cross-correlation, as every framework).
@@ -96,7 +112,7 @@ class Conv(_Convolution):
     """
 
     def __call__(self, x: Array) -> Array:
-        x = match_dtype(x, self.weight.dtype, type(self).__name__)
+        x = self._check_input(x, self.weight.shape[-2] * self.groups)
         y = lax.conv_general_dilated(x, self.weight, self.stride, self.pad,
                                      rhs_dilation=self.dilation,
                                      feature_group_count=self.groups)
@@ -150,7 +166,7 @@ class ConvTranspose(_Convolution):
 
     def __call__(self, x: Array) -> Array:
         w = self.weight
-        x = match_dtype(x, w.dtype, "ConvTranspose")
+        x = self._check_input(x, w.shape[-1])
         n = w.ndim - 2
         kernel, (o_g, n_in) = w.shape[:n], w.shape[n:]
         g = self.groups
