@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._core import Aval, Primitive
-from ._helpers import conj_if_complex, shape_of, to_operand
+from ._helpers import conj_if_complex, def_linear, shape_of, to_operand
 from .structural import pad_p, reshape_p, rev_p, transpose_p
 
 
@@ -200,7 +200,12 @@ def _conv(lhs, rhs, **params):
     return conv_general_dilated_p.bind(lhs, rhs, **params)
 
 
-def _conv_vjp_lhs(g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
+def _conv_transpose(i, g, lhs, rhs, **params):
+    """Convolution is linear in each operand: the input side, then the kernel side."""
+    return (_conv_transpose_lhs if i == 0 else _conv_transpose_rhs)(g, lhs, rhs, **params)
+
+
+def _conv_transpose_lhs(g, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
                   dimension_numbers, feature_group_count):
     """dx: a stride-1 convolution of the (stride-dilated) cotangent with the flipped,
     in/out-swapped kernel, subsampled by the input dilation."""
@@ -226,7 +231,7 @@ def _conv_vjp_lhs(g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rh
     return to_operand(_permute(dx, _inverse(lp)), lhs)
 
 
-def _conv_vjp_rhs(g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
+def _conv_transpose_rhs(g, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
                   dimension_numbers, feature_group_count):
     """dw: the input convolved with the cotangent as kernel; the batch axis is
     contracted (it plays the feature role) and each group's input features
@@ -257,12 +262,8 @@ def _conv_vjp_rhs(g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rh
     return to_operand(_permute(dw, _inverse(rp)), rhs)
 
 
-conv_general_dilated_p = Primitive("conv_general_dilated", _conv_impl)
-conv_general_dilated_p.def_rules(
-    shape=_conv_shape,
-    vjps=(_conv_vjp_lhs, _conv_vjp_rhs),
-    jvps=(lambda t, ans, lhs, rhs, **params: _conv(t, rhs, **params),
-          lambda t, ans, lhs, rhs, **params: _conv(lhs, t, **params)))
+conv_general_dilated_p = def_linear(Primitive("conv_general_dilated", _conv_impl),
+                                    _conv_transpose, linear=(0, 1), arity=2, shape=_conv_shape)
 
 
 # ---- windowed reductions ------------------------------------------------------------------
