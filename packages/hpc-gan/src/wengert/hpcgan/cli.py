@@ -68,25 +68,54 @@ def _show(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _parallel(args: argparse.Namespace) -> object | None:
+    """The MPI layout of ``train``, or ``None`` for a single-process run (no MPI options and
+    not started by an MPI launcher with several ranks)."""
+    from .distributed.mpi import launched_with_several_ranks
+
+    options = {"replicas": args.replicas, "ranks_per_node": args.ranks_per_node,
+               "decomp": args.decomp, "placement": args.placement, "timeout": args.comm_timeout}
+    given = {k: v for k, v in options.items() if v is not None}
+    if not given and not launched_with_several_ranks():
+        return None
+    from .distributed.loop import Parallel
+
+    return Parallel(**given)
+
+
 def _train(args: argparse.Namespace) -> None:
     from .pigan.config import parse_overrides
     from .pigan.runs import train
 
-    out, state = train(
-        args.preset,
-        data=args.data,
-        out=args.out,
-        problem=args.problem,
-        backend=args.backend,
-        steps=args.steps,
-        seed=args.seed,
-        device=args.device,
-        resume=args.resume,
-        overrides=parse_overrides(args.set),
-        progress=not args.quiet,
-    )
-    print(f"trained {state.iteration} iterations; run folder {out} (checkpoint, metrics.jsonl); "
-          f"next: wengert-hpcgan evaluate {out}")
+    parallel = _parallel(args)
+    try:
+        out, state = train(
+            args.preset,
+            data=args.data,
+            out=args.out,
+            problem=args.problem,
+            backend=args.backend,
+            steps=args.steps,
+            seed=args.seed,
+            device=args.device,
+            resume=args.resume,
+            overrides=parse_overrides(args.set),
+            progress=not args.quiet,
+            parallel=parallel,
+        )
+    except HpcganError:
+        if parallel is not None and _world_rank() != 0:
+            sys.exit(2)  # every rank stops with the same error: rank 0 prints it
+        raise
+    if parallel is None or _world_rank() == 0:
+        print(f"trained {state.iteration} iterations; run folder {out} (checkpoint, "
+              f"metrics.jsonl); next: wengert-hpcgan evaluate {out}")
+
+
+def _world_rank() -> int:
+    from .distributed.mpi import world_rank
+
+    return world_rank()
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -221,6 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                        help="override training keys, e.g. --set w_pde=0 w_bc=0")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    mpi = train.add_argument_group(
+        "distributed (under mpiexec/srun/jsrun; see 'Distributed training' in the README)")
+    mpi.add_argument("--replicas", type=_positive_int,
+                     help="data-parallel replicas (default: every MPI rank)")
+    mpi.add_argument("--ranks-per-node", type=_positive_int,
+                     help="group consecutive ranks into fake nodes for the hierarchical "
+                          "all-reduce (default: the real shared-memory nodes)")
+    mpi.add_argument("--decomp", metavar="PxQ",
+                     help="domain decomposition (only 1x1 so far)")
+    mpi.add_argument("--placement", choices=("together", "split"),
+                     help="generators and critic on the same ranks (only 'together' so far)")
+    mpi.add_argument("--comm-timeout", type=float, metavar="SECONDS",
+                     help="abort the job when a collective waits longer (default 300)")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(
