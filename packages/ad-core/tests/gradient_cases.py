@@ -486,6 +486,10 @@ add("lax.reduce_window_sum", sample("any", 1, 4, 4, 2), jax=False,
     fn=lambda op, xp, x: op(x, (1, 2, 2, 1), (1, 2, 1, 1), "SAME"))
 add("lax.reduce_window_max", sample("any", 1, 4, 4, 2), jax=False, order2=True,
     fn=lambda op, xp, x: op(x, (1, 2, 2, 1), (1, 2, 2, 1)))
+add("lax.dynamic_slice_in_dim", sample("any", 5, 3), jax=False, order2=True,
+    fn=lambda op, xp, x: op(x, np.int64(2), 2, axis=0))
+add("lax.dynamic_update_slice_in_dim", sample("any", 5, 3), sample("any", 5, 2), jax=False,
+    order2=True, fn=lambda op, xp, x, u: op(x, u, np.int64(1), axis=1))
 add("primitive.dynamic_slice", sample("any", 4, 3), jax=False, order2=True,
     fn=lambda op, xp, x: op(x, np.int64(1), np.int64(0), slice_sizes=(2, 2)))
 add("primitive.dynamic_update_slice", sample("any", 4, 3), sample("any", 2, 2), jax=False,

@@ -16,6 +16,7 @@ init)``, ``scan(f, init, xs, length=None)``. Carries and operands are trees.
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from .._core import ConcreteTracer, Tracer, _stack
+from .._mutation import journal, rebind
 from .._staging import StagingTrace
+from ..errors import TracerMutationError
 from ..primitives.control import MaxStepsExceeded
 from ..primitives.elementwise import convert_element_type_p, ne_p
 from ..tree import TreeDef, tree_flatten, tree_unflatten
@@ -76,21 +79,45 @@ def cond(pred: Any, true_fn: Callable, false_fn: Callable, *operands: Any) -> An
     if is_concrete(pred):
         return (true_fn if bool(pred) else false_fn)(*operands)
     leaves, in_tree = tree_flatten(list(operands))
-    out_trees: list[TreeDef] = []
-
-    def flat(fn: Callable) -> Callable:
-        def branch(*xs: Any) -> list:
-            out_leaves, out_tree = tree_flatten(fn(*tree_unflatten(in_tree, list(xs))))
-            out_trees.append(out_tree)
-            return out_leaves
-
-        return branch
-
     index = convert_element_type_p.bind(_scalar_predicate(pred, "cond: pred"),
                                         new_dtype=np.dtype(np.int32))
-    outs = bind_cond(index, [flat(false_fn), flat(true_fn)], leaves)
+    # Arrays from outside that a branch updates in place (`im[0] += 1`) are isolated:
+    # each branch starts from their old values, and their values after the branch
+    # taken become extra outputs, rebound to the handles after the cond.
+    written: dict[int, Tracer] = {}
+    while True:
+        known = list(written.values())
+        out_trees: list[TreeDef] = []
+
+        def flat(fn: Callable, known: list = known, out_trees: list = out_trees) -> Callable:
+            def branch(*xs: Any) -> list:
+                level = _stack[-1].level
+                with journal() as writes:
+                    out_leaves, out_tree = tree_flatten(fn(*tree_unflatten(in_tree, list(xs))))
+                    # Values as the branch leaves them, before the handles are restored.
+                    out_leaves = [copy.copy(x) if isinstance(x, Tracer) else x
+                                  for x in out_leaves]
+                    extras = [copy.copy(h) for h in known]
+                outer = writes.outer(level)
+                writes.restore(outer)
+                for h in outer:
+                    written.setdefault(id(h), h)
+                out_trees.append(out_tree)
+                return out_leaves + extras
+
+            return branch
+
+        outs = bind_cond(index, [flat(false_fn), flat(true_fn)], leaves)
+        if len(written) == len(known):
+            break
     _same_tree(out_trees[1], out_trees[0], "cond: the output of true_fn vs false_fn")
-    return tree_unflatten(out_trees[0], outs)
+    n = len(outs) - len(known)
+    for h, new in zip(known, outs[n:]):
+        if not rebind(h, new):
+            raise TracerMutationError(
+                "cond: a branch updated in place an array of an enclosing transformation; "
+                "return the new value from the branch instead (a = cond(p, f, g, a))")
+    return tree_unflatten(out_trees[0], outs[:n])
 
 
 # ---- while_loop -------------------------------------------------------------------------
