@@ -2,6 +2,7 @@
 closures and nesting, and the impurity warning (random numbers drawn without
 an explicit key)."""
 
+import functools
 import tracemalloc
 import warnings
 
@@ -113,3 +114,75 @@ def test_pure_functions_with_an_explicit_key_do_not_warn():
         warnings.simplefilter("error")
         g = ad.grad(lambda x: wnp.sum(ad.checkpoint(keyed)(x, 7)))(np.ones(3))
     np.testing.assert_allclose(g, np.random.default_rng(7).standard_normal(3), **CLOSE)
+
+
+# ---- callable objects: their traced parameters are inputs too ------------------------------
+class Affine:
+    """A layer-like object with parameters, registered as a tree (as `wengert.nn` layers)."""
+
+    def __init__(self, w, b):
+        self.w, self.b = w, b
+
+    def __call__(self, x):
+        return wnp.tanh(x @ self.w + self.b)
+
+    def apply(self, x):
+        return self(x) * 2.0
+
+
+ad.register_tree(Affine, lambda a: ([a.w, a.b], None), lambda _, c: Affine(*c))
+
+
+class Opaque:
+    """Not a tree: checkpoint cannot rebuild it around new values."""
+
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, x):
+        return x @ self.w
+
+
+def _affine_and_input():
+    rng = np.random.default_rng(3)
+    return Affine(rng.standard_normal((3, 4)), rng.standard_normal(4)), rng.standard_normal((2, 3))
+
+
+def _partial_call(layer, h):
+    return layer(h)
+
+
+# (checkpointed form, the same call without checkpoint)
+CALLABLE_FORMS = {
+    "object": (lambda l: ad.checkpoint(l), lambda l: l),
+    "bound method": (lambda l: ad.checkpoint(l.apply), lambda l: l.apply),
+    "__call__": (lambda l: ad.checkpoint(l.__call__), lambda l: l),
+    "closure over a method": (lambda l: (lambda m: ad.checkpoint(lambda h: m(h)))(l.apply),
+                              lambda l: l.apply),
+    "partial": (lambda l: ad.checkpoint(functools.partial(_partial_call, l)), lambda l: l),
+}
+
+
+@pytest.mark.parametrize("name", list(CALLABLE_FORMS))
+def test_checkpoint_of_a_callable_object_differentiates_its_parameters(name):
+    checkpointed, plain = CALLABLE_FORMS[name]
+    layer, h = _affine_and_input()
+
+    def loss(wrap):
+        return lambda l, h: wnp.sum(wrap(l)(h) ** 2)
+
+    got = ad.gradient(loss(checkpointed), layer, h)
+    ref = ad.gradient(loss(plain), layer, h)
+    assert isinstance(got[0], Affine)
+    for a, b in zip(ad.tree_leaves(got), ad.tree_leaves(ref)):
+        np.testing.assert_allclose(a, b, **CLOSE)
+
+
+def test_checkpoint_refuses_an_object_whose_traced_attributes_it_cannot_see():
+    w = np.random.default_rng(0).standard_normal((3, 2))
+    x = np.ones((1, 3))
+    with pytest.raises(TypeError, match=r"Opaque.*'w'.*register_tree"):
+        ad.gradient(lambda w: wnp.sum(ad.checkpoint(Opaque(w))(x)), w)
+    # Without traced attributes it is an ordinary function.
+    g = ad.gradient(lambda x: wnp.sum(ad.checkpoint(Opaque(w))(x)), x)[0]
+    np.testing.assert_allclose(g, np.broadcast_to(w.sum(1), (1, 3)), **CLOSE)

@@ -29,9 +29,9 @@ EXEMPT = {
     **dict.fromkeys(
         ["equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
          "logical_or", "logical_xor", "logical_not", "isfinite", "isnan", "isinf", "all", "any",
-         "isclose"], "boolean result"),
+         "isclose", "iscomplex", "isreal"], "boolean result"),
     **dict.fromkeys(["argmax", "argmin", "argsort", "count_nonzero"], "integer result"),
-    **dict.fromkeys(["shape", "ndim", "size", "result_type", "iscomplexobj"],
+    **dict.fromkeys(["shape", "ndim", "size", "result_type", "iscomplexobj", "isrealobj"],
                     "describes an array, returns no array"),
     **dict.fromkeys(["arange", "empty", "empty_like", "eye", "identity", "ones", "ones_like",
                      "zeros", "zeros_like", "fft.fftfreq", "fft.rfftfreq"],

@@ -83,6 +83,8 @@ sample("add", ints((4,), -5, 5), 1.5)  # int + float literal -> float64
 sample("mul", ints((4,), -5, 5, np.int32), normal((4,), F32))  # -> float64 (NumPy)
 sample("div", ints((4,), 1, 5), ints((4,), 1, 5, name="j"))  # true division
 sample("rem", ints((6,), -9, 9), ints((6,), 1, 4, name="j"))  # C fmod on integers
+sample("floor_divide", ints((6,), -9, 9), ints((6,), -4, 4, name="j") * 2 + 1)  # ints stay
+_float_variants("floor_divide", lambda d: (normal((3, 4), d) * 5, normal((4,), d, "y") + 3.0))
 sample("add", cplx((3,)), normal((3,)))
 _float_variants("pow", lambda d: (uniform((3, 4), 0.2, 3.0, d), normal((4,), d, "y")))
 sample("pow", ints((5,), 0, 4), ints((5,), 0, 4, name="e"))

@@ -308,9 +308,24 @@ stop_gradient_p.def_rules(shape=lambda x: x, vjps=(lambda g, ans, x: None,),
 
 
 def stop_gradient(x: Any) -> Any:
-    """``x`` itself, seen as a constant by every transformation."""
-    return tree_map(lambda leaf: stop_gradient_p.bind(leaf) if isinstance(leaf, Tracer) else leaf,
-                    x)
+    """``x`` itself, seen as a constant by every transformation.
+
+    A value known now (all its tracers eager) comes back as a plain array, a
+    copy so that writing into it cannot reach the tape: ``float()`` of it
+    is then allowed.
+    """
+    return tree_map(_constant, x)
+
+
+def _constant(leaf: Any) -> Any:
+    if not isinstance(leaf, Tracer):
+        return leaf
+    v = leaf
+    while isinstance(v, ConcreteTracer):
+        v = v._primal()
+    if isinstance(v, Tracer):  # staged underneath: the graph must record it
+        return stop_gradient_p.bind(leaf)
+    return v.copy() if hasattr(v, "copy") else v
 
 
 def top_trace(args: Sequence[Any]) -> Any:

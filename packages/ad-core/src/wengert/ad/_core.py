@@ -1,7 +1,8 @@
 """The interpreter stack: primitives, traces, tracers and `bind`.
 
 Every transformation (reverse, forward, staging) is a *trace* at a level on a
-global stack. Applying a primitive finds the highest-level trace among its
+stack that each thread has for itself (as JAX's trace state), so threads
+differentiating at the same time never see each other's traces. Applying a primitive finds the highest-level trace among its
 arguments and lets that trace process it; values of lower levels are passed
 down untouched, so nested transformations never confuse their perturbations.
 With no tracer among the arguments, `bind` runs the primitive's array
@@ -11,9 +12,12 @@ implementation directly: that is the fast path that backward passes take.
 from __future__ import annotations
 
 from collections.abc import Callable
+import threading
 from typing import Any
 
 import numpy as np
+
+from .errors import DerivativeDroppedError, EscapedTracerError
 
 #: Every primitive by name. `wengert.xla` checks it lowers each entry.
 registry: dict[str, Primitive] = {}
@@ -79,6 +83,8 @@ class Primitive:
                     top, level = t, t.level
         if top is None:
             return self.impl(*args, **params)
+        if not top.active:
+            raise escaped_tracer_error(self.name, top)
         return top.process(self, args, params)
 
     def __repr__(self) -> str:
@@ -163,19 +169,43 @@ def aval_of(x: Any) -> Aval:
 
 
 class Trace:
-    """One level of the interpreter stack. Subclasses implement `process`."""
+    """One level of the interpreter stack. Subclasses implement `process`.
+
+    ``active`` turns False when its transformation returns: its tracers are
+    then dead, and `bind` refuses them rather than extend a finished tape.
+    """
 
     __slots__ = ("level", "active")
 
     def __init__(self) -> None:
-        self.level = len(_stack)
+        self.level = len(trace_stack())
         self.active = True
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} does not implement process")
 
 
-_stack: list[Trace] = []
+def escaped_tracer_error(what: str, trace: Trace) -> EscapedTracerError:
+    return EscapedTracerError(
+        f"{what} was applied to a traced value of a {type(trace).__name__} (level "
+        f"{trace.level}) whose transformation has already returned: the tracer escaped it "
+        "(stored in a global, an attribute or a closure used later). Return the value from "
+        "the transformed function instead, or apply the transformation again.")
+
+
+class _ThreadState(threading.local):
+    """The interpreter stack of the current thread."""
+
+    def __init__(self) -> None:
+        self.stack: list[Trace] = []
+
+
+_state = _ThreadState()
+
+
+def trace_stack() -> list[Trace]:
+    """The traces open in the current thread, innermost last."""
+    return _state.stack
 
 
 class trace_level:
@@ -187,13 +217,18 @@ class trace_level:
         self.trace = trace
 
     def __enter__(self) -> Trace:
-        _stack.append(self.trace)
+        trace_stack().append(self.trace)
         return self.trace
 
     def __exit__(self, *exc: object) -> None:
         self.trace.active = False
-        popped = _stack.pop()
-        assert popped is self.trace, "trace stack corrupted: transformations exited out of order"
+        stack = trace_stack()
+        if not stack or stack[-1] is not self.trace:
+            raise RuntimeError(
+                "wengert.ad: the trace stack is corrupted: a transformation exited out of "
+                "order (a generator or context manager suspended inside a transformation "
+                "and resumed outside it, or a trace shared between threads)")
+        stack.pop()
 
 
 class Tracer(Shaped):
@@ -283,3 +318,27 @@ class ConcreteTracer(Tracer):
         while isinstance(v, Tracer):
             v = v.concrete_value(what)
         return v
+
+    # A Python number has no derivative: converting a float tracer would silently
+    # drop it, so these refuse. bool(), int() and indexing stay (control flow).
+    def __float__(self) -> float:
+        return float(self._number("float()"))
+
+    def __complex__(self) -> complex:
+        return complex(self._number("complex()"))
+
+    def item(self) -> Any:
+        return np.asarray(self._number("item()")).item()
+
+    def tolist(self) -> Any:
+        return np.asarray(self._number("tolist()")).tolist()
+
+    def _number(self, what: str) -> Any:
+        if is_inexact_dtype(self.dtype):
+            raise DerivativeDroppedError(
+                f"{what} of a differentiated value would drop its derivative (math.sin(x) "
+                "and float(x) give Python numbers, which carry none). Use the array "
+                "functions instead (numpy.sin(x) or wengert.ad.numpy.sin(x) are "
+                "differentiated); for a value meant as a constant, convert "
+                "wengert.ad.stop_gradient(x), or do it outside the differentiated function.")
+        return self.concrete_value(what)

@@ -161,12 +161,12 @@ def _accumulate(cts: list, owned: set, p: int, out: int, c: Any, n_out: int) -> 
 class _CustomVJPNode:
     """Tape entry of an `adjoint` function: its VJPs call the user's ``back`` once."""
 
-    __slots__ = ("back", "y_def", "arg_sizes", "n_parents", "pending", "last_g", "last_cts")
+    __slots__ = ("back", "y_def", "arg_defs", "n_parents", "pending", "last_g", "last_cts")
     multiple_results = True
     keep_ans = False
 
-    def __init__(self, back: Any, y_def: Any, arg_sizes: list[int], n_parents: int) -> None:
-        self.back, self.y_def, self.arg_sizes = back, y_def, arg_sizes
+    def __init__(self, back: Any, y_def: Any, arg_defs: list, n_parents: int) -> None:
+        self.back, self.y_def, self.arg_defs = back, y_def, arg_defs
         self.n_parents = self.pending = n_parents
         self.last_g = self.last_cts = None
 
@@ -188,20 +188,16 @@ class _CustomVJPNode:
 
     def _cotangents(self, g: tuple) -> list:
         if g is not self.last_g:
-            from .tree import tree_flatten, tree_unflatten
+            from .tree import flatten_up_to, tree_unflatten
 
             cts = self.back(tree_unflatten(self.y_def, list(g)))
-            if not isinstance(cts, tuple) or len(cts) != len(self.arg_sizes):
+            if not isinstance(cts, tuple) or len(cts) != len(self.arg_defs):
                 raise TypeError(f"adjoint: back must return a tuple with one cotangent per "
-                                f"positional argument ({len(self.arg_sizes)}), got {cts!r:.80}")
+                                f"positional argument ({len(self.arg_defs)}), got {cts!r:.80}")
             flat: list = []
-            for ct, n in zip(cts, self.arg_sizes):
-                leaves = [None] * n if ct is None else tree_flatten(
-                    ct, is_leaf=lambda x: x is None)[0]
-                if len(leaves) != n:
-                    raise TypeError("adjoint: a cotangent returned by back does not have the "
-                                    "structure of its argument")
-                flat.extend(leaves)
+            for k, (ct, arg_def) in enumerate(zip(cts, self.arg_defs)):
+                flat.extend(flatten_up_to(arg_def, ct, f"adjoint: the cotangent that back "
+                                                       f"returned for argument {k}"))
             self.last_g, self.last_cts, self.pending = g, flat, self.n_parents
         return self.last_cts
 
@@ -211,11 +207,11 @@ def _process_custom_vjp(self: ReverseTrace, fun: Any, args: tuple) -> Any:
 
     vals: list = []
     parents = []
-    sizes = []
+    arg_defs = []
     flat_index = 0  # position among the flattened leaves of all arguments
     for a in args:
         leaves, treedef = tree_flatten(a)
-        sizes.append(len(leaves))
+        arg_defs.append(treedef)
         unwrapped = []
         for leaf in leaves:
             if type(leaf) is ReverseTracer and leaf._trace is self:
@@ -232,7 +228,7 @@ def _process_custom_vjp(self: ReverseTrace, fun: Any, args: tuple) -> Any:
     # Only float outputs are traced; the others get no cotangent (None in `kept`).
     traced = [_is_float(v) for v in y_leaves]
     kept = tuple(_shape_only(v) if t else None for v, t in zip(y_leaves, traced))
-    self.tape.append((_CustomVJPNode(back, y_def, sizes, len(parents)), parents, (), kept, {}))
+    self.tape.append((_CustomVJPNode(back, y_def, arg_defs, len(parents)), parents, (), kept, {}))
     return tree_unflatten(y_def, [ReverseTracer(self, v, idx, k) if t else v
                                   for k, (v, t) in enumerate(zip(y_leaves, traced))])
 

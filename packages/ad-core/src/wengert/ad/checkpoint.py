@@ -39,12 +39,14 @@ class ImpureCheckpointWarning(UserWarning):
 def checkpoint(f: Callable) -> Callable:
     """``f`` with the same value and gradients, storing only its inputs for the backward pass.
 
-    Values that ``f`` closes over (its closure cells, recursively through
-    closed-over functions) are inputs too: traced ones receive gradients.
+    Values that ``f`` reaches are inputs too and traced ones receive gradients:
+    its closure cells (recursively through closed-over functions), and for a
+    callable object (an ``nn`` layer, any registered tree with ``__call__``, a
+    bound method, a `functools.partial`) its leaves.
     """
     @functools.wraps(f)
     def wrapped(*args: Any) -> Any:
-        rebuild, captured = _closure_inputs(f)
+        rebuild, captured = _traced_inputs(f)
         trace = top_trace((captured, args))
         if not isinstance(trace, ReverseTrace):
             return f(*args)
@@ -78,13 +80,36 @@ def checkpoint(f: Callable) -> Callable:
     return wrapped
 
 
-def _closure_inputs(f: Callable, seen: frozenset = frozenset()) -> tuple[Callable, list]:
-    """The traced values ``f`` closes over, and ``rebuild(values) -> f`` with them replaced.
+def _traced_inputs(obj: Any, seen: frozenset = frozenset()) -> tuple[Callable, list]:
+    """The traced values reachable from the callable ``obj``, and ``rebuild(values)``
+    giving ``obj`` with them replaced (``obj`` itself while none are found).
 
-    Looks through closure cells, into trees held there and into closed-over
-    functions; cells without traced values are shared with ``f`` unchanged.
+    Looks through closure cells (recursively into closed-over functions), the
+    object and function of a bound method, a `functools.partial`'s function
+    and arguments, and any tree (an ``nn`` layer, a registered class). An
+    object that is not a tree but holds traced attributes is refused: its
+    parameters would get no gradient.
     """
-    cells = getattr(f, "__closure__", None) or ()
+    if isinstance(obj, types.FunctionType):
+        if id(obj) in seen:  # recursion: left as it is
+            return (lambda _: obj), []
+        return _function_inputs(obj, seen | {id(obj)})
+    if isinstance(obj, types.MethodType):
+        return _parts_inputs([obj.__func__, obj.__self__], seen,
+                             lambda func, self: types.MethodType(func, self))
+    if isinstance(obj, functools.partial):
+        return _parts_inputs([obj.func, obj.args, obj.keywords], seen,
+                             lambda func, a, kw: functools.partial(func, *a, **kw))
+    leaves, tree = tree_flatten(obj)
+    if any(isinstance(x, Tracer) for x in leaves):
+        return functools.partial(tree_unflatten, tree), leaves
+    for leaf in leaves:
+        _refuse_hidden_tracers(leaf)
+    return (lambda _: obj), []
+
+
+def _function_inputs(f: types.FunctionType, seen: frozenset) -> tuple[Callable, list]:
+    cells = f.__closure__ or ()
     parts = []  # (cell index, rebuild of its contents, number of values)
     values: list = []
     for k, cell in enumerate(cells):
@@ -92,14 +117,7 @@ def _closure_inputs(f: Callable, seen: frozenset = frozenset()) -> tuple[Callabl
             content = cell.cell_contents
         except ValueError:  # an empty cell
             continue
-        if isinstance(content, types.FunctionType):
-            if id(content) in seen or content is f:  # recursion: left as it is
-                continue
-            inner, found = _closure_inputs(content, seen | {id(f)})
-        else:
-            leaves, tree = tree_flatten(content)
-            found = leaves if any(isinstance(x, Tracer) for x in leaves) else []
-            inner = functools.partial(tree_unflatten, tree)
+        inner, found = _traced_inputs(content, seen)
         if found:
             parts.append((k, inner, len(found)))
             values.extend(found)
@@ -120,11 +138,46 @@ def _closure_inputs(f: Callable, seen: frozenset = frozenset()) -> tuple[Callabl
     return rebuild, values
 
 
+def _parts_inputs(parts: list, seen: frozenset, make: Callable) -> tuple[Callable, list]:
+    """Inputs of an object made of ``parts`` (``make(*parts)`` builds it again)."""
+    found = [_traced_inputs(p, seen) for p in parts]
+    values = [v for _, vs in found for v in vs]
+    if not values:
+        obj = make(*parts)
+        return (lambda _: obj), []
+
+    def rebuild(new: list) -> Any:
+        rebuilt, start = [], 0
+        for (inner, vs), p in zip(found, parts):
+            rebuilt.append(inner(new[start:start + len(vs)]) if vs else p)
+            start += len(vs)
+        return make(*rebuilt)
+
+    return rebuild, values
+
+
+def _refuse_hidden_tracers(leaf: Any) -> None:
+    """A plain object (not a tree) whose attributes hold traced values cannot be
+    rebuilt around new values: say so instead of dropping their gradients."""
+    attrs = getattr(leaf, "__dict__", None)
+    if not attrs or isinstance(leaf, (type, types.ModuleType, types.FunctionType)):
+        return
+    for name, value in attrs.items():
+        if any(isinstance(x, Tracer) for x in tree_leaves(value)):
+            raise TypeError(
+                f"checkpoint: the {type(leaf).__name__} object it calls holds a traced value "
+                f"in its attribute {name!r}, which checkpoint cannot see (the class is not a "
+                "tree), so its gradient would be lost. Register the class with "
+                "wengert.ad.register_tree, or pass the value as an argument of the "
+                "checkpointed function.")
+
+
 def _generators(f: Callable, args: tuple) -> list:
     """Random generators ``f`` can reach: NumPy's global one, closure cells, globals it
     names, and its arguments."""
     found = [np.random.mtrand._rand]
     candidates = list(tree_leaves(list(args)))
+    f = getattr(f, "__func__", f)  # a bound method: its function's cells and globals
     code = getattr(f, "__code__", None)
     for cell in getattr(f, "__closure__", None) or ():
         with contextlib.suppress(ValueError):  # an empty cell

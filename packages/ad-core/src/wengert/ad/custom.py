@@ -47,13 +47,26 @@ from ._staging import StagingTrace, _abstract, run_graph, stage
 from .errors import NonDifferentiableError, TracerArrayConversionError
 from .primitives.control import JointVJP
 from .primitives.dynamic import zeros_on
-from .tree import tree_flatten, tree_map, tree_unflatten
+from .tree import TreeDef, flatten_up_to, tree_flatten, tree_map, tree_unflatten
 
 
 def _float(x: Any) -> bool:
     return is_differentiable(x)
 
 
+
+
+def _arg_cotangents(args_tree: TreeDef, per_arg: Any) -> list:
+    """The leaves of the cotangents a pullback returned, checked against the arguments'
+    structure (a dict with other keys must not pass because its leaf count fits)."""
+    if not isinstance(per_arg, (tuple, list)) or len(per_arg) != len(args_tree.children):
+        raise TypeError(f"a custom pullback must return a tuple with one cotangent per "
+                        f"positional argument ({len(args_tree.children)}), got {per_arg!r:.80}")
+    return flatten_up_to(args_tree, list(per_arg), "the cotangent a custom pullback returned")
+
+
+def _output_tangents(y_tree: TreeDef, y_dot: Any) -> list:
+    return flatten_up_to(y_tree, y_dot, "the output tangent of a custom_jvp rule")
 
 
 # ---- the reverse trace, with trees of arguments -----------------------------------------------
@@ -77,8 +90,7 @@ def call_adjoint(trace: ReverseTrace, fun: Callable, args: tuple) -> Any:
             it = iter(g)
             full = [next(it) if d else np.zeros(np.shape(v), np.result_type(v))
                     for v, d in zip(y_leaves, diff)]
-            cts = back(tree_unflatten(out["tree"], full))
-            return tuple(tree_flatten(tuple(cts), is_leaf=lambda c: c is None)[0])
+            return tuple(_arg_cotangents(in_tree, back(tree_unflatten(out["tree"], full))))
 
         return [v for v, d in zip(y_leaves, diff) if d], float_back
 
@@ -112,8 +124,7 @@ def jvp_of_adjoint(trace: JVPTrace, fun: Callable, args: tuple) -> Any:
         it = iter(cts)
         full = [next(it) if d else np.zeros(np.shape(v), np.result_type(v))
                 for v, d in zip(y_leaves, diff)]
-        per_arg = back(tree_unflatten(y_tree, full))
-        return tree_flatten(tuple(per_arg), is_leaf=lambda c: c is None)[0]
+        return _arg_cotangents(tree, back(tree_unflatten(y_tree, full)))
 
     try:
         tangents = transpose(back_flat, [v for v, d in zip(y_leaves, diff) if d],
@@ -191,17 +202,25 @@ return softplus(x), t * wnp.exp(-wnp.logaddexp(0, -x))
         y, y_dot = self.rule(tuple(tree_unflatten(tree, primals)),
                              tuple(tree_unflatten(tree, tangents)))
         y_leaves, y_tree = tree_flatten(y)
-        t_leaves = tree_flatten(y_dot, is_leaf=lambda t: t is None)[0]
+        t_leaves = _output_tangents(y_tree, y_dot)
         return tree_unflatten(y_tree, [JVPTracer(trace, v, _fit(t, v)) if t is not None and
                                        _float(v) else v for v, t in zip(y_leaves, t_leaves)])
 
     def _with_transposed_rule(self, *args: Any) -> tuple[Any, Callable]:
+        y = self(*args)
+        y_tree = tree_flatten(y)[1]
+
+        def tangent_out(*ts: Any) -> Any:
+            y_dot = self.rule(args, ts)[1]
+            _output_tangents(y_tree, y_dot)  # its structure must be y's
+            return y_dot
+
         def back(dy: Any) -> tuple:
             t0 = tree_map(lambda x: zeros_on(x, aval_of(x).shape, aval_of(x).dtype)
                           if _float(x) else None, list(args))
-            return pullback(lambda *ts: self.rule(args, ts)[1], *t0)[1](dy)
+            return pullback(tangent_out, *t0)[1](dy)
 
-        return self(*args), back
+        return y, back
 
     def _stage(self, args: tuple) -> Any:
         operands, rebuild = _operands(args)
@@ -217,8 +236,8 @@ return softplus(x), t * wnp.exp(-wnp.logaddexp(0, -x))
         def rule(*zs: Any) -> list:
             xs, ts = zs[:len(avals)], _scatter(zs[len(avals):], diff)
             y, y_dot = self.rule(tuple(rebuild(xs)), tuple(rebuild(ts)))
-            y_leaves = tree_flatten(y)[0]
-            t_leaves = tree_flatten(y_dot, is_leaf=lambda t: t is None)[0]
+            y_leaves, y_tree = tree_flatten(y)
+            t_leaves = _output_tangents(y_tree, y_dot)
             return y_leaves + [_fit(t, v) for v, t in zip(y_leaves, t_leaves) if _float(v)]
 
         from .control._build import stage_together
@@ -306,9 +325,8 @@ def stage_adjoint(fun: Callable, args: tuple) -> Any:
         y, back = fun(*rebuild(xs))
         full = [zeros_on(v, a.shape, a.dtype) if c is None else c
                 for c, a, v in zip(cts, out_avals, tree_flatten(y)[0])]
-        per_arg = back(tree_unflatten(out_tree, full))
-        flat = tree_flatten(tuple(per_arg), is_leaf=lambda c: c is None)[0]
-        arg_leaves = tree_flatten(list(args))[0]
+        arg_leaves, arg_tree = tree_flatten(list(args))
+        flat = _arg_cotangents(arg_tree, back(tree_unflatten(out_tree, full)))
         dynamic = iter(flat[k] for k, x in enumerate(arg_leaves) if _abstract(x) is not None)
         return [_fit(c, x) for c, x, d in zip(dynamic, xs, diff) if d]
 

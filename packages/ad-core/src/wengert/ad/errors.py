@@ -15,3 +15,12 @@ class ConcretizationError(TypeError):
 
 class NonDifferentiableError(TypeError):
     """A function with no differentiation rule was applied to a traced value."""
+
+
+class EscapedTracerError(TypeError):
+    """A traced value was used after the transformation that made it had returned."""
+
+
+class DerivativeDroppedError(TypeError):
+    """A differentiable traced value was converted to a Python number (its derivative
+    would silently be lost)."""

@@ -28,6 +28,8 @@ class TreeDef(NamedTuple):
     def __repr__(self) -> str:
         if self.kind is None:
             return "*"
+        if self.kind is dict:  # the keys are what tells two dicts apart
+            return "{" + ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.aux, self.children)) + "}"
         inner = ", ".join(map(repr, self.children))
         return f"{getattr(self.kind, '__name__', self.kind)}({inner})"
 
@@ -96,7 +98,7 @@ def _node(x: Any) -> tuple[Any, list, Hashable] | None:
     if kind == "sequence" or kind == "namedtuple":
         return t, list(x), None
     if kind == "dict":
-        keys = tuple(x.keys())
+        keys = DictKeys.of(x)
         return t, [x[k] for k in keys], keys
     if kind == "none":
         return t, [], None
@@ -105,6 +107,32 @@ def _node(x: Any) -> tuple[Any, list, Hashable] | None:
         return t, list(children), aux
     children, names = _dataclass_flatten(x)
     return t, children, names
+
+
+class DictKeys(tuple):
+    """A dict node's keys, sorted (as JAX), so two dicts built in different orders
+    have one structure and their leaves line up; ``order`` keeps the dict's own
+    order (``None`` if sorted already) so a rebuilt dict, a gradient for
+    instance, lists its keys as the argument did. Keys that do not sort (mixed
+    types) keep insertion order."""
+
+    order: tuple | None
+
+    @classmethod
+    def of(cls, d: dict) -> DictKeys:
+        own = tuple(d)
+        try:
+            keys = cls(sorted(own))
+        except TypeError:
+            keys = cls(own)
+        keys.order = None if tuple(keys) == own else own
+        return keys
+
+    def rebuild(self, children: list) -> dict:
+        if self.order is None:
+            return dict(zip(self, children))
+        by_key = dict(zip(self, children))
+        return {k: by_key[k] for k in self.order}
 
 
 def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[list, TreeDef]:
@@ -141,7 +169,7 @@ def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:
         if k is tuple or k is list:
             return k(children)
         if k is dict:
-            return dict(zip(d.aux, children))
+            return d.aux.rebuild(children)
         if k in _registry:
             return _registry[k][1](d.aux, children)
         if hasattr(k, "_fields"):
@@ -155,6 +183,35 @@ def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:
 
 
 _sentinel = object()
+
+
+def flatten_up_to(treedef: TreeDef, tree: Any, what: str) -> list:
+    """The leaves of ``tree`` at the leaf positions of ``treedef``, for cotangents and
+    tangents that must mirror a value's structure. ``None`` stands for a zero
+    subtree (one ``None`` per leaf). A different structure raises, naming both."""
+    leaves: list = []
+
+    def walk(d: TreeDef, x: Any) -> None:
+        if d.kind is None:
+            leaves.append(x)
+            return
+        if x is None:
+            leaves.extend([None] * d.num_leaves)
+            return
+        node = _node(x)
+        if node is None or not _same_kind(node[0], d.kind) or node[2] != d.aux \
+                or len(node[1]) != len(d.children):
+            raise TypeError(f"{what} has the structure {tree_flatten(tree)[1]}, but it must "
+                             f"have {treedef} (None may stand for a zero part)")
+        for c, child in zip(d.children, node[1]):
+            walk(c, child)
+
+    walk(treedef, tree)
+    return leaves
+
+
+def _same_kind(a: type, b: type) -> bool:
+    return a is b or (a in (tuple, list) and b in (tuple, list))
 
 
 def tree_map(fn: Callable, tree: Any, *rest: Any,

@@ -39,6 +39,8 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
         "wells",
         "field",
         "?simulation",
+        "?observations",
+        "?train",
     ),
     "river": ("edges", "head"),
     "inflow[]": ("edges", "flux"),
@@ -48,7 +50,11 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "field": ("mean", "kernels", "variance_fraction", "?max_modes"),
     "field.kernels[]": ("type", "variance", "length"),
     "simulation": ("?samples",),
+    "observations": ("forward", "inverse", "validation"),
+    "observations.network": ("conductivity", "head"),
 }
+#: Held-out validation wells a preset must carry (accuracy is reported there).
+MIN_VALIDATION_WELLS = 20
 MAX_CELLS = 50_000_000
 
 
@@ -63,6 +69,29 @@ class FieldSpec:
 
 
 @dataclass(frozen=True, eq=False)
+class Network:
+    """One observation network of the PI-GAN: where Y and where u are measured (scaled)."""
+
+    conductivity: np.ndarray  # (kc, 2)
+    head: np.ndarray  # (kh, 2)
+
+
+@dataclass(frozen=True, eq=False)
+class Observations:
+    """The forward network (many Y wells, few u wells), the inverse one (few Y, many u),
+    and held-out validation wells that no training ever sees."""
+
+    forward: Network
+    inverse: Network
+    validation: np.ndarray  # (kv, 2)
+
+    def network(self, problem: str) -> Network:
+        if problem not in ("forward", "inverse"):
+            raise ValueError(f"problem must be 'forward' or 'inverse', got {problem!r}")
+        return getattr(self, problem)
+
+
+@dataclass(frozen=True, eq=False)
 class Preset:
     name: str
     description: str
@@ -70,6 +99,8 @@ class Preset:
     field: FieldSpec
     samples: int
     definition: dict  # the JSON as read, recorded in dataset metadata
+    observations: Observations | None = None  # needed to train a PI-GAN
+    train: dict | None = None  # the preset's training keys (see wengert.hpcgan.pigan.config)
 
 
 def available_presets() -> list[str]:
@@ -280,7 +311,15 @@ def parse_preset(definition: dict, source: str = "<dict>") -> Preset:
         max_modes = r.integer(max_modes, "field.max_modes", 1, grid.n_active)
     simulation = r.section(top.get("simulation", {}), "simulation", "simulation")
     samples = r.integer(simulation.get("samples", 100), "simulation.samples", 1, 10_000_000)
+    observations = None
+    if "observations" in top:
+        observations = _observations(r, top["observations"], scaled, site)
+    train = top.get("train")
+    if train is not None and not isinstance(train, dict):
+        raise r.fail("train", f"expected an object of training keys, got {train!r}")
     return Preset(
+        observations=observations,
+        train=train,
         name=name,
         description=str(top.get("description", "")),
         site=site,
@@ -293,3 +332,39 @@ def parse_preset(definition: dict, source: str = "<dict>") -> Preset:
         samples=samples,
         definition=definition,
     )
+
+
+def _observations(r: _Reader, data: Any, scaled: Any, site: Site) -> Observations:
+    """Parse and check the observation networks: every well inside the active domain, and
+    no validation well in a cell that a training network observes."""
+    section = r.section(data, "observations", "observations")
+
+    def points(value: Any, where: str) -> np.ndarray:
+        pts = scaled(r.points(value, where))
+        cells = site.grid.locate(pts)
+        for i in np.flatnonzero(cells < 0):
+            x, y = site.to_units(pts[i])
+            raise r.fail(f"{where}[{i}]", f"well at ({x:g}, {y:g}) lies outside the active "
+                         "domain; move it inside the site")
+        return pts
+
+    networks = {}
+    for problem in ("forward", "inverse"):
+        where = f"observations.{problem}"
+        net = r.section(section[problem], where, "observations.network")
+        networks[problem] = Network(points(net["conductivity"], f"{where}.conductivity"),
+                                    points(net["head"], f"{where}.head"))
+        if len(networks[problem].conductivity) + len(networks[problem].head) == 0:
+            raise r.fail(where, "observes nothing; list at least one well")
+    validation = points(section["validation"], "observations.validation")
+    if len(validation) < MIN_VALIDATION_WELLS:
+        raise r.fail("observations.validation", f"needs at least {MIN_VALIDATION_WELLS} "
+                     f"held-out wells, got {len(validation)}")
+    seen = set()
+    for net in networks.values():
+        seen |= set(site.grid.locate(np.concatenate([net.conductivity, net.head])).tolist())
+    shared = sorted(i for i, c in enumerate(site.grid.locate(validation)) if c in seen)
+    if shared:
+        raise r.fail("observations.validation", f"wells {shared} lie in cells that a training "
+                     "network observes; held-out wells must be held out")
+    return Observations(networks["forward"], networks["inverse"], validation)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from wengert import ad
 
-from .core import Buffer, Const
+from .core import Buffer, Const, is_array
 
 __all__ = ["AMSGrad", "AdaDelta", "AdaGrad", "Adam", "AdamW", "ClipGrad", "ClipNorm",
            "Descent", "Lion", "Momentum", "NAdam", "Nesterov", "OptState", "Optimiser",
@@ -34,8 +34,18 @@ Array = Any
 Rate = float | Callable[[int], float]
 
 
-def _rate(eta: Rate, t: int) -> float:
-    return float(eta(t)) if callable(eta) else float(eta)
+def _rate(eta: Rate, t: Any) -> Any:
+    """The learning rate at step ``t``; under staging (``t`` an array) a schedule's value
+    stays an array expression."""
+    if not callable(eta):
+        return float(eta)
+    return float(eta(t)) if isinstance(t, int) else eta(t)
+
+
+def _like(scalar: Any, x: Array) -> Any:
+    """A step-dependent scalar in ``x``'s dtype (a traced step count is an integer array,
+    and float32 parameters must not be promoted by its float64 powers)."""
+    return scalar.astype(x.dtype) if hasattr(scalar, "astype") else scalar
 
 
 def _zeros(x: Array) -> Array:
@@ -80,7 +90,7 @@ class Optimiser:
                 s = _Leaf(self.init_leaf(x))
             # Gradients of matrix products can be transposed views; elementwise
             # rules run several times faster on the parameter's own (C) layout.
-            if not g.flags.c_contiguous:
+            if is_array(g) and not g.flags.c_contiguous:
                 g = g.copy(order="C")
             step, inner = self.apply(s.state, x, g, t)
             new_x.append(x - step)
@@ -103,6 +113,12 @@ class OptState:
         if self.flat is not None and self.flat[0] is self.tree:
             return self.flat[1]
         return ad.tree_flatten(self.tree, is_leaf=_is_state_leaf)[0]
+
+
+# As a tree an OptState is its step and its state tree: the ``flat`` cache is no child, so a
+# state after `update` has the structure of the state from `init` (one compiled signature).
+ad.register_tree(OptState, lambda s: ((s.step, s.tree), None),
+                 lambda _, children: OptState(*children))
 
 
 @dataclasses.dataclass
@@ -202,6 +218,8 @@ class Adam(Optimiser):
         # In place on one fresh array per moment (never the caller's): m + (1-β)(dx - m)
         # is PyTorch's lerp; large temporaries cost page faults as well as passes.
         b1, b2 = self.beta
+        if not (is_array(m) and is_array(dx)):  # staged: no in-place updates
+            return m + (1 - b1) * (dx - m), v + (1 - b2) * (dx * dx - v)
         m_new = dx - m
         m_new *= 1 - b1
         m_new += m
@@ -214,6 +232,9 @@ class Adam(Optimiser):
     def _step(self, m, v_hat_source, t):
         b1, b2 = self.beta
         c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+        if not is_array(m):  # staged (e.g. under xla.jit, with OptState.step an array)
+            scale = _like(_rate(self.eta, t) / c1, m)
+            return scale * m / (np.sqrt(v_hat_source) / _like(np.sqrt(c2), m) + self.eps)
         step = np.sqrt(v_hat_source)
         step *= float(1 / np.sqrt(c2))
         step += self.eps

@@ -169,7 +169,7 @@ _SAME_DTYPE = {
     "exp": lax.exp, "expm1": lax.expm1, "log": lax.log, "log1p": lax.log1p, "sqrt": lax.sqrt,
     "cbrt": lax.cbrt, "logistic": lax.logistic, "sign": lax.sign,
     "add": lax.add, "sub": lax.sub, "mul": lax.mul, "div": lax.div, "max": lax.max,
-    "min": lax.min, "atan2": lax.atan2, "rem": lax.rem,
+    "min": lax.min, "atan2": lax.atan2, "rem": lax.rem, "floor_divide": jnp.floor_divide,
 }
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core import ConcreteTracer, Tracer, _stack
+from .._core import ConcreteTracer, Tracer, trace_stack
 from .._mutation import journal, rebind
 from .._staging import StagingTrace
 from ..errors import TracerMutationError
@@ -37,7 +37,7 @@ __all__ = ["MaxStepsExceeded", "cond", "fori_loop", "scan", "while_loop"]
 
 def staging_active() -> bool:
     """True inside `make_graph` (or a sub-graph being staged): loops then stage."""
-    return any(type(t) is StagingTrace for t in _stack)
+    return any(type(t) is StagingTrace for t in trace_stack())
 
 
 def is_concrete(x: Any) -> bool:
@@ -91,7 +91,7 @@ def cond(pred: Any, true_fn: Callable, false_fn: Callable, *operands: Any) -> An
 
         def flat(fn: Callable, known: list = known, out_trees: list = out_trees) -> Callable:
             def branch(*xs: Any) -> list:
-                level = _stack[-1].level
+                level = trace_stack()[-1].level
                 with journal() as writes:
                     out_leaves, out_tree = tree_flatten(fn(*tree_unflatten(in_tree, list(xs))))
                     # Values as the branch leaves them, before the handles are restored.

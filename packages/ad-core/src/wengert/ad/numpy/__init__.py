@@ -37,3 +37,4 @@ from ._contraction import cross
 from ._elementwise import isclose, nan_to_num, select
 from ._reductions import count_nonzero, trapezoid
 from ._shape import append, array_split, atleast_3d, column_stack, copy, meshgrid
+from ._creation import iscomplex, isreal, isrealobj

@@ -129,6 +129,45 @@ def _parse_einsum(subscripts: str, ndims: list[int]) -> tuple[list[str], str]:
     return terms, out
 
 
+def _sublists_to_subscripts(args: tuple) -> tuple[str, tuple]:
+    """``(a, [0, 1], b, [1, 2], [0, 2])`` -> ``("ab,bc->ac", (a, b))``; ``...`` is
+    ``Ellipsis`` in a sublist."""
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def term(sublist: Any) -> str:
+        out = []
+        for label in sublist:
+            if label is Ellipsis:
+                out.append("...")
+            elif isinstance(label, (int, np.integer)) and 0 <= label < len(letters):
+                out.append(letters[int(label)])
+            else:
+                raise ValueError(f"einsum: sublist labels are integers in [0, {len(letters)}) "
+                                 f"or Ellipsis, got {label!r}")
+        return "".join(out)
+
+    operands, terms = args[0:len(args) - len(args) % 2:2], args[1::2]
+    subscripts = ",".join(term(t) for t in terms[:len(operands)])
+    if len(args) % 2:
+        subscripts += "->" + term(args[-1])
+    return subscripts, operands
+
+
+def _broadcast_labels(pairs: list[tuple[Any, str]]) -> list[tuple[Any, str]]:
+    """Broadcast axes of size 1 to the size their label has in another operand."""
+    sizes: dict[str, int] = {}
+    for x, term in pairs:
+        for c, n in zip(term, shape_of(x)):
+            if n != 1:
+                if sizes.setdefault(c, n) != n:
+                    raise ValueError(f"einsum: label {c!r} has sizes {sizes[c]} and {n}")
+    out = []
+    for x, term in pairs:
+        shape = tuple(sizes.get(c, n) for c, n in zip(term, shape_of(x)))
+        out.append((x if shape == shape_of(x) else broadcast_to(x, shape), term))
+    return out
+
+
 def _sum_private(x: Any, term: str, keep: set) -> tuple[Any, str]:
     """Sum out indices of one operand that appear nowhere else."""
     from ._reductions import sum
@@ -151,11 +190,17 @@ def _diagonal_of_repeats(x: Any, term: str) -> tuple[Any, str]:
     return x, term
 
 
-def einsum(subscripts: str, *operands: Any, optimize: Any = False) -> Any:
-    """NumPy's einsum, as a chain of `dot_general`s (``optimize`` is accepted, unused)."""
+def einsum(subscripts: Any, *operands: Any, optimize: Any = False) -> Any:
+    """NumPy's einsum, as a chain of `dot_general`s (``optimize`` is accepted, unused).
+
+    Takes NumPy's sublist form too (``einsum(a, [0, 1], b, [1, 2])``); a label
+    of size 1 in one operand broadcasts against the others, as in NumPy.
+    """
+    if not isinstance(subscripts, str):
+        subscripts, operands = _sublists_to_subscripts((subscripts, *operands))
     ops = [as_array(o) for o in operands]
     terms, out = _parse_einsum(subscripts, [o.ndim for o in ops])
-    pairs = [_diagonal_of_repeats(x, t) for x, t in zip(ops, terms)]
+    pairs = _broadcast_labels([_diagonal_of_repeats(x, t) for x, t in zip(ops, terms)])
     x, term = pairs[0]
     rest = pairs[1:]
     for i, (y, yterm) in enumerate(rest):

@@ -124,3 +124,22 @@ def result_type(*xs: Any) -> np.dtype:
 
 def iscomplexobj(x: Any) -> bool:
     return np.dtype(x.dtype if isinstance(x, Tracer) else np.result_type(x)).kind == "c"
+
+
+def isrealobj(x: Any) -> bool:
+    return not iscomplexobj(x)
+
+
+def iscomplex(x: Any) -> Any:
+    """Elementwise: a nonzero imaginary part (a boolean array, no derivative)."""
+    from ._elementwise import imag, not_equal
+
+    if not iscomplexobj(x):
+        return zeros(shape_of(x), bool)
+    return not_equal(imag(x), 0)
+
+
+def isreal(x: Any) -> Any:
+    from ._elementwise import logical_not
+
+    return logical_not(iscomplex(x))

@@ -66,9 +66,19 @@ def hypot(x: Any, y: Any) -> Any:
 
 
 def logaddexp(x: Any, y: Any) -> Any:
-    """log(exp(x) + exp(y)) without overflow."""
-    m = maximum(x, y)
-    return m + log1p(exp(-abs(x - y)))
+    """log(exp(x) + exp(y)) without overflow.
+
+    Each side of the select is the exact function, so derivatives of every
+    order are right, also at ``x == y`` (where ``max + log1p(exp(-|x - y|))``
+    has kinks whose second derivatives vanish). The exponents are clamped
+    by selects, not by max/min, so the unused side neither overflows nor
+    breaks a tie.
+    """
+    d = subtract(x, y)
+    x_larger = greater(d, 0)
+    upper = where(x_larger, d, 0)   # d where x is the larger, else 0
+    lower = where(x_larger, 0, d)   # d where y is the larger, else 0
+    return where(x_larger, x + log1p(exp(-upper)), y + log1p(exp(lower)))
 
 
 def logaddexp2(x: Any, y: Any) -> Any:
@@ -95,8 +105,8 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, *, min: Any = None,  # no
 
 
 def mod(x: Any, y: Any) -> Any:
-    """Python/NumPy remainder (sign of the divisor)."""
-    return x - floor(x / y) * y
+    """Python/NumPy remainder (sign of the divisor); integers stay integers."""
+    return x - floor_divide(x, y) * y
 
 
 remainder = mod
@@ -163,7 +173,8 @@ def isinf(x: Any) -> Any:
 
 
 def floor_divide(x: Any, y: Any) -> Any:
-    return floor(x / y)
+    """NumPy's ``//``: integers stay integers; a constant as far as derivatives go."""
+    return ew.floor_divide_p.bind(x, y)
 
 
 def divmod(x: Any, y: Any) -> tuple[Any, Any]:  # noqa: A001  (numpy's name)

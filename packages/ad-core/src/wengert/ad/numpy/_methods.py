@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import errors
-from .._core import ConcreteTracer, Tracer, is_inexact_dtype
+from .._core import ConcreteTracer, Tracer, escaped_tracer_error, is_inexact_dtype
 from .._mutation import rebind as _rebind
 from ..primitives import elementwise as ew
 from ..primitives import structural as st
@@ -94,7 +94,10 @@ def _binary_methods(prim):
     def apply(a: Any, b: Any, traced: Tracer) -> Any:
         if isinstance(a, Tracer) and isinstance(b, Tracer):
             return prim.bind(a, b)
-        return traced._trace.process(prim, (a, b), _NO_PARAMS)
+        trace = traced._trace
+        if not trace.active:
+            raise escaped_tracer_error(prim.name, trace)
+        return trace.process(prim, (a, b), _NO_PARAMS)
 
     return (lambda self, other: apply(self, other, self),
             lambda self, other: apply(other, self, self))
@@ -105,17 +108,26 @@ def _refuse_array(self: Tracer, dtype: Any = None, copy: Any = None) -> Any:
         "a traced value was converted to a plain NumPy array (np.asarray, np.array, or "
         "writing it into an array that is not traced, such as one made by np.zeros or "
         "wnp.zeros), which would silently drop its derivative. Build the array from the "
-        "traced values with wengert.ad.numpy instead: wnp.stack([...]) / wnp.concatenate, wnp.where(mask, v, a), "
-        "or a functional update such as "
+        "traced values with wengert.ad.numpy instead: wnp.stack([...]) / "
+        "wnp.concatenate, wnp.where(mask, v, a), or a functional update such as "
         "wengert.ad.lax.dynamic_update_slice(a, v, starts); or use ad.stop_gradient(x) "
         "if no derivative is wanted.")
 
 
+def _array(self: Tracer, dtype: Any = None, copy: Any = None) -> Any:
+    """Integer and boolean values carry no derivative: as in NumPy they may index
+    plain arrays or be stored in them (eagerly). Float values are refused."""
+    if isinstance(self, ConcreteTracer) and not is_inexact_dtype(self.dtype):
+        return np.asarray(self.concrete_value("a conversion to a NumPy array"), dtype)
+    _refuse_array(self)
+
+
 def _guard_scalar(convert):
-    """Refuse scalar conversion when NumPy is storing a tracer into a plain array."""
+    """Refuse scalar conversion when NumPy is storing a float tracer into a plain array."""
     def method(self: Tracer) -> Any:
         frame = sys._getframe(1)
-        if frame.f_code.co_code[frame.f_lasti] == _STORE_SUBSCR:
+        if frame.f_code.co_code[frame.f_lasti] == _STORE_SUBSCR and \
+                is_inexact_dtype(self.dtype):
             _refuse_array(self)
         return convert(self)
 
@@ -147,7 +159,7 @@ def install(ns: types.ModuleType) -> None:
         setattr(T, f"__r{name}__", reflected)
         setattr(T, f"__i{name}__", _inplace(prim.bind))
     for name, op in {"matmul": ns.matmul, "mod": ns.mod,
-                     "floordiv": lambda a, b: ns.floor(a / b)}.items():
+                     "floordiv": ns.floor_divide}.items():
         setattr(T, f"__{name}__", op)
         setattr(T, f"__r{name}__", _reflected(op))
         setattr(T, f"__i{name}__", _inplace(op))
@@ -160,7 +172,7 @@ def install(ns: types.ModuleType) -> None:
     T.__getitem__ = _getitem
     T.__setitem__ = _setitem
     T.at = property(lambda self: _IndexUpdater(self))
-    T.__array__ = _refuse_array
+    T.__array__ = _array
     T.__array_ufunc__ = _array_ufunc
     T.__array_function__ = _array_function
     T.T = property(lambda self: ns.transpose(self))

@@ -77,7 +77,13 @@ def std(a: Any, axis: Any = None, dtype: Any = None, ddof: int = 0,
         keepdims: bool = False) -> Any:
     from ._elementwise import sqrt
 
-    return sqrt(var(a, axis, dtype, ddof, keepdims))
+    v = var(a, axis, dtype, ddof, keepdims)
+    a = as_array(a)
+    if ddof == 0 and _count(shape_of(a), normalize_axes(axis, a.ndim)) == 1:
+        # One value per result: the deviation is identically 0, and so is its derivative
+        # (sqrt's derivative at 0 would make it 0 * inf). var is that zero already.
+        return v
+    return sqrt(v)
 
 
 def average(a: Any, axis: Any = None, weights: Any = None) -> Any:

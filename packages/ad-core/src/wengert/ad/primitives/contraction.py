@@ -22,6 +22,9 @@ def _free_dims(ndim, contract, batch):
 
 def _dot_general_impl(a, b, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
+    # A traced Python scalar arrives as the scalar itself (a 0-d operand).
+    a = a if hasattr(a, "ndim") else np.asarray(a)
+    b = b if hasattr(b, "ndim") else np.asarray(b)
     if not lb and a.ndim == 2 and b.ndim == 2 and lc == (1,) and rc == (0,):
         return a @ b
     la, ra = _free_dims(a.ndim, lc, lb), _free_dims(b.ndim, rc, rb)
@@ -85,10 +88,14 @@ def _operand_cotangent(g, other, own, other_dims, g_other_free):
     return transpose_p.bind(r, permutation=perm)
 
 
+def _ndim(x):
+    return x.ndim if hasattr(x, "ndim") else 0  # a Python scalar (a traced one's value)
+
+
 def _operands(a, b, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
-    la, ra = _free_dims(a.ndim, lc, lb), _free_dims(b.ndim, rc, rb)
-    return (a.ndim, lb, la, lc), (b.ndim, rb, ra, rc)
+    la, ra = _free_dims(_ndim(a), lc, lb), _free_dims(_ndim(b), rc, rb)
+    return (_ndim(a), lb, la, lc), (_ndim(b), rb, ra, rc)
 
 
 def _vjp_lhs(g, ans, a, b, dimension_numbers):

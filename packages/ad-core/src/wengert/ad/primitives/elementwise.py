@@ -129,8 +129,14 @@ div_p = _binary(
 
 
 def _pow_dx(ans, x, y):
-    # y * x**(y-1), written so that x == 0 with y >= 1 stays finite.
-    return y * pow_p.bind(x, y - 1)
+    """y * x**(y-1). At x == 0 with y == 0 (x**0, or the derivative of x**1) it is
+    0, the derivative of the constant 1, not 0 * inf: the exponent is made safe
+    there by a select, so higher derivatives stay finite too."""
+    if isinstance(y, (int, float, np.integer, np.floating)):  # a constant exponent
+        return y * pow_p.bind(x, y - 1 if y != 0 else 0)
+    at_origin = and_p.bind(eq_p.bind(x, 0), eq_p.bind(y, 0))
+    safe_y = select_p.bind(at_origin, 1, y)
+    return select_p.bind(at_origin, 0, y * pow_p.bind(x, safe_y - 1))
 
 
 def _pow_dy(ans, x, y):
@@ -185,6 +191,11 @@ rem_p = _binary(
     vjps=(lambda g, ans, x, y: to_operand(g, x),
           lambda g, ans, x, y: to_operand(-g * round_toward_zero(x / y), y)),
     jvps=(lambda t, ans, x, y: t, lambda t, ans, x, y: -t * round_toward_zero(x / y)))
+
+
+# NumPy's floor_divide: integers in, integers out. Piecewise constant, so it has no
+# rules: transformations see its result as a constant (a zero derivative).
+floor_divide_p = _binary("floor_divide", np.floor_divide)
 
 
 def round_toward_zero(x):

@@ -1,0 +1,121 @@
+"""One training step of each player, as functions of explicit state.
+
+``critic_step(critic, gen, opt_state, batch)`` and ``generator_step(gen, critic,
+opt_state, batch)`` return the updated player, its optimiser state and the step's
+metrics.  They hold no hidden state, so the distributed trainer can call them per
+rank and average gradients in between (``*_gradients`` expose that half).  The batch
+(latents, points, real snapshots) is drawn outside, on the host, from a generator
+seeded by ``(seed, iteration)``: both backends see the same numbers, and a resumed run
+draws what an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import wengert.ad.numpy as wnp
+from wengert import ad, nn
+
+from .config import TrainConfig
+from .losses import Snapshots, critic_terms, generator_terms
+from .networks import Generators
+from .problem import FlowProblem
+
+Array = Any
+BACKENDS = ("auto", "eager", "xla")
+
+
+def draw_batch(problem: FlowProblem, real: np.ndarray, config: TrainConfig, iteration: int,
+               kind: str, dtype: Any) -> dict[str, np.ndarray]:
+    """The random inputs of one step of ``kind`` ("critic k" or "generator k") at
+    ``iteration``, from a generator seeded by the run's seed, the iteration and the kind."""
+    tag = sum(map(ord, kind)) * 1_000 + int(kind.split()[-1])
+    rng = np.random.default_rng([config.seed, iteration, tag])
+    batch = {"xi": rng.standard_normal((config.batch, config.latent_dim))}
+    if kind.startswith("critic"):
+        batch["real"] = real[rng.integers(0, len(real), config.batch)]
+        batch["eps"] = rng.random((config.batch, 1))
+    else:
+        x = problem.sample_interior(rng, config.collocation)
+        batch.update(x=x, xi_physics=rng.standard_normal((config.physics_batch,
+                                                          config.latent_dim)), source=problem.source(x), **problem.boundary_batch(rng, config.boundary))
+    return {k: np.asarray(v, dtype) for k, v in batch.items()}
+
+
+def global_norm(tree: Any) -> Array:
+    """``sqrt(Σ g²)`` over the float leaves of a gradient tree."""
+    leaves = [g for g in ad.tree_leaves(tree) if g is not None and hasattr(g, "shape")]
+    return wnp.sqrt(sum(wnp.sum(g * g) for g in leaves))
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The two step functions of one configuration, eager or compiled."""
+
+    critic_step: Callable[..., tuple]
+    generator_step: Callable[..., tuple]
+    backend: str
+
+
+def make_steps(config: TrainConfig, snapshots: Snapshots, backend: str = "eager") -> Steps:
+    """Build ``critic_step`` and ``generator_step`` for ``backend``: ``eager`` runs
+    ``wengert.ad`` on NumPy (or CuPy); ``xla`` compiles each whole step — losses, the
+    nested residual, gradients and the Adam update — into one XLA executable."""
+    opt_g, opt_c = optimisers(config)
+    weights = {"adversarial": 1.0, "pde": config.w_pde, "bc": config.w_bc}
+
+    def critic_step(critic: Any, gen: Generators, state: Any, batch: dict) -> tuple:
+        def objective(c: Any) -> dict:
+            return critic_terms(c, gen, snapshots, batch)
+
+        terms, back = ad.pullback(objective, critic)
+        (grads,) = back({"wasserstein": -1.0, "penalty": config.gp_lambda})
+        critic, state = opt_c.update(critic, grads, state)
+        metrics = dict(terms, critic_loss=config.gp_lambda * terms["penalty"]
+                       - terms["wasserstein"], critic_grad_norm=global_norm(grads))
+        return critic, state, metrics
+
+    def generator_step(gen: Generators, critic: Any, state: Any, batch: dict) -> tuple:
+        def objective(g: Generators) -> dict:
+            return generator_terms(g, critic, snapshots, batch)
+
+        terms, back = ad.pullback(objective, gen)
+        (grads,) = back(weights)
+        gen, state = opt_g.update(gen, grads, state)
+        loss = sum(weights[k] * terms[k] for k in weights)
+        metrics = dict(terms, generator_loss=loss, generator_grad_norm=global_norm(grads))
+        return gen, state, metrics
+
+    backend = resolve_backend(backend)
+    if backend == "eager":
+        return Steps(critic_step, generator_step, "eager")
+    xla = _xla()
+    return Steps(xla.jit(critic_step), xla.jit(generator_step), "xla")
+
+
+def resolve_backend(backend: str) -> str:
+    """``auto`` is ``xla`` where wengert-xla is installed, ``eager`` elsewhere."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "xla" if _xla() is not None else "eager"
+    if backend == "xla" and _xla() is None:
+        raise ValueError("--backend xla needs wengert-xla: pip install 'wengert-hpcgan[xla]'")
+    return backend
+
+
+def optimisers(config: TrainConfig) -> tuple[nn.Adam, nn.Adam]:
+    """The generator's and the critic's Adam (their states are part of a checkpoint)."""
+    return (nn.Adam(config.lr_generator, beta=(config.beta1, config.beta2)),
+            nn.Adam(config.lr_critic, beta=(config.beta1, config.beta2)))
+
+
+def _xla() -> Any:
+    try:
+        from wengert import xla
+    except ImportError:
+        return None
+    return xla
