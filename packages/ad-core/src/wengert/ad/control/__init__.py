@@ -36,8 +36,10 @@ __all__ = ["MaxStepsExceeded", "cond", "fori_loop", "scan", "while_loop"]
 
 
 def staging_active() -> bool:
-    """True inside `make_graph` (or a sub-graph being staged): loops then stage."""
-    return any(type(t) is StagingTrace for t in trace_stack())
+    """True inside `make_graph` (or a sub-graph being staged) or `vmap`: loops then
+    build their equation (which vmap batches) instead of looping in Python."""
+    return any(type(t) is StagingTrace or getattr(t, "stages_control_flow", False)
+               for t in trace_stack())
 
 
 def is_concrete(x: Any) -> bool:

@@ -132,6 +132,7 @@ def elementwise_shape(prim: Primitive):
             return WeakAval(shape, dtype)
         return Aval(shape, dtype)
 
+    rule.elementwise = True  # batching derives the rule of every such primitive
     return rule
 
 
