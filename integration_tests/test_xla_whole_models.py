@@ -16,10 +16,12 @@ import pytest
 pytest.importorskip("jax")
 nn = pytest.importorskip("wengert.nn")
 
-import wengert.ad as ad  # noqa: E402
-import wengert.xla as xla  # noqa: E402
-from wengert.ad.primitives import Aval  # noqa: E402
-from wengert.nn.models import VGG19  # noqa: E402
+from wengert import (
+    ad,
+    xla,
+)
+from wengert.ad.primitives import Aval
+from wengert.nn.models import VGG19
 
 CALLBACK = re.compile(r"custom_call.*callback", re.IGNORECASE)
 
@@ -89,3 +91,21 @@ def test_full_size_vgg19_batch_100_lowers_to_one_program():
     labels = Aval((100, 1000), np.float32)
     _single_program(xla.lower(forward, shapes, x).as_text())
     _single_program(xla.lower(ad.grad(loss), shapes, x, labels).as_text())
+
+
+def test_batchnorm_running_statistics_are_program_inputs_not_stale_constants():
+    """A compiled test-mode model reads the BatchNorm statistics it is called
+    with: a training step between two calls changes the buffers in place, and
+    the second compiled call must see the new values (it once baked the first
+    ones into the program, keyed by the buffer's identity)."""
+    rng = np.random.default_rng(0)
+    model = nn.Chain(nn.Dense(3, 4, rng=rng), nn.BatchNorm(4), nn.Dense(4, 2, rng=rng))
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    run = xla.jit(forward)
+    inference = nn.testmode(model)  # shares the statistics' cells with model
+    first = inference(x)
+    np.testing.assert_allclose(run(inference, x), first, rtol=1e-5, atol=1e-6)
+    model(x * 3 + 2)  # a training-mode call moves the running statistics
+    eager = inference(x)
+    assert not np.allclose(eager, first, rtol=1e-3)
+    np.testing.assert_allclose(run(inference, x), eager, rtol=1e-5, atol=1e-6)

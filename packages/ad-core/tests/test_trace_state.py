@@ -88,6 +88,20 @@ def test_a_tracer_of_a_finished_trace_is_refused_by_name():
         ad.gradient(lambda y: wnp.sum(y * leaked[0]), np.ones(3))
 
 
+def test_an_escaped_tracer_reaching_a_custom_rule_or_checkpoint_is_refused():
+    leaked = []
+    ad.gradient(lambda x: leaked.append(x) or x * 2.0, 1.0)
+
+    @ad.adjoint
+    def double(x):
+        return 2 * x, lambda g: (2 * g,)
+
+    with pytest.raises(EscapedTracerError, match="custom rule"):
+        double(leaked[0])
+    with pytest.raises(EscapedTracerError):
+        ad.gradient(lambda y: ad.checkpoint(lambda z: z * leaked[0])(y), 1.0)
+
+
 def test_an_escaped_forward_tracer_is_refused():
     leaked = []
     ad.jvp(lambda x: leaked.append(x) or x * 2, (1.0,), (1.0,))

@@ -90,3 +90,55 @@ def test_initialisers_are_seeded_and_scaled():
     w = init.orthogonal(rng, 4, 6, dtype=np.float64)
     np.testing.assert_allclose(w @ w.T, np.eye(4), atol=1e-12)
     assert init.zeros(None, 2, 3).sum() == 0 and init.ones(None, 2).sum() == 2
+
+
+def test_sigmoid_is_accurate_in_both_tails(torch):
+    x = np.array([-100, -30, -20, -17, 0, 17, 30], np.float32)
+    s = nn.sigmoid(x)
+    assert s.dtype == np.float32
+    ref = torch.sigmoid(torch.tensor(x, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(s[1:], ref[1:], rtol=1e-6)  # -100: below float32's range
+    assert np.isfinite(nn.binarycrossentropy(nn.sigmoid(np.float32([-20])), np.float32([1])))
+    check_grads(nn.sigmoid, (np.array([-30.0, -5.0, 0.3, 8.0]),), order=2)
+
+
+def test_binarycrossentropy_pytorch_form(torch, rng):
+    p = np.array([1e-12, 0.3, 0.9, 1.0])
+    y = np.array([1.0, 0.0, 1.0, 1.0])
+    ref = torch.nn.functional.binary_cross_entropy(torch.tensor(p), torch.tensor(y)).item()
+    np.testing.assert_allclose(nn.binarycrossentropy(p, y, clamp_log=-100), ref, rtol=1e-12)
+    assert abs(nn.binarycrossentropy(p, y) - ref) > 1  # Flux's eps-inside-the-log default
+
+
+def test_integer_labels_are_refused_by_one_hot_losses_and_taken_by_cross_entropy(torch, rng):
+    logits, labels = rng.standard_normal((4, 4)), np.array([0, 3, 1, 2])
+    # batch size == class count: (4,) labels used to broadcast against (4, 4) silently
+    for loss in (nn.logitcrossentropy, nn.crossentropy, nn.kldivergence):
+        with pytest.raises(ValueError, match="cross_entropy.*onehot"):
+            loss(logits, labels)
+    ref = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels))
+    np.testing.assert_allclose(nn.cross_entropy(logits, labels), ref.item(), rtol=1e-12)
+    np.testing.assert_allclose(nn.cross_entropy(logits, labels),
+                               nn.logitcrossentropy(logits, nn.onehot(labels, 4)), rtol=1e-12)
+    check_grads(lambda z: nn.cross_entropy(z, labels), (logits,))
+    seq = rng.standard_normal((2, 3, 5))  # (N, T, classes): class axis last
+    seq_labels = rng.integers(0, 5, (2, 3))
+    ref = torch.nn.functional.cross_entropy(torch.tensor(seq).permute(0, 2, 1),
+                                            torch.tensor(seq_labels))
+    np.testing.assert_allclose(nn.cross_entropy(seq, seq_labels), ref.item(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"lie in \[0, 4\)"):
+        nn.cross_entropy(logits, np.array([0, 1, 2, 4]))
+    with pytest.raises(TypeError, match="integers"):
+        nn.cross_entropy(logits, nn.onehot(labels, 4))
+    with pytest.raises(ValueError, match="enlarging"):  # (N, 1) outputs, (N,) targets
+        nn.mse(rng.standard_normal((4, 1)), rng.standard_normal(4))
+
+
+def test_parametrised_activations():
+    x = np.array([-2.0, 3.0])
+    act = nn.leakyrelu(0.2)
+    np.testing.assert_allclose(act(x), [-0.4, 3.0])
+    np.testing.assert_allclose(nn.leakyrelu(x, 0.2), act(x))
+    np.testing.assert_allclose(nn.leakyrelu(x), [-0.02, 3.0])
+    np.testing.assert_allclose(nn.elu(0.5)(x), nn.elu(x, 0.5))
+    assert "leakyrelu(0.2)" in repr(nn.Dense(2, 2, nn.leakyrelu(0.2)))

@@ -14,10 +14,11 @@ F64 = {"dtype": np.float64}
 def _check_layer_grads(layer, x, **kw):
     """Finite-difference check over the layer's float arrays and the input.
 
-    (`check_grads` builds ``None`` tangents for non-float leaves, such as
-    BatchNorm's statistics, which `ad.jvp` rejects; so the arrays go in alone.)
+    (`check_grads` builds ``None`` tangents for non-float leaves, which `ad.jvp`
+    rejects; so the arrays go in alone. State buffers, such as BatchNorm's
+    statistics, are not differentiated: they stay inside the layer.)
     """
-    leaves, treedef = ad.tree_flatten(layer)
+    leaves, treedef = ad.tree_flatten(layer, is_leaf=lambda v: isinstance(v, nn.Buffer))
     slots = [i for i, v in enumerate(leaves) if isinstance(v, np.ndarray)]
 
     def run(arrays, x):
@@ -249,7 +250,8 @@ def test_batchnorm_statistics_get_no_gradient_and_update_through_withgradient(rn
     bn = nn.BatchNorm(3, **F64)
     x = rng.standard_normal((8, 3)) + 5
     g, _ = ad.gradient(lambda m, x: (m(x) ** 2).sum(), bn, x)
-    assert g.mean is None and g.var is None and g.γ.shape == (3,)
+    # the statistics are tree children (so compilers see them as inputs) but get no gradient
+    assert not g.mean.value.any() and not g.var.value.any() and g.γ.shape == (3,)
     # traced statistics: a bare gradient computes gradients only
     np.testing.assert_array_equal(bn.mean.value, 0)
     _, (g2, _) = nn.withgradient(lambda m, x: (m(x) ** 2).sum(), bn, x)
@@ -313,3 +315,24 @@ def test_summary_shows_layers_and_parameter_counts():
     assert "Conv((3, 3), 1 => 8, relu, pad=((1, 1), (1, 1)))" in text
     assert "# 80 parameters" in text and "Dense(128 => 10)" in text
     assert "1,386 parameters, 16 non-trainable" in text.splitlines()[-1]
+
+
+def test_layers_keep_their_parameter_dtype(rng):
+    """A float32 layer given float64 input computes and returns float32 and says
+    so once (as Flux), instead of silently promoting."""
+    import warnings
+
+    x64 = rng.standard_normal((2, 5, 5, 3))
+    cases = [(nn.Dense(3, 2), x64), (nn.Conv((3, 3), 3, 2), x64),
+             (nn.ConvTranspose((3, 3), 3, 2), x64), (nn.BatchNorm(3), x64),
+             (nn.LayerNorm(3), x64), (nn.LSTM(3, 2), x64[:, 0]),
+             (nn.MultiHeadAttention(3, 1), x64[:, 0]), (nn.Bilinear(3, 3, 2), x64)]
+    for layer, x in cases:
+        with pytest.warns(UserWarning, match="float32 parameters but got float64"):
+            assert layer(x).dtype == np.float32, layer
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            layer(x)  # said once
+    (g,) = ad.gradient(lambda m: ad.numpy.sum(m(x64)), nn.Dense(3, 2))
+    assert g.weight.dtype == np.float32
+    assert nn.Dense(3, 2)(np.ones((1, 3), int)).dtype == np.float32  # integers convert silently

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import (ConcreteTracer, Primitive, Tracer, is_inexact_dtype,
+from ._core import (ConcreteTracer, Primitive, Tracer, escaped_tracer_error, is_inexact_dtype,
                     is_real_float_dtype, trace_level)
 from ._forward import JVPTrace, JVPTracer
 from ._reverse import ReverseTrace, ReverseTracer
@@ -198,6 +198,16 @@ def _scalar_seed(trace: ReverseTrace, out: Any, fname: str) -> list:
     return [(o, seed)]
 
 
+def resolve_argnums(argnums: int | Sequence[int], argnum: int | Sequence[int] | None
+                    ) -> int | Sequence[int]:
+    """``argnum`` is autograd's spelling of ``argnums``, accepted as an alias."""
+    if argnum is None:
+        return argnums
+    if argnums != 0:
+        raise TypeError("pass argnums or its alias argnum (autograd's spelling), not both")
+    return argnum
+
+
 def _normalize_argnums(argnums: int | Sequence[int], nargs: int) -> tuple[tuple[int, ...], bool]:
     single = isinstance(argnums, int)
     nums = (argnums,) if single else tuple(argnums)
@@ -228,8 +238,11 @@ def gradient(f: Callable, *args: Any) -> tuple:
     return _value_and_grads(f, args, range(len(args)), "gradient")[1]
 
 
-def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, *,
+                   argnum: int | Sequence[int] | None = None) -> Callable:
     """``f`` -> a function returning ``(f(*args), gradient w.r.t. argnums)``."""
+    argnums = resolve_argnums(argnums, argnum)
+
     @functools.wraps(f)
     def wrapped(*args: Any) -> tuple[Any, Any]:
         nums, single = _normalize_argnums(argnums, len(args))
@@ -239,15 +252,43 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     return wrapped
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def grad(f: Callable, argnums: int | Sequence[int] = 0, *,
+         argnum: int | Sequence[int] | None = None) -> Callable:
     """``f`` -> its gradient function with respect to ``argnums``."""
-    vg = value_and_grad(f, argnums)
+    vg = value_and_grad(f, resolve_argnums(argnums, argnum))
 
     @functools.wraps(f)
     def wrapped(*args: Any) -> Any:
         return vg(*args)[1]
 
     return wrapped
+
+
+def elementwise_grad(f: Callable, argnums: int | Sequence[int] = 0, *,
+                     argnum: int | Sequence[int] | None = None) -> Callable:
+    """autograd's ``elementwise_grad``: the gradient of ``sum(f(*args))``, one pullback
+    seeded with ones. For ``f`` acting elementwise it is each output entry's
+    derivative with respect to its own input entry (for other ``f``, the sum's)."""
+    argnums = resolve_argnums(argnums, argnum)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any) -> Any:
+        nums, single = _normalize_argnums(argnums, len(args))
+        trace, out, structures = _trace_reverse(f, args, nums)
+        seeds = [(o, _ones_like_value(o)) for o in tree_flatten(out)[0]
+                 if isinstance(o, ReverseTracer) and o._trace is trace]
+        grads = _arg_cotangents(trace, structures, trace.backward(seeds))
+        return grads[0] if single else grads
+
+    return wrapped
+
+
+def _ones_like_value(o: ReverseTracer) -> Any:
+    """A cotangent of ones for ``o``, on the device of the array underneath."""
+    value = o.value
+    while isinstance(value, ConcreteTracer):  # nested: find the array underneath
+        value = value._primal()
+    return np.ones_like(value) if hasattr(value, "shape") else type(value)(1)
 
 
 def _is_none(x: Any) -> bool:
@@ -328,12 +369,16 @@ def _constant(leaf: Any) -> Any:
     return v.copy() if hasattr(v, "copy") else v
 
 
-def top_trace(args: Sequence[Any]) -> Any:
-    """The highest-level live trace among the leaves of ``args`` (``None`` if none)."""
+def top_trace(args: Sequence[Any], what: str = "a custom rule") -> Any:
+    """The highest-level trace among the leaves of ``args`` (``None`` if none); a
+    finished one is refused, as `bind` refuses it."""
     top, level = None, -1
     for leaf in tree_flatten(list(args))[0]:
-        if isinstance(leaf, Tracer) and leaf._trace.level > level:
-            top, level = leaf._trace, leaf._trace.level
+        if isinstance(leaf, Tracer):
+            if not leaf._trace.active:
+                raise escaped_tracer_error(what, leaf._trace)
+            if leaf._trace.level > level:
+                top, level = leaf._trace, leaf._trace.level
     return top
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import numpy as wnp
-from ._api import _normalize_argnums, grad, is_differentiable, jvp, pullback
+from ._api import _normalize_argnums, grad, is_differentiable, jvp, pullback, resolve_argnums
 from ._core import Tracer
 from .tree import tree_flatten, tree_unflatten
 
@@ -115,8 +115,11 @@ def _reverse_jacobian(f: Callable, args: tuple, nums: tuple, single: bool,
     return _assemble(blocks, out_tree, in_tree, single)
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, *,
+           argnum: int | Sequence[int] | None = None) -> Callable:
     """The Jacobian function of ``f`` by forward mode: one `jvp` per input entry."""
+    argnums = resolve_argnums(argnums, argnum)
+
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
         nums, single = _normalize_argnums(argnums, len(args))
@@ -125,8 +128,11 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     return jac
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, *,
+           argnum: int | Sequence[int] | None = None) -> Callable:
     """The Jacobian function of ``f`` by reverse mode: one pullback, one pass per output entry."""
+    argnums = resolve_argnums(argnums, argnum)
+
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
         nums, single = _normalize_argnums(argnums, len(args))
@@ -135,26 +141,49 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     return jac
 
 
-def jacobian(f: Callable, *args: Any) -> tuple:
-    """Zygote-style: a tuple with the Jacobian with respect to each argument.
+def jacobian(f: Callable, *args: Any, argnums: int | Sequence[int] | None = None,
+             argnum: int | Sequence[int] | None = None) -> Any:
+    """Two forms. ``jacobian(f, *args)`` (Zygote): a tuple with the Jacobian with
+    respect to each argument. ``jacobian(f)`` or ``jacobian(f, argnums=...)``
+    (JAX, autograd): the Jacobian *function*, whose result for an ``int``
+    ``argnums`` (default 0) is the one Jacobian, not a tuple.
 
     Uses reverse mode when the output has no more entries than the inputs,
     forward mode otherwise (the pullback computed to find the output size is
     reused in the first case).
     """
-    nums = tuple(range(len(args)))
+    if args and (argnums is not None or argnum is not None):
+        raise TypeError("jacobian(f, *args) differentiates every argument; for some of them "
+                        "use the function form jacobian(f, argnums=...)(*args)")
+    if not args:
+        chosen = resolve_argnums(0 if argnums is None else argnums, argnum)
+
+        @functools.wraps(f)
+        def jac(*args: Any) -> Any:
+            return _jacobian(f, args, *_normalize_argnums(chosen, len(args)))
+
+        return jac
+    return _jacobian(f, args, tuple(range(len(args))), False)
+
+
+def _jacobian(f: Callable, args: tuple, nums: tuple, single: bool) -> Any:
     rebuild, leaves, _ = _split_args(args, nums)
     n_in = sum(int(np.prod(_shape(x), dtype=np.int64)) for x in leaves if is_differentiable(x))
     pulled = pullback(lambda *ls: f(*rebuild(ls)), *leaves)
     n_out = sum(int(np.prod(_shape(y), dtype=np.int64)) for y in tree_flatten(pulled[0])[0])
     if n_out <= n_in:
-        return _reverse_jacobian(f, args, nums, False, pulled)
-    return _forward_jacobian(f, args, nums, False)
+        return _reverse_jacobian(f, args, nums, single, pulled)
+    return _forward_jacobian(f, args, nums, single)
 
 
-def hessian(f: Callable, x: Any) -> Any:
-    """The Hessian of scalar ``f`` at ``x`` (a tree): forward over reverse."""
-    return jacfwd(grad(f))(x)
+def hessian(f: Callable, *args: Any, argnums: int | Sequence[int] = 0,
+            argnum: int | Sequence[int] | None = None) -> Any:
+    """The Hessian of scalar ``f``, forward over reverse: ``hessian(f, x)`` at ``x``
+    (a tree), or ``hessian(f)`` / ``hessian(f, argnums=...)``, the Hessian function
+    (JAX, autograd)."""
+    argnums = resolve_argnums(argnums, argnum)
+    h = jacfwd(grad(f, argnums), argnums)
+    return h(*args) if args else h
 
 
 def hvp(f: Callable, x: Any, v: Any) -> Any:

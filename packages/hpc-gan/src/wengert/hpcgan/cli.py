@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import HpcganError
+from .errors import HpcganError, TrainingInterrupted
 
 
 def _whole_number(text: str, minimum: int, requirement: str) -> int:
@@ -62,6 +62,60 @@ def _show(args: argparse.Namespace) -> None:
         dataset, Path(args.out) if args.out else dataset.folder / "figures", args.index
     ):
         print(path)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .pigan.config import parse_overrides
+    from .pigan.runs import train
+
+    out, state = train(
+        args.preset,
+        data=args.data,
+        out=args.out,
+        problem=args.problem,
+        backend=args.backend,
+        steps=args.steps,
+        seed=args.seed,
+        device=args.device,
+        resume=args.resume,
+        overrides=parse_overrides(args.set),
+        progress=not args.quiet,
+    )
+    print(f"trained {state.iteration} iterations; run folder {out} (checkpoint, metrics.jsonl); "
+          f"next: wengert-hpcgan evaluate {out}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from .pigan.evaluation import evaluate
+
+    result = evaluate(
+        args.run, reference=args.reference, samples=args.samples, compare_with=args.compare
+    )
+    for line in summary_lines(result):
+        print(line)
+    for path in result.get("figures", []):
+        print(path)
+
+
+def summary_lines(result: dict) -> list[str]:
+    """Three lines: the PI-GAN's errors against Monte Carlo, and the baselines'."""
+    def errors(metrics: dict) -> str:
+        site, wells = metrics["site"], metrics["validation_wells"]
+        std = site["u_std_rel_l2"]
+        return (
+            f"u mean {site['u_mean_rel_l2']:.2%}, u std "
+            f"{'n/a' if std is None else f'{std:.1%}'}, Y mean {site['Y_mean_rms_in_sigma']:.2f} σ"
+            f", Y std {site['Y_std_rel_l2']:.1%} (validation wells: Y mean max "
+            f"{wells['Y_mean_max_in_sigma']:.2f} σ, Y std max {wells['Y_std_max_rel']:.0%})"
+        )
+
+    lines = [f"PI-GAN vs Monte Carlo:           {errors(result['pigan'])}",
+             f"one solve with K = exp(E[Y]):    {errors(result['mean_conductivity_solve'])}"]
+    if "baseline_run" in result:
+        lines.append(f"compared run:                    {errors(result['baseline_run']['pigan'])}")
+    else:
+        lines.append(f"finite-volume residual of generated fields: {result['pigan']['fv_residual']:.3g}")
+    return lines
 
 
 def _presets(args: argparse.Namespace) -> None:
@@ -146,6 +200,30 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--index", type=int, default=0, help="which realisation to draw (default 0)")
     show.set_defaults(run=_show)
 
+    train = commands.add_parser("train", help="train the physics-informed GAN of a preset")
+    train.add_argument("--preset", required=True)
+    train.add_argument("--data", help="dataset folder (default: reuse or generate hpcgan-PRESET)")
+    train.add_argument("--out", help="run folder (default: pigan-PRESET-PROBLEM)")
+    train.add_argument("--problem", choices=("forward", "inverse"))
+    train.add_argument("--backend", choices=("auto", "eager", "xla"), default="auto")
+    train.add_argument("--steps", type=_positive_int, help="iterations (default: the preset's)")
+    train.add_argument("--seed", type=_seed)
+    train.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="override training keys, e.g. --set w_pde=0 w_bc=0")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="compare a trained PI-GAN with Monte Carlo; write metrics and figures"
+    )
+    evaluate.add_argument("run", help="a run folder written by 'train'")
+    evaluate.add_argument("--reference", help="Monte Carlo dataset (default: the run's)")
+    evaluate.add_argument("--samples", type=_positive_int, default=1000)
+    evaluate.add_argument("--compare", help="another run (e.g. trained with --set w_pde=0 w_bc=0)")
+    evaluate.set_defaults(run=_evaluate)
+
     commands.add_parser("presets", help="list the shipped presets").set_defaults(run=_presets)
 
     kl = commands.add_parser("kl", help="compute a preset's KL expansion and report its mode count")
@@ -164,11 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
+    except TrainingInterrupted as exc:
+        print(f"wengert-hpcgan: {exc}", file=sys.stderr)
+        return 130
     except (HpcganError, IndexError) as exc:
         print(f"wengert-hpcgan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("wengert-hpcgan: interrupted; no dataset was written", file=sys.stderr)
+        print("wengert-hpcgan: interrupted; nothing was written", file=sys.stderr)
         return 130
     return 0
 

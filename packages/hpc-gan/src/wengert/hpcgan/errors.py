@@ -19,3 +19,15 @@ class DatasetError(HpcganError):
 
 class SimulationError(HpcganError):
     """A Monte Carlo run failed part-way; no dataset was written."""
+
+
+class TrainingError(HpcganError):
+    """A PI-GAN run cannot start, resume or continue; the message says why and what to do."""
+
+
+class TrainingDiverged(TrainingError):
+    """A loss or gradient became non-finite or exceeded the divergence limit."""
+
+
+class TrainingInterrupted(TrainingError):
+    """Ctrl-C during training: the last whole iteration was checkpointed before stopping."""

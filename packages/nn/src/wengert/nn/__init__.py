@@ -9,7 +9,8 @@ See packages/nn/README.md and shared/DESIGN.md.
 
 from . import activations, init, layers, losses, models, optimisers, schedules
 from .activations import *
-from .core import Buffer, Layer, count_parameters, freeze, static, testmode, thaw, trainmode
+from .core import (Buffer, Layer, count_parameters, freeze, named_parameters, parameters, static,
+                   testmode, thaw, trainmode)
 from .data import DataLoader
 from .device import to_device
 from .io import load, save, state_dict
@@ -17,14 +18,14 @@ from .layers import *
 from .losses import *
 from .onehot import onecold, onehot
 from .optimisers import *
-from .state import withgradient
+from .state import StateNotUpdatedWarning, withgradient
 from .train import EarlyStopping, Logger, StopTraining, TrainInfo, train, train_step
 
 __version__ = "0.1.0"
 
 # The star-imported modules' names come from their own lists (listed once, where defined).
-__all__ = ["Buffer", "DataLoader", "EarlyStopping", "Layer", "Logger", "StopTraining",
-           "TrainInfo", "count_parameters", "freeze", "init", "load", "models", "onecold",
-           "onehot", "save", "schedules", "state_dict", "static", "testmode", "thaw",
-           "to_device", "train", "train_step", "trainmode", "withgradient"]
+__all__ = ["Buffer", "DataLoader", "EarlyStopping", "Layer", "Logger", "StateNotUpdatedWarning",
+           "StopTraining", "TrainInfo", "count_parameters", "freeze", "init", "load", "models",
+           "named_parameters", "onecold", "onehot", "parameters", "save", "schedules",
+           "state_dict", "static", "testmode", "thaw", "to_device", "train", "train_step", "trainmode", "withgradient"]
 __all__ += activations.__all__ + layers.__all__ + losses.__all__ + optimisers.__all__

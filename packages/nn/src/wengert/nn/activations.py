@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import wengert.ad as ad
 import wengert.ad.numpy as wnp
+from wengert import ad
+from wengert.ad.scipy.special import expit
 
 __all__ = ["celu", "elu", "gelu", "hardsigmoid", "hardtanh", "identity", "leakyrelu",
            "logsigmoid", "logsoftmax", "mish", "relu", "relu6", "selu", "sigmoid", "softmax",
@@ -32,15 +35,39 @@ def relu6(x: Array) -> Array:
     return wnp.clip(x, 0, 6)
 
 
+def _parametrised(f: Callable[..., Array]) -> Callable[..., Any]:
+    """Let ``f(α)`` with a Python number (no array) return the activation with
+    that parameter, ``x -> f(x, α)``, as PyTorch's ``nn.LeakyReLU(0.2)``; it
+    prints as ``f(α)``. ``f(x)`` and ``f(x, α)`` apply it directly."""
+    @functools.wraps(f)
+    def wrapper(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if type(x) in (float, int) and not args and not kwargs:
+            def activation(y: Array) -> Array:
+                return f(y, x)
+
+            activation.__name__ = activation.__qualname__ = f"{f.__name__}({x})"
+            return activation
+        return f(x, *args, **kwargs)
+
+    return wrapper
+
+
+@_parametrised
 def leakyrelu(x: Array, a: float = 0.01) -> Array:
+    """``x`` where positive, ``a x`` elsewhere; ``nn.leakyrelu(0.2)`` is the
+    activation with ``a = 0.2``."""
     return wnp.where(x > 0, x, a * x)
 
 
+@_parametrised
 def elu(x: Array, alpha: float = 1.0) -> Array:
+    """``nn.elu(α)`` is the activation with that ``alpha``."""
     return wnp.where(x > 0, x, alpha * wnp.expm1(wnp.minimum(x, 0)))
 
 
+@_parametrised
 def celu(x: Array, alpha: float = 1.0) -> Array:
+    """``nn.celu(α)`` is the activation with that ``alpha``."""
     return wnp.maximum(x, 0) + wnp.minimum(alpha * wnp.expm1(wnp.minimum(x, 0) / alpha), 0)
 
 
@@ -49,8 +76,9 @@ def selu(x: Array) -> Array:
 
 
 def sigmoid(x: Array) -> Array:
-    """Through the identity with tanh: one primitive, stable for large |x|."""
-    return 0.5 * wnp.tanh(0.5 * x) + 0.5
+    """The logistic primitive (SciPy's ``expit``): accurate in both tails
+    (``sigmoid(-20)`` is 2.06e-9 in float32, not the 0 of ``0.5 tanh(x/2) + 0.5``)."""
+    return expit(x)
 
 
 def tanh(x: Array) -> Array:

@@ -7,9 +7,11 @@ A layer's fields are of three kinds:
 * ``static()`` fields: configuration (activation, stride, ...) kept in the
   tree's auxiliary data, so gradients and optimiser states never see them;
 * `Buffer` fields: non-trainable state (BatchNorm statistics, a stateful
-  RNN's carry). A Buffer is an opaque tree leaf, so it gets no gradient, and
-  a mutable cell shared by a model and its traced copies, so a training step
-  can update it (as Flux does).
+  RNN's carry). A Buffer is a tree node whose one child is its array, so a
+  compiler staging the model sees the array as an input (never a constant
+  baked in by identity); layers read it through `stop_gradient`, optimisers
+  treat the whole Buffer as one leaf, and a traced copy of a model keeps a
+  link to the original cell, so a training step can update it (as Flux does).
 
 Freezing wraps a layer's children in `Const` while the tree is flattened:
 the layer still holds plain arrays, but `ad.gradient` sees constants and
@@ -20,14 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 from wengert import ad
 
-__all__ = ["Buffer", "Const", "Layer", "freeze", "is_array", "named_leaves", "on_device_of", "static",
-           "testmode", "thaw", "trainmode"]
+__all__ = ["Buffer", "Const", "Layer", "flatten_model", "freeze", "is_array", "match_dtype",
+           "named_leaves", "named_parameters", "on_device_of", "parameters", "static", "testmode",
+           "thaw", "trainable", "trainmode"]
 
 
 def static(**kwargs: Any) -> Any:
@@ -38,6 +42,28 @@ def static(**kwargs: Any) -> Any:
 def is_array(x: Any) -> bool:
     """A concrete NumPy or CuPy array (not a traced value)."""
     return isinstance(x, np.ndarray) or type(x).__module__.startswith("cupy")
+
+
+_dtype_warnings: set[tuple[str, np.dtype, np.dtype]] = set()
+
+
+def match_dtype(x: Any, dtype: Any, layer: str) -> Any:
+    """``x`` converted to the layer's parameter dtype (as Flux): a float32
+    layer computes and returns float32 even for float64 input, instead of
+    silently promoting; a float input of another precision is reported once
+    per layer type and pair of dtypes. Complex values are left alone."""
+    have = getattr(x, "dtype", None)
+    if have is None or have == dtype:
+        return x
+    have, dtype = np.dtype(have), np.dtype(dtype)
+    if have.kind in "cV" or dtype.kind != "f" or have.kind not in "biuf":
+        return x
+    if have.kind == "f" and (layer, have, dtype) not in _dtype_warnings:
+        _dtype_warnings.add((layer, have, dtype))
+        warnings.warn(f"{layer} has {dtype} parameters but got {have} input: the input is "
+                      f"converted to {dtype} (convert the data, or build the layer with "
+                      f"dtype=np.{have}, to silence this)", stacklevel=3)
+    return x.astype(dtype)
 
 
 def on_device_of(constant: np.ndarray, x: Any) -> Any:
@@ -52,16 +78,59 @@ def on_device_of(constant: np.ndarray, x: Any) -> Any:
 
 
 class Buffer:
-    """A mutable cell holding non-trainable state; a leaf without a gradient."""
+    """A mutable cell holding non-trainable state (never differentiated, never
+    updated by optimisers)."""
 
-    __slots__ = ("value",)
+    __slots__ = ("_origin", "value")
 
     def __init__(self, value: Any = None) -> None:
         self.value = value
+        self._origin: Buffer | None = None
+
+    @property
+    def cell(self) -> Buffer:
+        """The Buffer that owns the state: itself, or for the copy made while a
+        model is traced (differentiated, staged), the original one."""
+        return self._origin or self
 
     def __repr__(self) -> str:
         v = self.value
         return f"Buffer({getattr(v, 'shape', v)})"
+
+
+class _CellRef:
+    """A Buffer's tree auxiliary data: carries the cell, so a traced copy can
+    write back into it, but compares equal to every other reference, since a
+    Buffer's identity is not part of a model's structure (gradients, optimiser
+    states and compile caches match any model of the same shapes)."""
+
+    __slots__ = ("cell",)
+
+    def __init__(self, cell: Buffer) -> None:
+        self.cell = cell
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _CellRef)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+def _flatten_buffer(b: Buffer) -> tuple[list, _CellRef]:
+    return [b.value], _CellRef(b.cell)
+
+
+def _unflatten_buffer(ref: _CellRef, children: list) -> Buffer:
+    (value,) = children
+    if value is not None and value is ref.cell.value:
+        return ref.cell
+    new = Buffer(value)
+    if value is None or not all(is_array(leaf) for leaf in ad.tree_leaves(value)):
+        new._origin = ref.cell  # a traced copy: its updates go to the original
+    return new
+
+
+ad.register_tree(Buffer, _flatten_buffer, _unflatten_buffer)
 
 
 class Const:
@@ -165,36 +234,93 @@ def _summary(obj: Any, top: bool = False, indent: str = "", comma: str = "") -> 
     return "\n".join(lines)
 
 
+def _is_model_leaf(x: Any) -> bool:
+    return x is None or isinstance(x, (Buffer, Const))
+
+
+def flatten_model(tree: Any) -> tuple[list, Any]:
+    """`ad.tree_flatten` with ``None`` fields, `Buffer`s and frozen (`Const`)
+    children as single leaves, so that a model, its gradient and an optimiser
+    state built from it flatten alike (a ``bias=False`` layer has a ``None``
+    leaf in all three)."""
+    return ad.tree_flatten(tree, is_leaf=_is_model_leaf)
+
+
+def trainable(x: Any) -> bool:
+    """A leaf that gets gradients and optimiser updates: a float array that is
+    neither state (`Buffer`) nor frozen (`Const`)."""
+    return hasattr(x, "shape") and not isinstance(x, (Buffer, Const)) and \
+        ad.is_differentiable(x)
+
+
 def count_parameters(model: Any) -> tuple[int, int]:
-    """(trainable, non-trainable) element counts of the model's arrays."""
-    trainable = fixed = 0
-    for leaf in ad.tree_flatten(model)[0]:
+    """(trainable, non-trainable) element counts of the model's arrays; an
+    array shared by several layers (tied weights) counts once."""
+    trainable_size = fixed = 0
+    seen: set[int] = set()
+    for leaf in flatten_model(model)[0]:
         if isinstance(leaf, (Const, Buffer)):
-            fixed += int(getattr(leaf.value, "size", 0))
-        elif hasattr(leaf, "shape") and ad.is_differentiable(leaf):
-            trainable += int(leaf.size)
-    return trainable, fixed
+            fixed += sum(int(getattr(v, "size", 0)) for v in ad.tree_leaves(leaf.value))
+        elif trainable(leaf) and id(leaf) not in seen:
+            seen.add(id(leaf))
+            trainable_size += int(leaf.size)
+    return trainable_size, fixed
 
 
 # ---- names, freezing, modes --------------------------------------------------------------------
 
 def named_leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """``(dotted path, leaf)`` in `ad.tree_flatten` order; frozen and state
-    leaves yield their arrays."""
+    """``(dotted path, leaf)`` for every leaf of `flatten_model`, in its order
+    (``None`` fields included); frozen and state leaves yield their arrays."""
     join = (lambda k: f"{prefix}.{k}") if prefix else str
     if isinstance(tree, Layer):
         for n in _fields(type(tree))[0]:
             yield from named_leaves(getattr(tree, n), join(n))
     elif isinstance(tree, dict):
-        for k, v in tree.items():
-            yield from named_leaves(v, join(k))
+        for k in _dict_order(tree):
+            yield from named_leaves(tree[k], join(k))
     elif isinstance(tree, (list, tuple)):
         for i, v in enumerate(tree):
             yield from named_leaves(v, join(i))
     elif isinstance(tree, (Buffer, Const)):
         yield prefix, tree.value
-    elif tree is not None:
+    else:
         yield prefix, tree
+
+
+def named_parameters(model: Any, *, trainable_only: bool = False) -> list[tuple[str, Any]]:
+    """``(dotted name, array)`` of every parameter, as PyTorch's
+    ``named_parameters``: frozen ones included (PyTorch's ``requires_grad=False``)
+    unless ``trainable_only``, state (`Buffer`) excluded, an array shared by
+    several layers (tied weights) listed once, under its first name."""
+    leaves = flatten_model(model)[0]
+    seen: set[int] = set()
+    out = []
+    for (name, value), leaf in zip(named_leaves(model), leaves):
+        if isinstance(leaf, Buffer) or not hasattr(value, "shape") or id(value) in seen:
+            continue
+        if not ad.is_differentiable(value) or (trainable_only and isinstance(leaf, Const)):
+            continue
+        seen.add(id(value))
+        out.append((name, value))
+    return out
+
+
+def parameters(model: Any, *, trainable_only: bool = False) -> list[Any]:
+    """The arrays of `named_parameters`, in the same order."""
+    return [p for _, p in named_parameters(model, trainable_only=trainable_only)]
+
+
+class _Key:
+    __slots__ = ("key",)
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+
+def _dict_order(d: dict) -> list:
+    """The keys of ``d`` in the order `ad.tree_flatten` visits them."""
+    return [k.key for k in ad.tree_leaves({k: _Key(k) for k in d})]
 
 
 def _map_layers(fn: Callable[[Layer], Layer], tree: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from wengert import ad
 
-from .core import Buffer, Const, is_array, named_leaves
+from .core import Buffer, Const, flatten_model, is_array, named_leaves
 
 __all__ = ["load", "save", "state_dict"]
 
@@ -83,10 +83,11 @@ def load(path: str | os.PathLike, like: Any) -> Any:
     """
     stored = _read(Path(path))
     names = [name for name, _ in named_leaves(like)]
-    leaves, treedef = ad.tree_flatten(like)
+    leaves, treedef = flatten_model(like)
     if len(names) != len(leaves):  # pragma: no cover - a layer outside named_leaves' rules
         raise TypeError("load: could not name every leaf of the model")
     new = []
+    shared: dict[int, Any] = {}  # tied weights load as one array again
     for name, leaf in zip(names, leaves):
         value = leaf.value if isinstance(leaf, (Buffer, Const)) else leaf
         if not is_array(value):
@@ -101,6 +102,8 @@ def load(path: str | os.PathLike, like: Any) -> Any:
         a = a.astype(value.dtype, copy=False)
         if not isinstance(value, np.ndarray):
             a = ad.to_device(a, "gpu")
+        if not isinstance(leaf, (Buffer, Const)):
+            a = shared.setdefault(id(leaf), a)
         new.append(Buffer(a) if isinstance(leaf, Buffer) else Const(a) if isinstance(
             leaf, Const) else a)
     return ad.tree_unflatten(treedef, new)

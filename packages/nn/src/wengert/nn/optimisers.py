@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from wengert import ad
 
-from .core import Buffer, Const, is_array
+from .core import Const, flatten_model, is_array, named_leaves, trainable
 
 __all__ = ["AMSGrad", "AdaDelta", "AdaGrad", "Adam", "AdamW", "ClipGrad", "ClipNorm",
            "Descent", "Lion", "Momentum", "NAdam", "Nesterov", "OptState", "Optimiser",
@@ -66,23 +66,40 @@ class Optimiser:
 
     # -- whole models -------------------------------------------------------------------
     def init(self, model: Any) -> OptState:
-        leaves, treedef = ad.tree_flatten(model)
+        leaves, treedef = flatten_model(model)
+        _refuse_views(model, leaves)
+        owners = _owners(leaves)
         return OptState(0, ad.tree_unflatten(treedef, [
-            _Leaf(self.init_leaf(x)) if _trainable(x) else None for x in leaves]))
+            _Leaf(self.init_leaf(x)) if trainable(x) and owners[i] == i else None
+            for i, x in enumerate(leaves)]))
 
     def update(self, model: Any, grads: Any, state: OptState) -> tuple[Any, OptState]:
-        """One step: the new model and the new state (neither input is modified)."""
-        leaves, treedef = ad.tree_flatten(model)
-        g_leaves, _ = ad.tree_flatten(grads, is_leaf=_is_none_or_const)
+        """One step: the new model and the new state (neither input is modified).
+
+        An array held by several layers (tied weights) is one parameter: its
+        gradients are summed, it is updated once, and every layer gets the
+        same new array."""
+        leaves, treedef = flatten_model(model)
+        g_leaves, g_def = flatten_model(grads)
         s_leaves = state._leaves()
-        if len(g_leaves) != len(leaves) or len(s_leaves) != len(leaves):
-            raise ValueError(f"update: the model has {len(leaves)} leaves but the gradient has "
-                             f"{len(g_leaves)} and the state {len(s_leaves)}; pass the "
-                             "gradient of this model and the state from init(model)")
+        if len(g_leaves) != len(leaves) or g_def != treedef:
+            raise ValueError(f"update: the gradient's structure {g_def} is not the model's "
+                             f"{treedef}; pass the gradient of this model "
+                             "(ad.gradient(loss, model)[0])")
+        if len(s_leaves) != len(leaves):
+            raise ValueError(f"update: the optimiser state has {len(s_leaves)} leaves but the "
+                             f"model {len(leaves)}; pass the state from init(model)")
+        owners = _owners(leaves)
+        if owners is not _UNTIED:
+            g_leaves = _sum_tied(g_leaves, owners)
         t = state.step + 1
         new_x, new_s = [], []
-        for x, g, s in zip(leaves, g_leaves, s_leaves):
-            if not _trainable(x) or g is None or isinstance(g, Const):
+        for i, (x, g, s) in enumerate(zip(leaves, g_leaves, s_leaves)):
+            if owners[i] != i:  # a tied copy: the owner's new array
+                new_x.append(new_x[owners[i]])
+                new_s.append(None)
+                continue
+            if not trainable(x) or g is None or isinstance(g, Const):
                 new_x.append(x)
                 new_s.append(s)
                 continue
@@ -126,17 +143,58 @@ class _Leaf:
     state: Any
 
 
-def _trainable(x: Any) -> bool:
-    return hasattr(x, "shape") and not isinstance(x, (Buffer, Const)) and \
-        ad.is_differentiable(x)
-
-
-def _is_none_or_const(x: Any) -> bool:
-    return x is None or isinstance(x, Const)
-
-
 def _is_state_leaf(x: Any) -> bool:
     return x is None or isinstance(x, (_Leaf, Const))
+
+
+class _Untied:
+    """``owners`` of a model without shared arrays: every leaf owns itself."""
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+_UNTIED = _Untied()
+
+
+def _owners(leaves: list) -> Any:
+    """For each leaf, the index of the first leaf holding the same trainable
+    array (itself unless weights are tied)."""
+    first: dict[int, int] = {}
+    owners = []
+    for i, x in enumerate(leaves):
+        owners.append(first.setdefault(id(x), i) if trainable(x) else i)
+    return _UNTIED if len(first) == sum(1 for x in leaves if trainable(x)) else owners
+
+
+def _refuse_views(model: Any, leaves: list) -> None:
+    """Weights tied through a view (``dense.weight = emb.weight.T``) would be
+    untied by the first update without a word: refuse them, naming the fix."""
+    first: dict[int, tuple[int, np.ndarray]] = {}  # id of the memory's owner -> leaf
+    for i, x in enumerate(leaves):
+        if not (isinstance(x, np.ndarray) and trainable(x)):
+            continue
+        root = x
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        j, y = first.setdefault(id(root), (i, x))
+        if y is not x and np.shares_memory(x, y):
+            names = [n for n, _ in named_leaves(model)]
+            raise ValueError(
+                f"{names[i]!r} is a view of the memory of {names[j]!r}: weights tied through "
+                "a view (e.g. a transpose) would come apart at the first update. Tie weights "
+                "by holding one array (the same object in both layers, or "
+                "nn.Embedding.attend for an output layer that reuses the embedding), or pass "
+                "a copy (np.copy) if they are not meant to be tied")
+
+
+def _sum_tied(g_leaves: list, owners: list) -> list:
+    """Each tied parameter's gradients summed into its owner's slot."""
+    total = list(g_leaves)
+    for i, j in enumerate(owners):
+        if j != i and g_leaves[i] is not None and not isinstance(g_leaves[i], Const):
+            total[j] = g_leaves[i] if total[j] is None else total[j] + g_leaves[i]
+    return total
 
 
 # ---- plain descent and momentum -----------------------------------------------------------

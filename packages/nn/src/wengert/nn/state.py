@@ -1,16 +1,19 @@
 """Updating non-trainable state (`Buffer`s) from inside a training step.
 
-A layer in training mode computes its new state (running statistics, the
-last RNN carry) and hands it to `record`. Outside any transformation the
-value is concrete and is stored at once. Inside a gradient the value is
-traced; `withgradient` returns the recorded values as extra (constant)
-outputs of the differentiated function, so they come back concrete, and
-stores them when the step is over. A bare `ad.gradient` computes gradients
-only and leaves the state untouched.
+A layer in training mode reads its state with `current` and hands the new
+state to `record`. Outside any transformation the value is concrete and is
+stored at once. Inside a gradient the value is traced; `withgradient`
+returns the recorded values as extra (constant) outputs of the
+differentiated function, so they come back concrete, and stores them when
+the step is over. A layer called twice in one step (a discriminator on real,
+then fake data) reads the value recorded by its first call, so both updates
+apply, as they do eagerly. A bare `ad.gradient` computes gradients only: the
+state is left untouched, and a `StateNotUpdatedWarning` says so.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -19,27 +22,52 @@ from wengert import ad
 
 from .core import Buffer, is_array
 
-__all__ = ["record", "withgradient"]
+__all__ = ["StateNotUpdatedWarning", "current", "record", "withgradient"]
 
-_recorders: list[list[tuple[Buffer, Any]]] = []
+#: One dict per open `withgradient`: the state cell -> its new (traced) value.
+_recorders: list[dict[Buffer, Any]] = []
 
 
-def record(buffer: Buffer, value: Any) -> None:
+class StateNotUpdatedWarning(UserWarning):
+    """A layer's state (BatchNorm statistics, a stateful RNN's carry) was
+    computed inside a transformation that does not commit it."""
+
+
+def current(buffer: Buffer) -> Any:
+    """The buffer's value as this step sees it: what an earlier call in the
+    same `withgradient` step recorded, else the stored value (never
+    differentiated)."""
+    if _recorders:
+        pending = _recorders[-1].get(buffer.cell)
+        if pending is not None:
+            return pending
+    value = buffer.value
+    return value if value is None or is_array(value) else ad.tree_map(ad.stop_gradient, value)
+
+
+def record(buffer: Buffer, value: Any, owner: str = "a layer") -> None:
     """Set ``buffer`` to ``value`` when this step's state is committed."""
+    cell = buffer.cell
     if all(is_array(leaf) for leaf in ad.tree_leaves(value)):
-        buffer.value = value
+        cell.value = value
     elif _recorders:
-        _recorders[-1].append((buffer, ad.stop_gradient(value)))
+        _recorders[-1][cell] = ad.tree_map(ad.stop_gradient, value)
+    else:
+        warnings.warn(
+            f"{owner} computed new state inside ad.gradient/ad.pullback (or while staged), "
+            "which only compute gradients: the state is not updated. Take training steps "
+            "with nn.withgradient(f, model) or nn.train, which commit it",
+            StateNotUpdatedWarning, stacklevel=3)
 
 
 def withgradient(f: Callable[..., Any], *args: Any) -> tuple[Any, tuple]:
     """``(f(*args), gradients)`` as Flux's ``withgradient``; state recorded by
     layers in training mode during ``f`` is committed afterwards."""
-    pending: list[tuple[Buffer, Any]] = []
+    pending: dict[Buffer, Any] = {}
 
     def with_state(*xs: Any) -> tuple[Any, list]:
         value = f(*xs)
-        return value, [v for _, v in pending]
+        return value, list(pending.values())
 
     _recorders.append(pending)
     try:
@@ -48,6 +76,11 @@ def withgradient(f: Callable[..., Any], *args: Any) -> tuple[Any, tuple]:
         _recorders.pop()
     seed = np.ones_like(value) if hasattr(value, "shape") else type(value)(1)
     grads = back((seed, [ad.tree_map(np.zeros_like, s) for s in new_state]))
-    for (buffer, _), v in zip(pending, new_state):
-        buffer.value = v
+    for cell, v in zip(pending, new_state):
+        if all(is_array(leaf) for leaf in ad.tree_leaves(v)):
+            cell.value = v
+        else:  # staged (inside a compiler): the new state exists only as a symbol
+            warnings.warn("nn.withgradient was staged (e.g. inside xla.jit): layer state "
+                          "cannot be committed there; return it from the compiled function "
+                          "instead", StateNotUpdatedWarning, stacklevel=2)
     return value, grads

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import types
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -76,11 +77,27 @@ def _needs_x64(graph: ir.Graph) -> bool:
     return visit(graph)
 
 
-class Program:
-    """One staged graph, lowered for one device: the unit that is cached and run."""
+#: The bound a differentiated Python ``while`` without ``set_loop_options(max_steps=...)``
+#: gets first (its backward pass stores that many carries); doubled on overflow.
+DEFAULT_LOOP_BOUND = 256
 
-    def __init__(self, graph: ir.Graph, device: jax.Device, donate: tuple[int, ...]) -> None:
+
+class LoopBoundWarning(UserWarning):
+    """A differentiated loop ran past its default bound: the program is compiled again."""
+
+
+class Program:
+    """One staged graph, lowered for one device: the unit that is cached and run.
+
+    ``default_bound`` says whether a loop of the graph took the default loop
+    bound, so that an overflow can be cured by restaging with a larger one.
+    """
+
+    def __init__(self, graph: ir.Graph, device: jax.Device, donate: tuple[int, ...],
+                 default_bound: bool = False) -> None:
         self.graph = graph
+        self.default_bound = default_bound
+        self.donates = bool(donate)
         self.device = device
         self.sharding = jax.sharding.SingleDeviceSharding(device)
         self.x64 = _needs_x64(graph)
@@ -168,6 +185,8 @@ class Jitted:
         self._autograph = autograph
         self._converted: Callable | None = None
         self._programs: dict[Any, Program] = {}
+        self._loop_bound = DEFAULT_LOOP_BOUND
+        self._warned = False
         if isinstance(f, types.FunctionType):
             # Not `updated=("__dict__",)`: a wrapped function's attributes (e.g. copied
             # from another Jitted by functools.wraps) must not overwrite this one's state.
@@ -249,7 +268,8 @@ class Jitted:
         abstract = ad.tree_map(lambda x: Aval(x.shape, x.dtype)
                                if type(ir.input_aval(x)) is Aval else x, dynamic)
         try:
-            graph = ad.make_graph(staged, abstract)
+            with ad.while_loop_bound(self._loop_bound) as bound:
+                graph = ad.make_graph(staged, abstract)
         except RecursionError:
             raise RecursionError(
                 f"jit: staging {getattr(self._fun, '__qualname__', self._fun)!r} recursed "
@@ -266,7 +286,26 @@ class Jitted:
                     if i in self._donate:
                         donate.append(flat)
                     flat += 1
-        return Program(graph, device, tuple(donate))
+        return Program(graph, device, tuple(donate), default_bound=bound.used)
+
+    def _grow_loop_bound(self, program: Program) -> None:
+        """A loop ran past the default bound: double it, report it once, restage."""
+        if program.donates:
+            raise MaxStepsExceeded(
+                f"a differentiated while loop ran past its default bound of "
+                f"{self._loop_bound} steps, and the inputs were donated, so the program "
+                "cannot be rerun with a larger bound; give the loop "
+                "set_loop_options(max_steps=N) as the first statement of its body")
+        self._loop_bound *= 2
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"{getattr(self._fun, '__qualname__', self._fun)!r}: a differentiated while "
+                f"loop ran past its bound of {self._loop_bound // 2} steps; compiling again "
+                f"with {self._loop_bound} (doubled each time it is exceeded, reported once). "
+                "Give the loop set_loop_options(max_steps=N) to compile it once.",
+                LoopBoundWarning, stacklevel=3)
+        self._programs = {k: p for k, p in self._programs.items() if not p.default_bound}
 
     # -- public -------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -274,8 +313,14 @@ class Jitted:
             # Called by a transformation (another jit, grad, jvp, checkpoint, vmap):
             # inline, so the caller's trace sees every primitive (a sub-graph of its own).
             return self._function()(*args, **kwargs)
-        program, inputs = self._program(args, kwargs)
-        return program(inputs)
+        while True:
+            program, inputs = self._program(args, kwargs)
+            try:
+                return program(inputs)
+            except MaxStepsExceeded:
+                if not program.default_bound:
+                    raise
+                self._grow_loop_bound(program)
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Stage and lower for these arguments (arrays or `jax.ShapeDtypeStruct`/`Aval`)."""

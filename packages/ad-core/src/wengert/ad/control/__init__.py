@@ -30,9 +30,10 @@ from ..errors import TracerMutationError
 from ..primitives.control import MaxStepsExceeded
 from ..primitives.elementwise import convert_element_type_p, ne_p
 from ..tree import TreeDef, tree_flatten, tree_unflatten
+from ._bound import while_loop_bound
 from ._build import bind_cond, bind_scan, bind_while
 
-__all__ = ["MaxStepsExceeded", "cond", "fori_loop", "scan", "while_loop"]
+__all__ = ["MaxStepsExceeded", "cond", "fori_loop", "scan", "while_loop", "while_loop_bound"]
 
 
 def staging_active() -> bool:
@@ -129,7 +130,8 @@ def while_loop(cond_fn: Callable, body_fn: Callable, init: Any, max_steps: int |
 
     ``max_steps`` bounds the number of iterations (more is an error at run
     time); reverse-mode differentiation of a *staged* loop needs it, because
-    it sizes the stack of stored carries. ``checkpoint_every=k`` stores only
+    it sizes the stack of stored carries (or a `while_loop_bound` in force
+    while staging, which `wengert.xla.jit` sets and grows). ``checkpoint_every=k`` stores only
     every k-th carry and recomputes the others in the backward pass (memory
     ``max_steps/k + k`` carries for about one extra forward pass).
     """

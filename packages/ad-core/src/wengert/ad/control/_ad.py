@@ -37,6 +37,7 @@ from ..primitives.dynamic import index_in_dim, update_index_in_dim, xp_of, zeros
 from ..primitives.elementwise import (add_p, convert_element_type_p, eq_p, ge_p, gt_p, lt_p,
                                       min_p, real_p, select_p)
 from ..primitives.structural import broadcast_in_dim_p
+from ._bound import default_max_steps
 from ._build import bind_cond, bind_scan, bind_while
 
 _I32 = np.dtype(np.int32)
@@ -282,10 +283,13 @@ def _accumulate(total: list, new: list) -> list:
 
 def while_vjp(g, ans, *args, cond_graph, body_graph, n_consts, max_steps, checkpoint_every):
     if max_steps is None:
+        max_steps = default_max_steps()
+    if max_steps is None:
         raise ValueError(
             "reverse-mode differentiation of a staged while_loop needs max_steps: it sizes "
             "the stack of stored carries (the loop is not unrolled). Pass "
-            "while_loop(..., max_steps=N), optionally with checkpoint_every=k")
+            "while_loop(..., max_steps=N), optionally with checkpoint_every=k, or stage it "
+            "inside wengert.ad.while_loop_bound(N) (wengert.xla.jit does, and grows N)")
     consts, init = list(args[:n_consts]), list(args[n_consts:])
     avals = body_graph.out_avals
     diff_c = [is_float(aval_of(c)) for c in consts]

@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import TrainingError
 from ..montecarlo import DATASET_FILE, Dataset, load_dataset, simulate
 from ..presets import Preset, load_preset
 from .config import TrainConfig, make_config
 from .problem import FlowProblem, site_problem
-from .training import Observed, RunState, TrainingError, prepare_run_folder, run_training
+from .training import Observed, RunState, prepare_run_folder, run_training
 
 
 def site_fields(dataset: Dataset, preset: Preset) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 from wengert import ad, nn
 
-from ..errors import HpcganError
+from ..errors import TrainingDiverged, TrainingError, TrainingInterrupted
 from ..files import write_atomically
 from .config import TrainConfig
 from .losses import Snapshots
@@ -37,18 +37,6 @@ RUN_FILE = "run.json"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.jsonl"
 RUN_FORMAT = "wengert-hpcgan PI-GAN run"
-
-
-class TrainingError(HpcganError):
-    """A run cannot start, resume or continue; the message says why and what to do."""
-
-
-class TrainingDiverged(TrainingError):
-    """A loss or gradient became non-finite or exceeded the divergence limit."""
-
-
-class TrainingInterrupted(TrainingError):
-    """Ctrl-C: the last whole iteration was checkpointed before stopping."""
 
 
 @dataclass
@@ -159,15 +147,17 @@ def prepare_run_folder(out: Path, description: dict, resume: bool) -> None:
     """
     if out.exists() and not out.is_dir():
         raise TrainingError(f"--out {out} exists and is not a folder; choose another --out")
-    if not out.parent.exists() and not out.parent == out:
-        out.parent.mkdir(parents=True, exist_ok=True)
     run_file = out / RUN_FILE
     if not resume:
         if run_file.exists():
             raise TrainingError(f"{out} already holds a run; pass --resume to continue it, or "
                                 "choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(run_file, {"format": RUN_FORMAT, **description})
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            write_json(run_file, {"format": RUN_FORMAT, **description})
+        except OSError as exc:
+            raise TrainingError(f"cannot create the run folder {out} ({exc.strerror}); choose "
+                                "another --out") from exc
         return
     if not run_file.exists():
         raise TrainingError(f"nothing to resume in {out}: {RUN_FILE} is missing; start the run "

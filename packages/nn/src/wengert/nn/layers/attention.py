@@ -10,7 +10,7 @@ import wengert.ad.numpy as wnp
 
 from .. import init as initialisers
 from ..activations import softmax
-from ..core import Layer, static
+from ..core import Layer, match_dtype, static
 
 __all__ = ["MultiHeadAttention", "causal_mask"]
 
@@ -48,6 +48,7 @@ class MultiHeadAttention(Layer):
         self.heads = int(heads)
 
     def _split(self, x: Array, w: Array, b: Array | None) -> Array:
+        x = match_dtype(x, w.dtype, "MultiHeadAttention")
         y = x @ w if b is None else x @ w + b
         n, length, dim = wnp.shape(y)
         return wnp.transpose(wnp.reshape(y, (n, length, self.heads, dim // self.heads)),
@@ -59,7 +60,8 @@ class MultiHeadAttention(Layer):
         v = k if v is None else v
         Q, K, V = self._split(q, self.Wq, self.bq), self._split(k, self.Wk, self.bk), \
             self._split(v, self.Wv, self.bv)
-        scores = (Q @ wnp.swapaxes(K, -1, -2)) * (1 / np.sqrt(wnp.shape(Q)[-1]))
+        # A Python float: a NumPy float64 scalar would promote float32 scores.
+        scores = (Q @ wnp.swapaxes(K, -1, -2)) * float(1 / np.sqrt(wnp.shape(Q)[-1]))
         if mask is not None:
             scores = wnp.where(mask, scores, -1e30)
         out = softmax(scores) @ V  # (N, heads, Lq, dh)

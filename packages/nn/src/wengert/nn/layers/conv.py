@@ -12,7 +12,7 @@ from wengert.ad import lax
 
 from .. import init as initialisers
 from ..activations import identity
-from ..core import Layer, static
+from ..core import Layer, match_dtype, static
 
 __all__ = ["Conv", "ConvTranspose", "DepthwiseConv"]
 
@@ -96,6 +96,7 @@ class Conv(_Convolution):
     """
 
     def __call__(self, x: Array) -> Array:
+        x = match_dtype(x, self.weight.dtype, type(self).__name__)
         y = lax.conv_general_dilated(x, self.weight, self.stride, self.pad,
                                      rhs_dilation=self.dilation,
                                      feature_group_count=self.groups)
@@ -149,6 +150,7 @@ class ConvTranspose(_Convolution):
 
     def __call__(self, x: Array) -> Array:
         w = self.weight
+        x = match_dtype(x, w.dtype, "ConvTranspose")
         n = w.ndim - 2
         kernel, (o_g, n_in) = w.shape[:n], w.shape[n:]
         g = self.groups

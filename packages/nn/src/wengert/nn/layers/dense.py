@@ -10,7 +10,7 @@ import wengert.ad.numpy as wnp
 
 from .. import init as initialisers
 from ..activations import identity
-from ..core import Layer, static
+from ..core import Layer, match_dtype, static
 
 __all__ = ["Bilinear", "Dense", "Embedding"]
 
@@ -33,7 +33,7 @@ class Dense(Layer):
         self.σ = σ
 
     def __call__(self, x: Array) -> Array:
-        y = x @ self.weight
+        y = match_dtype(x, self.weight.dtype, "Dense") @ self.weight
         return self.σ(y if self.bias is None else y + self.bias)
 
     def _signature(self) -> str:
@@ -63,6 +63,8 @@ class Bilinear(Layer):
 
     def __call__(self, x: Array | tuple) -> Array:
         x1, x2 = x if isinstance(x, tuple) else (x, x)
+        dtype = self.weight.dtype
+        x1, x2 = match_dtype(x1, dtype, "Bilinear"), match_dtype(x2, dtype, "Bilinear")
         y = wnp.einsum("...i,oij,...j->...o", x1, self.weight, x2)
         return self.σ(y if self.bias is None else y + self.bias)
 
@@ -82,6 +84,12 @@ class Embedding(Layer):
 
     def __call__(self, index: Array) -> Array:
         return self.weight[index]
+
+    def attend(self, h: Array) -> Array:
+        """``h @ weight.T``: scores over the vocabulary from the same matrix
+        (tied input and output embeddings, Press & Wolf 2017). Call it from the
+        model's output layer; the weight stays one parameter."""
+        return match_dtype(h, self.weight.dtype, "Embedding") @ wnp.swapaxes(self.weight, 0, 1)
 
     def _signature(self) -> str:
         return "{} => {}".format(*self.weight.shape)

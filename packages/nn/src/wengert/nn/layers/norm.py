@@ -10,8 +10,8 @@ import numpy as np
 import wengert.ad.numpy as wnp
 
 from ..activations import identity
-from ..core import Buffer, Layer, static
-from ..state import record
+from ..core import Buffer, Layer, match_dtype, static
+from ..state import current, record
 
 __all__ = ["BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm"]
 
@@ -34,6 +34,13 @@ def _scale_shift(n: int | tuple, affine: bool, dtype: Any) -> tuple[Array | None
     if not affine:
         return None, None
     return np.ones(n, dtype), np.zeros(n, dtype)
+
+
+def _as_parameter_dtype(x: Array, layer: Layer) -> Array:
+    """Keep a norm layer's dtype: that of its scale, or of its running mean."""
+    like = layer.γ if layer.γ is not None else getattr(layer, "mean", None)
+    like = like.value if isinstance(like, Buffer) else like
+    return x if like is None else match_dtype(x, like.dtype, type(layer).__name__)
 
 
 class BatchNorm(Layer):
@@ -60,22 +67,23 @@ class BatchNorm(Layer):
         self.σ, self.ε, self.momentum, self.training = σ, float(ε), float(momentum), training
 
     def __call__(self, x: Array) -> Array:
+        x = _as_parameter_dtype(x, self)
         axes = tuple(range(wnp.ndim(x) - 1))
         if self.training or self.mean is None:
             mean, var = _moments(x, axes)
             if self.training and self.mean is not None:
                 self._update_stats(mean, var, int(np.prod([wnp.shape(x)[a] for a in axes])))
         else:
-            mean, var = self.mean.value, self.var.value
+            mean, var = current(self.mean), current(self.var)
         y = (x - mean) * (1 / wnp.sqrt(var + self.ε))
         return self.σ(_affine(y, self.γ, self.β))
 
     def _update_stats(self, mean: Array, var: Array, n: int) -> None:
         m = self.momentum
         c = wnp.shape(mean)[-1]
-        record(self.mean, (1 - m) * self.mean.value + m * wnp.reshape(mean, (c,)))
+        record(self.mean, (1 - m) * current(self.mean) + m * wnp.reshape(mean, (c,)), "BatchNorm")
         unbiased = wnp.reshape(var, (c,)) * (n / max(n - 1, 1))
-        record(self.var, (1 - m) * self.var.value + m * unbiased)
+        record(self.var, (1 - m) * current(self.var) + m * unbiased, "BatchNorm")
 
     def _signature(self) -> str:
         c = (self.γ if self.γ is not None else self.mean.value).shape[0]
@@ -98,6 +106,7 @@ class LayerNorm(Layer):
         self.ε = float(ε)
 
     def __call__(self, x: Array) -> Array:
+        x = _as_parameter_dtype(x, self)
         nd = wnp.ndim(x)
         mean, var = _moments(x, tuple(range(nd - len(self.shape), nd)))
         return _affine((x - mean) * (1 / wnp.sqrt(var + self.ε)), self.γ, self.β)
@@ -123,6 +132,7 @@ class GroupNorm(Layer):
         self.groups, self.ε = int(groups), float(ε)
 
     def __call__(self, x: Array) -> Array:
+        x = _as_parameter_dtype(x, self)
         shape = wnp.shape(x)
         g = wnp.reshape(x, shape[:-1] + (self.groups, shape[-1] // self.groups))
         axes = tuple(range(1, len(shape) - 1)) + (len(shape),)

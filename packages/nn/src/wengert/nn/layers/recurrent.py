@@ -18,8 +18,8 @@ import wengert.ad.numpy as wnp
 
 from .. import init as initialisers
 from ..activations import sigmoid, tanh
-from ..core import Buffer, Layer, static
-from ..state import record
+from ..core import Buffer, Layer, match_dtype, static
+from ..state import current, record
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell", "Recurrence", "reset"]
 
@@ -47,7 +47,7 @@ class RNNCell(Layer):
         self.σ = σ
 
     def project(self, x: Array) -> Array:
-        return x @ self.Wi + self.b
+        return match_dtype(x, self.Wi.dtype, type(self).__name__) @ self.Wi + self.b
 
     def step(self, xp: Array, h: Array | None) -> tuple[Array, Array]:
         h = self.σ(xp if h is None else xp + h @ self.Wh)
@@ -138,13 +138,13 @@ class Recurrence(Layer):
 
     def __call__(self, xs: Array) -> Array:
         proj = self.cell.project(xs)
-        state = self.state.value if self.stateful else None
+        state = current(self.state) if self.stateful else None
         outputs = []
         for t in range(wnp.shape(xs)[1]):
             y, state = self.cell.step(proj[:, t], state)
             outputs.append(y)
         if self.stateful:
-            record(self.state, state)
+            record(self.state, state, "a stateful Recurrence")
         return wnp.stack(outputs, axis=1)
 
     def _sublayers(self) -> list:
@@ -167,7 +167,7 @@ def GRU(n_in: int, n_hidden: int, *, stateful: bool = False, **kwargs: Any) -> R
 def reset(model: Any) -> Any:
     """Forget the carried state of every stateful `Recurrence` in ``model``."""
     for leaf in _recurrences(model):
-        leaf.state.value = None
+        leaf.state.cell.value = None
     return model
 
 

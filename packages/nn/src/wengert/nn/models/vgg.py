@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ..activations import relu
 from ..layers import BatchNorm, Chain, Conv, Dense, Dropout, Flatten, MaxPool
 
@@ -20,25 +22,28 @@ _CONFIGS = {
 
 
 def VGG(depth: int, *, batchnorm: bool = False, imsize: Sequence[int] = (224, 224, 3),
-        nclasses: int = 1000, dropout: float = 0.5, rng: Any = None) -> Chain:
+        nclasses: int = 1000, dropout: float = 0.5, hidden: int = 4096, rng: Any = None,
+        dtype: Any = np.float32) -> Chain:
     """``Chain(features=..., classifier=...)``; the classifier's first layer
-    takes ``512 * (H/32) * (W/32)`` inputs."""
+    takes ``512 * (H/32) * (W/32)`` inputs; its two hidden layers have
+    ``hidden`` units (4096 in the paper; smaller for small images)."""
+    kw = dict(rng=rng, dtype=dtype)
     h, w, channels = imsize
     features = []
     for v in _CONFIGS[depth]:
         if v == "M":
             features.append(MaxPool((2, 2)))
         elif batchnorm:
-            features += [Conv((3, 3), channels, v, pad=1, rng=rng), BatchNorm(v, relu)]
+            features += [Conv((3, 3), channels, v, pad=1, **kw), BatchNorm(v, relu, dtype=dtype)]
         else:
-            features.append(Conv((3, 3), channels, v, relu, pad=1, rng=rng))
+            features.append(Conv((3, 3), channels, v, relu, pad=1, **kw))
         channels = v if v != "M" else channels
     flat = 512 * (h // 32) * (w // 32)
     classifier = Chain(
         Flatten(),
-        Dense(flat, 4096, relu, rng=rng), Dropout(dropout, rng=rng),
-        Dense(4096, 4096, relu, rng=rng), Dropout(dropout, rng=rng),
-        Dense(4096, nclasses, rng=rng))
+        Dense(flat, hidden, relu, **kw), Dropout(dropout, rng=rng),
+        Dense(hidden, hidden, relu, **kw), Dropout(dropout, rng=rng),
+        Dense(hidden, nclasses, **kw))
     return Chain(features=Chain(*features), classifier=classifier)
 
 
