@@ -8,15 +8,10 @@ a NumPy-compatible namespace (`wengert.ad.numpy`). See shared/DESIGN.md.
 from . import errors, ir, primitives
 from . import numpy  # noqa: F401  (installs the array interface of tracers)
 from ._staging import eval_graph, make_graph
-<<<<<<< HEAD
-from ._api import (adjoint, grad, gradient, is_differentiable, jvp, pullback, stop_gradient,
-                   value_and_grad)
-from . import batching_rules  # noqa: F401  (fills batching.rules)
-from .batching import vmap
-=======
 from ._api import (adjoint, elementwise_grad, grad, gradient, is_differentiable, jvp, pullback,
                    stop_gradient, value_and_grad)
->>>>>>> main
+from . import batching_rules  # noqa: F401  (fills batching.rules)
+from .batching import vmap
 from .checkpoint import checkpoint
 from .control import cond, fori_loop, scan, while_loop, while_loop_bound
 from .custom import custom_jvp
@@ -32,9 +27,5 @@ __all__ = [
     "grad", "gradient", "hessian", "hvp", "ir", "is_differentiable", "jacfwd", "jacobian",
     "jacrev", "jvp", "make_graph", "primitives", "pullback", "register_tree", "scan",
     "stop_gradient", "to_device", "tree_flatten", "tree_leaves", "tree_map",
-<<<<<<< HEAD
-    "tree_unflatten", "value_and_grad", "vmap", "while_loop",
-=======
-    "tree_unflatten", "value_and_grad", "while_loop", "while_loop_bound",
->>>>>>> main
+    "tree_unflatten", "value_and_grad", "vmap", "while_loop", "while_loop_bound",
 ]
