@@ -445,7 +445,7 @@ add("numpy.fft.fftshift", sample("any", 3, 4))
 add("numpy.fft.ifftshift", sample("any", 5), fn=kw(axes=0))
 
 # ---- scipy.special -------------------------------------------------------------------------------
-for _name, _domain, _o2 in (("erf", "any", True), ("erfc", "any", False),
+for _name, _domain, _o2 in (("erf", "any", True), ("erfc", "any", False), ("erfinv", "unit", True),
                             ("gammaln", "pos", True), ("digamma", "pos", True),
                             ("psi", "pos", False), ("expit", "any", True),
                             ("logit", "prob", True)):

@@ -95,6 +95,8 @@ EXTRA = [
     ("bitwise", lambda a, b: registry["bitwise_or"].bind(registry["bitwise_and"].bind(a, b), 1)
      * wnp.logical_xor(a < b, a >= b), (_I, _I[::-1])),
     ("compare", lambda a, b: wnp.logical_xor(a <= b, a != b), (_F, _F[::-1])),
+    ("random", lambda k: ad.random.normal(k, (2, 3)) + ad.random.bits(k, (3,), np.uint64) % 7,
+     (ad.random.split(ad.random.key(0), 3),)),
 ]
 
 

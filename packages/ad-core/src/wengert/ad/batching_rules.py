@@ -68,11 +68,14 @@ def _axis(axis: int, ndim: int) -> int:
 
 
 # ---- derived families --------------------------------------------------------------------------
-def _elementwise(prim: Primitive) -> Callable:
+def elementwise(prim: Primitive) -> Callable:
+    """The rule of an elementwise (broadcasting) primitive: batched operands get
+    singleton axes so that NumPy broadcasting lines the others up behind the batch."""
     def rule(vals, batched, size, **params):
         rank = max(_example_ndim(v, b) for v, b in zip(vals, batched))
         args = [_rank_up(v, rank) if b else v for v, b in zip(vals, batched)]
-        return prim.bind(*args, **params), True
+        out = prim.bind(*args, **params)
+        return out, ([True] * len(out) if prim.multiple_results else True)
     return rule
 
 
@@ -270,7 +273,7 @@ def install() -> None:
         elif name in _LEADING_BATCH:
             rules[name] = _leading_batch(prim)
         elif getattr(prim.shape_rule, "elementwise", False) or name in _UNARY_IDENTITY_LIKE:
-            rules[name] = _elementwise(prim)
+            rules[name] = elementwise(prim)
         elif name in SEQUENTIAL:
             rules[name] = sequential(prim)
 

@@ -1,4 +1,4 @@
-"""Differentiable `scipy.special` functions: ``erf``, ``erfc``, ``gammaln``,
+"""Differentiable `scipy.special` functions: ``erf``, ``erfc``, ``erfinv``, ``gammaln``,
 ``digamma``, ``polygamma``, ``expit``, ``logit``, ``xlogy``, ``logsumexp``.
 Each takes plain arrays (and returns plain arrays) or traced values.
 """
@@ -13,6 +13,7 @@ from ..primitives import special as _sp
 
 erf = _sp.erf_p.bind
 erfc = _sp.erfc_p.bind
+erfinv = _sp.erfinv_p.bind
 gammaln = _sp.gammaln_p.bind
 digamma = psi = _sp.digamma_p.bind
 expit = _ew.logistic_p.bind
@@ -25,5 +26,5 @@ def polygamma(n: int, x: Any) -> Any:
     return _sp.polygamma_p.bind(x, n=int(n))
 
 
-__all__ = ["digamma", "erf", "erfc", "expit", "gammaln", "logit", "logsumexp", "polygamma",
+__all__ = ["digamma", "erf", "erfc", "erfinv", "expit", "gammaln", "logit", "logsumexp", "polygamma",
            "psi", "xlogy"]
