@@ -1,57 +1,41 @@
-"""The main job until the PI-GAN exists: wengert.ad differentiates a plain
-NumPy program with a loop, a recursive call and an in-place update, and the
-result is checked against central finite differences.
+"""The main job (``make demo``): the physics-informed GAN of the ``tiny`` Hanford-like site,
+end to end — Monte Carlo reference data, PI-GAN training with a progress bar, evaluation
+against Monte Carlo — then where the report is and a three-line summary of the errors.
 
-Run with ``make demo``.
+Everything goes through the installed command, exactly as a user would type it:
+
+    wengert-hpcgan simulate --preset tiny --out demo/data
+    wengert-hpcgan train    --preset tiny --data demo/data --out demo/run
+    wengert-hpcgan evaluate demo/run
+
+A second ``make demo`` reuses the data and the finished run (``--resume`` with nothing
+left to train) and evaluates again.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import sys
+import time
+from pathlib import Path
 
-import wengert.ad as ad
+from wengert.hpcgan.cli import main
 
-
-def horner(coeffs, x):
-    """A recursive polynomial evaluation (written in plain NumPy)."""
-    if len(coeffs) == 1:
-        return coeffs[0] * np.ones_like(x)
-    return coeffs[0] + x * horner(coeffs[1:], x)
+OUT = Path("demo")
 
 
-def simulate(theta, steps=50, dt=0.05):
-    """Damped oscillator by explicit Euler: a loop with in-place updates."""
-    # Multiplying by a traced value makes `state` a traced array (a mutable handle), so
-    # the element writes below are differentiated; a plain np.zeros(2) would refuse them.
-    state = np.zeros(2) * theta[0]
-    state[0] = 1.0
-    for _ in range(steps):
-        force = -theta[0] * state[0] - theta[1] * state[1]
-        state[0] += dt * state[1]
-        state[1] += dt * force
-    return state
+def step(*argv: str) -> None:
+    code = main(list(argv))
+    if code != 0:
+        sys.exit(code)
 
 
-def program(theta):
-    trajectory_end = simulate(theta)
-    correction = horner([0.5, -0.2, 0.1], theta)  # recursive
-    return np.sum(trajectory_end ** 2) + np.sum(np.sin(correction))
-
-
-def main() -> None:
-    theta = np.array([2.0, 0.3])
-    (grad,) = ad.gradient(program, theta)
-    eps = 1e-6
-    fd = np.array([(program(theta + eps * e) - program(theta - eps * e)) / (2 * eps)
-                   for e in np.eye(2)])
-    print("program(theta)          =", program(theta))
-    print("wengert.ad gradient     =", grad)
-    print("finite differences      =", fd)
-    print("max abs difference      =", np.max(np.abs(grad - fd)))
-    if not np.allclose(grad, fd, rtol=1e-5, atol=1e-7):
-        raise SystemExit("gradient does not match finite differences")
-    print("ok: the gradient of an unmodified NumPy program matches finite differences")
-
-
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the solver processes are spawned and import this file
+    start = time.perf_counter()
+    data, run = OUT / "data", OUT / "run"
+    if not (data / "dataset.npz").exists():
+        step("simulate", "--preset", "tiny", "--out", str(data))
+    resume = ["--resume"] if (run / "run.json").exists() else []
+    step("train", "--preset", "tiny", "--data", str(data), "--out", str(run), *resume)
+    step("evaluate", str(run))
+    print(f"report: {run / 'report.html'} (figures in {run / 'figures'}); "
+          f"{time.perf_counter() - start:.0f} s in all")

@@ -150,3 +150,15 @@ def test_configuration_errors_name_the_key_and_the_fix():
     with pytest.raises(ConfigError, match="did you mean 'steps'"):
         parse_overrides(["stepz=3"])
     assert json.loads(json.dumps(make_config().to_dict()))["problem"] == "forward"
+
+
+def test_well_limit_keeps_a_prefix_of_each_network():
+    from wengert.hpcgan import load_preset
+    from wengert.hpcgan.pigan.problem import site_problem
+
+    preset = load_preset("tiny")
+    full = site_problem(preset, "inverse")
+    few = site_problem(preset, "inverse", well_limit=5)
+    assert (len(full.conductivity_wells), len(full.head_wells)) == (3, 30)
+    assert (len(few.conductivity_wells), len(few.head_wells)) == (3, 5)
+    np.testing.assert_array_equal(few.head_wells, full.head_wells[:5])

@@ -150,3 +150,13 @@ def test_gpu_round_trip(rng):
     back = nn.to_device(gpu_model, "cpu")
     np.testing.assert_allclose(back.layers[0].weight, cpu_model.layers[0].weight, rtol=1e-4,
                                atol=1e-6)
+
+
+def test_save_and_load_a_dict_whose_keys_are_not_sorted(tmp_path):
+    """Names must follow ad.tree_flatten's (sorted) key order, or arrays swap places."""
+    rng = np.random.default_rng(0)
+    tree = {"b": nn.Dense(2, 3, rng=rng), "a": nn.Dense(5, 1, rng=rng)}
+    path = nn.save(tmp_path / "m.safetensors", tree)
+    loaded = nn.load(path, tree)
+    for name in ("a", "b"):
+        np.testing.assert_array_equal(loaded[name].weight, tree[name].weight)

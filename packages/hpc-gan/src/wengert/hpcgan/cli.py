@@ -89,7 +89,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .pigan.evaluation import evaluate
 
     result = evaluate(
-        args.run, reference=args.reference, samples=args.samples, compare_with=args.compare
+        args.run_dir, reference=args.reference, samples=args.samples, compare_with=args.compare
     )
     for line in summary_lines(result):
         print(line)
@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="compare a trained PI-GAN with Monte Carlo; write metrics and figures"
     )
-    evaluate.add_argument("run", help="a run folder written by 'train'")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by 'train'")
     evaluate.add_argument("--reference", help="Monte Carlo dataset (default: the run's)")
     evaluate.add_argument("--samples", type=_positive_int, default=1000)
     evaluate.add_argument("--compare", help="another run (e.g. trained with --set w_pde=0 w_bc=0)")

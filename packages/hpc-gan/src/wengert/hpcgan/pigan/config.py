@@ -49,6 +49,7 @@ class TrainConfig:
     collocation: int = 128  # interior points per step (shared by the batch)
     boundary: int = 64  # boundary points per step
     pump_width: float = 1.0  # Gaussian width of a pumping well's source, in grid cells
+    well_limit: int = 0  # use only the first N wells of each kind of the network (0: all)
     steps: int = 1000  # iterations
     checkpoint_every: int = 100
     log_every: int = 10
@@ -69,7 +70,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 _POSITIVE_INT = {"latent_dim", "width", "depth", "critic_width", "critic_depth", "batch",
                  "physics_batch",
                  "collocation", "boundary", "checkpoint_every", "log_every"}
-_NON_NEGATIVE_INT = {"steps", "seed", "critic_steps", "generator_steps"}
+_NON_NEGATIVE_INT = {"steps", "seed", "critic_steps", "generator_steps", "well_limit"}
 _POSITIVE_FLOAT = {"lr_generator", "lr_critic", "pump_width", "divergence_limit"}
 _NON_NEGATIVE_FLOAT = {"gp_lambda", "w_pde", "w_bc"}
 _CHOICES = {"problem": PROBLEMS, "dtype": DTYPES}

@@ -123,7 +123,8 @@ def load_run(folder: str | os.PathLike) -> LoadedRun:
     preset = parse_preset(description["preset_definition"], description["preset"])
     config = make_config((description["config"], f"{folder / RUN_FILE} config"))
     dataset = load_dataset(description["dataset"]["folder"])
-    problem = site_problem(preset, config.problem, pump_width=config.pump_width)
+    problem = site_problem(preset, config.problem, pump_width=config.pump_width,
+                           well_limit=config.well_limit)
     state = load_checkpoint(folder, initial_state(problem, observe(dataset, preset, problem),
                                                   config))
     return LoadedRun(folder, description, preset, state.generators, config.latent_dim,

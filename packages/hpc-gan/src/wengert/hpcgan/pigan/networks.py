@@ -37,7 +37,7 @@ class FieldGenerator(nn.Layer):
         if depth < 1:
             raise ValueError(f"a generator needs at least 1 hidden layer, got depth={depth}")
         self.coords = nn.Dense(dim, width, rng=rng, dtype=dtype)
-        self.latent = nn.Dense(latent_dim, width, rng=rng, dtype=dtype)
+        self.latent = nn.Dense(latent_dim, width, bias=False, rng=rng, dtype=dtype)
         self.hidden = nn.Chain(*(nn.Dense(width, width, nn.tanh, rng=rng, dtype=dtype)
                                  for _ in range(depth - 1)))
         self.out = nn.Dense(width, 1, rng=rng, dtype=dtype)

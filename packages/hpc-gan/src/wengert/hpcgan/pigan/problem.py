@@ -49,20 +49,23 @@ class FlowProblem:
                 "inflow": self.flux_inflow[j]}
 
 
-def site_problem(preset: Preset, problem: str = "forward", *, pump_width: float = 1.0
-                 ) -> FlowProblem:
+def site_problem(preset: Preset, problem: str = "forward", *, pump_width: float = 1.0,
+                 well_limit: int = 0) -> FlowProblem:
     """The PI-GAN problem of a site preset with the ``problem``'s observation network.
 
     Pumping wells become Gaussian sinks ``-Q exp(-|x-x_w|²/2s²)/(2πs²)`` of width
     ``s = pump_width · h`` (one cell by default): the finite-volume reference spreads
     ``Q`` over the well's cell.  Wells sit at the centres of the cells they lie in,
-    where the reference observes them.
+    where the reference observes them.  ``well_limit > 0`` keeps only the first that many
+    wells of each kind (the networks are listed in farthest-point order, so a prefix is
+    spread over the site): the well-count study trains on such prefixes.
     """
     if preset.observations is None:
         raise ValueError(f"preset {preset.name!r} has no 'observations' section: a PI-GAN "
                          "needs its observation networks and validation wells")
     site, grid = preset.site, preset.site.grid
     network = preset.observations.network(problem)
+    keep = slice(well_limit or None)
     faces, kind = grid.boundary_faces, site.face_kind
     bc = site.boundary_conditions()
     river = kind == RIVER
@@ -97,7 +100,7 @@ def site_problem(preset: Preset, problem: str = "forward", *, pump_width: float 
         flux_points=faces.midpoint[flux],
         flux_normals=NORMALS[faces.side[flux]],
         flux_inflow=q,
-        conductivity_wells=at_cells(network.conductivity),
-        head_wells=at_cells(network.head),
+        conductivity_wells=at_cells(network.conductivity[keep]),
+        head_wells=at_cells(network.head[keep]),
         validation_wells=at_cells(preset.observations.validation),
     )

@@ -62,14 +62,14 @@ def dataset_for(preset: Preset, data: str | os.PathLike | None, *, progress: boo
     return dataset
 
 
-def run_description(preset: Preset, dataset: Dataset, config: TrainConfig, backend: str
-                    ) -> dict[str, Any]:
-    """What ``run.json`` records and ``--resume`` compares."""
+def run_description(preset: Preset, dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
+    """What ``run.json`` records and ``--resume`` compares (a run may resume on another
+    backend or device: the same model, equal to rounding)."""
     meta = dataset.metadata
     return {"preset": preset.name, "preset_definition": preset.definition,
             "dataset": {"folder": str(Path(dataset.folder).resolve()), "preset": meta["preset"],
                         "samples": meta["samples"], "seed": meta["seed"]},
-            "backend": backend, "config": config.fingerprint()}
+            "config": config.fingerprint()}
 
 
 def train(preset: str | Preset, *, data: str | os.PathLike | None = None,
@@ -97,8 +97,9 @@ def train(preset: str | Preset, *, data: str | os.PathLike | None = None,
     if out.exists() and not out.is_dir():  # checked before any data is generated
         raise TrainingError(f"--out {out} exists and is not a folder; choose another --out")
     dataset = dataset_for(preset, data, progress=progress)
-    prepare_run_folder(out, run_description(preset, dataset, config, backend), resume)
-    problem_ = site_problem(preset, config.problem, pump_width=config.pump_width)
+    prepare_run_folder(out, run_description(preset, dataset, config), resume)
+    problem_ = site_problem(preset, config.problem, pump_width=config.pump_width,
+                           well_limit=config.well_limit)
     observed = observe(dataset, preset, problem_)
     mover = None
     if device == "gpu":

@@ -2,8 +2,9 @@
 
 ``critic_step(critic, gen, opt_state, batch)`` and ``generator_step(gen, critic,
 opt_state, batch)`` return the updated player, its optimiser state and the step's
-metrics.  They hold no hidden state, so the distributed trainer can call them per
-rank and average gradients in between (``*_gradients`` expose that half).  The batch
+metrics.  They hold no hidden state, so a distributed trainer can call them per rank;
+``*_gradients`` and ``*_update`` are their two halves, for averaging gradients across
+replicas in between.  The batch
 (latents, points, real snapshots) is drawn outside, on the host, from a generator
 seeded by ``(seed, iteration)``: both backends see the same numbers, and a resumed run
 draws what an uninterrupted one would have.
@@ -53,47 +54,61 @@ def global_norm(tree: Any) -> Array:
 
 @dataclass(frozen=True)
 class Steps:
-    """The two step functions of one configuration, eager or compiled."""
+    """The step functions of one configuration, eager or compiled.
+
+    ``*_gradients(player, other, batch) -> (gradient, metrics)`` are the halves a
+    data-parallel trainer averages across replicas before ``*_update(player, gradient,
+    state) -> (player, state)``; ``*_step`` is both in one call (one executable under xla).
+    """
 
     critic_step: Callable[..., tuple]
     generator_step: Callable[..., tuple]
+    critic_gradients: Callable[..., tuple]
+    generator_gradients: Callable[..., tuple]
+    critic_update: Callable[..., tuple]
+    generator_update: Callable[..., tuple]
     backend: str
 
 
 def make_steps(config: TrainConfig, snapshots: Snapshots, backend: str = "eager") -> Steps:
-    """Build ``critic_step`` and ``generator_step`` for ``backend``: ``eager`` runs
-    ``wengert.ad`` on NumPy (or CuPy); ``xla`` compiles each whole step — losses, the
-    nested residual, gradients and the Adam update — into one XLA executable."""
+    """Build the step functions for ``backend``: ``eager`` runs ``wengert.ad`` on NumPy (or
+    CuPy); ``xla`` compiles each whole step — losses, the nested residual, gradients and
+    the Adam update — into one XLA executable."""
     opt_g, opt_c = optimisers(config)
     weights = {"adversarial": 1.0, "pde": config.w_pde, "bc": config.w_bc}
 
-    def critic_step(critic: Any, gen: Generators, state: Any, batch: dict) -> tuple:
+    def critic_gradients(critic: Any, gen: Generators, batch: dict) -> tuple:
         def objective(c: Any) -> dict:
             return critic_terms(c, gen, snapshots, batch)
 
         terms, back = ad.pullback(objective, critic)
         (grads,) = back({"wasserstein": -1.0, "penalty": config.gp_lambda})
-        critic, state = opt_c.update(critic, grads, state)
-        metrics = dict(terms, critic_loss=config.gp_lambda * terms["penalty"]
-                       - terms["wasserstein"], critic_grad_norm=global_norm(grads))
-        return critic, state, metrics
+        return grads, dict(terms, critic_loss=config.gp_lambda * terms["penalty"]
+                           - terms["wasserstein"], critic_grad_norm=global_norm(grads))
 
-    def generator_step(gen: Generators, critic: Any, state: Any, batch: dict) -> tuple:
+    def generator_gradients(gen: Generators, critic: Any, batch: dict) -> tuple:
         def objective(g: Generators) -> dict:
             return generator_terms(g, critic, snapshots, batch)
 
         terms, back = ad.pullback(objective, gen)
         (grads,) = back(weights)
-        gen, state = opt_g.update(gen, grads, state)
         loss = sum(weights[k] * terms[k] for k in weights)
-        metrics = dict(terms, generator_loss=loss, generator_grad_norm=global_norm(grads))
-        return gen, state, metrics
+        return grads, dict(terms, generator_loss=loss, generator_grad_norm=global_norm(grads))
 
+    def critic_step(critic: Any, gen: Generators, state: Any, batch: dict) -> tuple:
+        grads, metrics = critic_gradients(critic, gen, batch)
+        return (*opt_c.update(critic, grads, state), metrics)
+
+    def generator_step(gen: Generators, critic: Any, state: Any, batch: dict) -> tuple:
+        grads, metrics = generator_gradients(gen, critic, batch)
+        return (*opt_g.update(gen, grads, state), metrics)
+
+    functions = (critic_step, generator_step, critic_gradients, generator_gradients,
+                 opt_c.update, opt_g.update)
     backend = resolve_backend(backend)
-    if backend == "eager":
-        return Steps(critic_step, generator_step, "eager")
-    xla = _xla()
-    return Steps(xla.jit(critic_step), xla.jit(generator_step), "xla")
+    if backend == "xla":
+        functions = tuple(map(_xla().jit, functions))
+    return Steps(*functions, backend)
 
 
 def resolve_backend(backend: str) -> str:
