@@ -140,15 +140,24 @@ class Program:
         return self._compiled
 
     def __call__(self, leaves: Sequence[Any]) -> Any:
-        compiled = self.compiled
-        with _jax_adapter.x64_scope(self.x64):
-            args = [devices.to_jax(x, self.sharding) for x in leaves]
-            outs = list(compiled(*args, *self._const_args))
-        if self._checks_overflow and bool(outs.pop()):
-            raise MaxStepsExceeded(
-                "a while_loop ran past its max_steps inside the compiled program (its results "
-                "would be those after max_steps iterations); raise max_steps")
-        return ad.tree_unflatten(self.out_tree, outs)
+        # jax.jit's own dispatch (its C++ fast path) unless the program was compiled
+        # ahead of time (`Lowered.compile`): then that executable, not a second compile.
+        run = self._jitted if self._compiled is None else self._compiled
+        if self.x64 and not _jax_adapter.x64_enabled():
+            with _jax_adapter.x64_scope(True):
+                outs = run(*[devices.to_jax(x, self.sharding) for x in leaves],
+                           *self._const_args)
+        else:
+            outs = run(*[devices.to_jax(x, self.sharding) for x in leaves], *self._const_args)
+        if self._checks_overflow:
+            outs = list(outs)
+            if bool(outs.pop()):
+                raise MaxStepsExceeded(
+                    "a while_loop ran past its max_steps inside the compiled program (its "
+                    "results would be those after max_steps iterations); raise max_steps")
+        if self.out_tree.kind is None:  # a single array: no tree to rebuild
+            return outs[0]
+        return ad.tree_unflatten(self.out_tree, list(outs))
 
 
 def _place(value: Any, sharding: jax.sharding.Sharding) -> jax.Array:
@@ -185,6 +194,7 @@ class Jitted:
         self._autograph = autograph
         self._converted: Callable | None = None
         self._programs: dict[Any, Program] = {}
+        self._by_arrays: dict[Any, Program] = {}  # calls with array arguments only
         self._loop_bound = DEFAULT_LOOP_BOUND
         self._warned = False
         if isinstance(f, types.FunctionType):
@@ -306,21 +316,46 @@ class Jitted:
                 "Give the loop set_loop_options(max_steps=N) to compile it once.",
                 LoopBoundWarning, stacklevel=3)
         self._programs = {k: p for k, p in self._programs.items() if not p.default_bound}
+        self._by_arrays = {k: p for k, p in self._by_arrays.items() if not p.default_bound}
 
     # -- public -------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _any_traced(args, kwargs):
+        quick = None if kwargs else self._arrays_key(args)
+        if quick is None and _any_traced(args, kwargs):
             # Called by a transformation (another jit, grad, jvp, checkpoint, vmap):
             # inline, so the caller's trace sees every primitive (a sub-graph of its own).
             return self._function()(*args, **kwargs)
         while True:
-            program, inputs = self._program(args, kwargs)
+            program = self._by_arrays.get(quick) if quick is not None else None
+            if program is None:
+                program, inputs = self._program(args, kwargs)
+                if quick is not None:
+                    self._by_arrays[quick] = program
+            else:
+                inputs = args
             try:
                 return program(inputs)
             except MaxStepsExceeded:
                 if not program.default_bound:
                     raise
                 self._grow_loop_bound(program)
+
+    def _arrays_key(self, args: tuple) -> Any:
+        """The common call's signature without tree flattening: every argument a NumPy or
+        jax array (then each is one input leaf). ``None`` for any other call."""
+        if self._static:
+            return None
+        key = []
+        for a in args:
+            t = type(a)
+            if t is np.ndarray:
+                key.append((a.shape, a.dtype))
+            elif isinstance(a, jax.Array):
+                key.append((a.shape, a.dtype, a.sharding))
+            else:
+                return None
+        key.append(_jax_adapter.x64_enabled())
+        return tuple(key)
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Stage and lower for these arguments (arrays or `jax.ShapeDtypeStruct`/`Aval`)."""

@@ -195,7 +195,7 @@ def fori_loop(lower: Any, upper: Any, body_fn: Callable, init: Any, *,
         def step(c: tuple, _: Any) -> tuple:
             return (c[0] + 1, body_fn(c[0], c[1])), None
 
-        start = np.asarray(lo, np.int64)
+        start = np.asarray(lo, np.int32 if -2**31 <= lo and hi < 2**31 else np.int64)
         return scan(step, (start, init), None, length=max(hi - lo, 0),
                     checkpoint_every=checkpoint_every)[0][1]
     return while_loop(lambda c: c[0] < upper, lambda c: (c[0] + 1, body_fn(c[0], c[1])),
