@@ -16,7 +16,9 @@ and as ``jax.jit(jax.grad(...))`` in the same run, both float32 on the CPU:
   Target for the loops: run time at most 1.10x jax.jit's.
 
 Run times are medians of ``--repeats`` calls (outputs waited for), after a
-warm-up call that compiles. Ratios > 1 mean wengert is slower.
+warm-up call that compiles; the two contenders alternate in ten batches, so a
+load that changes during the run (a shared machine) falls on both. Ratios > 1
+mean wengert is slower.
 
     python benchmarks/xla_programs.py [--repeats 50] [--only gru,lorenz]
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import statistics
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -144,9 +147,14 @@ def compare(name: str, ours: Callable, theirs: Callable, args: tuple, repeats: i
     for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-3, atol=2e-4,
                                    err_msg=name)
-    t_ours = median_seconds(lambda: _block(ours(*args)), repeats)
-    t_jax = median_seconds(lambda: _block(theirs(*args)), repeats)
-    return {"name": name, "wengert": t_ours, "jax": t_jax}
+    # Alternate the contenders in small batches, so that load changing during the run
+    # (a shared machine) falls on both alike; median of the batches' per-call times.
+    batch = max(1, repeats // 10)
+    ours_t, jax_t = [], []
+    for _ in range(10):
+        ours_t.append(median_seconds(lambda: _block(ours(*args)), batch, warmup=0))
+        jax_t.append(median_seconds(lambda: _block(theirs(*args)), batch, warmup=0))
+    return {"name": name, "wengert": statistics.median(ours_t), "jax": statistics.median(jax_t)}
 
 
 def run(only: set[str], repeats: int) -> list[dict]:

@@ -1,6 +1,7 @@
 """SciPy-compatible namespaces whose functions are differentiable
-(``wengert.ad.scipy.special``), as `wengert.ad.numpy` is for NumPy."""
+(``wengert.ad.scipy.special``, ``wengert.ad.scipy.linalg``), as `wengert.ad.numpy`
+is for NumPy."""
 
-from . import special
+from . import linalg, special
 
-__all__ = ["special"]
+__all__ = ["linalg", "special"]
