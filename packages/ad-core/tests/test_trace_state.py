@@ -129,3 +129,5 @@ def test_control_flow_conversions_and_constants_stay_allowed():
 
     g = ad.gradient(f, 2.0)[0]
     assert g == 4.0  # d/dx of 2x * 2 + constant
+    # math.floor/ceil/trunc are piecewise constant too
+    assert ad.gradient(lambda x: x * (math.floor(x) + math.ceil(x) + math.trunc(x)), 2.5) == (7.0,)

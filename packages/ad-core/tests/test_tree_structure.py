@@ -60,6 +60,11 @@ def test_adjoint_under_checkpoint_and_jvp_checks_the_structure_too():
         ad.gradient(lambda p: ad.checkpoint(lambda q: scaled(q) * 1.0)(p), p)
     with pytest.raises(TypeError, match="structure"):
         ad.jvp(scaled, (p,), ({"a": 1.0, "b": 0.0},))
+    staged = {"a": np.array(1.0), "b": np.array(1.0)}
+    with pytest.raises(TypeError, match="structure"):
+        ad.make_graph(scaled, staged)          # staging records the pullback too
+    with pytest.raises(TypeError, match="structure"):
+        ad.make_graph(ad.grad(scaled), staged)
 
 
 def test_custom_jvp_tangent_with_another_structure_is_refused():

@@ -23,8 +23,10 @@ CONFIG = {"latent_dim": 3, "width": 24, "depth": 3, "critic_width": 32, "critic_
           "lr_generator": 1e-3, "lr_critic": 1e-3, "critic_steps": 5, "generator_steps": 1,
           "gp_lambda": 10.0, "w_pde": 10.0, "w_bc": 10.0, "steps": 800,
           "checkpoint_every": 800, "log_every": 100}
-#: Tolerances, about twice the errors measured with this configuration and seed.
-U_MEAN, U_STD, Y_MEAN_SIGMA, Y_STD = 0.06, 0.35, 0.1, 0.4
+#: Tolerances. Measured with this configuration and seed (2026-11-30, eager, NumPy 2.4):
+#: u mean 1.3 %, u std 24 %, Y mean 0.058 σ, Y std 26 %; the margin covers BLAS rounding
+#: differences between machines, which a GAN's training amplifies.
+U_MEAN, U_STD, Y_MEAN_SIGMA, Y_STD = 0.05, 0.40, 0.12, 0.45
 
 
 def relative(a, b):

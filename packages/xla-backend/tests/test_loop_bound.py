@@ -48,6 +48,27 @@ def test_a_loop_with_explicit_max_steps_still_raises_when_exceeded():
         xla.jit(ad.grad(bounded))(np.array([0.5, 0.25]))
 
 
+def test_an_explicit_bound_exceeded_beside_a_default_one_ends_in_an_error(monkeypatch):
+    from wengert.xla import compile as xla_compile
+
+    monkeypatch.setattr(xla_compile, "MAX_LOOP_BOUND", 1024)
+
+    def two_loops(x):
+        y = x
+        while wnp.sum(y) < 20.0:            # default bound, and enough at 1024
+            y = y * 1.001 + 0.01
+        z = y
+        while wnp.sum(z) < 40.0:            # its own bound, too small: stays too small
+            xla.set_loop_options(max_steps=10)
+            z = z + 0.5
+        return wnp.sum(z * y)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", xla.LoopBoundWarning)
+        with pytest.raises(ad.control.MaxStepsExceeded, match="set_loop_options"):
+            xla.jit(ad.grad(two_loops))(np.array([0.5, 0.25]))
+
+
 def test_staging_without_a_bound_names_the_fix():
     def f(x):
         return ad.while_loop(lambda y: wnp.sum(y) < 5.0, lambda y: y + 1.0, x)

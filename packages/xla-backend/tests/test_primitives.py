@@ -102,6 +102,7 @@ sample("add", cplx((3,)), normal((3,)))
 _float_variants("pow", lambda d: (uniform((3, 4), 0.2, 3.0, d), normal((4,), d, "y")))
 sample("pow", ints((5,), 0, 4), ints((5,), 0, 4, name="e"))
 sample("xlogy", uniform((5,), 0.0, 3.0), uniform((5,), 0.1, 3.0, name="y"))
+sample("stdtr", uniform((5,), 1.0, 6.0), normal((5,), name="t"))
 for _n in ["eq", "ne", "lt", "le", "gt", "ge"]:
     sample(_n, ints((3, 4), 0, 3).astype(F64), ints((4,), 0, 3, name="j").astype(F64))
     sample(_n, ints((5,), 0, 4, np.int32), 2)
@@ -208,6 +209,8 @@ sample("solve", spd(4, (2,)) + normal((2, 4, 4)), normal((2, 4, 2), name="b"))
 sample("slogdet", normal((3, 4, 4)))
 sample("eigh", spd(4, (2,)))
 sample("svd", normal((2, 5, 3)))
+sample("eig", normal((2, 3, 3)))
+sample("qr", normal((2, 5, 3)))
 
 
 # ---- control flow: one equation each, with sub-graphs -----------------------------------------
@@ -276,6 +279,14 @@ def _canonical(name: str, out: tuple) -> tuple:
     if name == "svd":
         u, s, vh = out
         return np.abs(u), s, np.abs(vh)
+    if name == "qr":
+        q, r = out
+        return np.abs(q), np.abs(r)
+    if name == "eig":  # eigenvalues in no particular order: sort them and their vectors
+        w, v = out
+        order = np.lexsort((w.imag, w.real), axis=-1)
+        return (np.take_along_axis(w, order, -1),
+                np.abs(np.take_along_axis(v, order[..., None, :], -1)))
     return out
 
 

@@ -16,7 +16,7 @@ from ._core import (ConcreteTracer, Primitive, Tracer, escaped_tracer_error, is_
                     is_real_float_dtype, trace_level)
 from ._forward import JVPTrace, JVPTracer
 from ._reverse import ReverseTrace, ReverseTracer
-from .errors import TracerArrayConversionError
+from .errors import TracerArrayConversionError, call_user_function
 from .tree import tree_flatten, tree_map, tree_unflatten
 
 # ---- leaves ----------------------------------------------------------------------------------
@@ -80,21 +80,6 @@ def _as_python_like(g: Any, like: Any) -> Any:
             and not (got.kind == "c" and want.kind != "c"):
         g = g.astype(want)
     return _writable(g)
-
-
-def call_user_function(f: Callable, args: Sequence[Any]) -> Any:
-    """Call ``f``, surfacing our conversion error where NumPy wrapped it.
-
-    Storing a tracer into a plain array makes NumPy raise its own
-    "setting an array element with a sequence", with ours only as the cause.
-    """
-    try:
-        return f(*args)
-    except (ValueError, TypeError) as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, TracerArrayConversionError) and exc is not cause:
-            raise cause.with_traceback(exc.__traceback__) from None
-        raise
 
 
 # ---- reverse mode ---------------------------------------------------------------------------

@@ -2,17 +2,19 @@
 
 Every transformation (reverse, forward, staging) is a *trace* at a level on a
 stack that each thread has for itself (as JAX's trace state), so threads
-differentiating at the same time never see each other's traces. Applying a primitive finds the highest-level trace among its
-arguments and lets that trace process it; values of lower levels are passed
-down untouched, so nested transformations never confuse their perturbations.
+differentiating at the same time never see each other's traces. Applying a
+primitive finds the highest-level trace among its arguments and lets that
+trace process it; values of lower levels are passed down untouched, so nested
+transformations never confuse their perturbations.
 With no tracer among the arguments, `bind` runs the primitive's array
 implementation directly: that is the fast path that backward passes take.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -332,6 +334,16 @@ class ConcreteTracer(Tracer):
 
     def tolist(self) -> Any:
         return np.asarray(self._number("tolist()")).tolist()
+
+    # Piecewise constant, like int(): math.floor/ceil/trunc lose no derivative.
+    def __floor__(self) -> int:
+        return math.floor(self.concrete_value("math.floor()"))
+
+    def __ceil__(self) -> int:
+        return math.ceil(self.concrete_value("math.ceil()"))
+
+    def __trunc__(self) -> int:
+        return math.trunc(self.concrete_value("math.trunc()"))
 
     def _number(self, what: str) -> Any:
         if is_inexact_dtype(self.dtype):

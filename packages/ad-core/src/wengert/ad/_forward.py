@@ -59,14 +59,10 @@ class JVPTrace(Trace):
         if t_out is None:
             return ans
         shape = getattr(ans, "shape", ())
-        if getattr(t_out, "shape", ()) != shape:
-            from .numpy import broadcast_to
+        t_shape = getattr(t_out, "shape", ())
+        if t_shape != shape:  # a tangent of a broadcast operand
+            from .primitives.structural import broadcast_in_dim_p
 
-            t_out = broadcast_to(t_out, shape)
+            t_out = broadcast_in_dim_p.bind(t_out, shape=shape, broadcast_dimensions=tuple(
+                range(len(shape) - len(t_shape), len(shape))))
         return JVPTracer(self, ans, t_out)
-
-    def process_custom_vjp(self, fun: Any, args: tuple) -> Any:
-        """Forward mode of an `adjoint` function: the transpose of its pullback."""
-        from .custom import jvp_of_adjoint
-
-        return jvp_of_adjoint(self, fun, args)

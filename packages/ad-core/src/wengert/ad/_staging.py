@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 
 from . import ir
-from ._api import call_user_function
 from ._core import Aval, ConcreteTracer, Primitive, Trace, Tracer, aval_of, trace_level
 from ._mutation import journal
-from .errors import ConcretizationError, TracerMutationError
+from .errors import ConcretizationError, TracerMutationError, call_user_function
 from .tree import tree_flatten, tree_unflatten
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -133,12 +132,6 @@ class StagingTrace(Trace):
         var = ir.Var(out)
         self.eqns.append(ir.Eqn(prim, inputs, (var,), params))
         return StagedTracer(self, out, var)
-
-    def process_custom_vjp(self, fun: Callable, args: tuple) -> Any:
-        """An `adjoint` function is one equation holding its staged pullback."""
-        from .custom import stage_adjoint
-
-        return stage_adjoint(fun, args)
 
 
 def _abstract(x: Any) -> Aval | None:

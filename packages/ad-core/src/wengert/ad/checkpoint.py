@@ -95,10 +95,10 @@ def _traced_inputs(obj: Any, seen: frozenset = frozenset()) -> tuple[Callable, l
             return (lambda _: obj), []
         return _function_inputs(obj, seen | {id(obj)})
     if isinstance(obj, types.MethodType):
-        return _parts_inputs([obj.__func__, obj.__self__], seen,
+        return _parts_inputs(obj, [obj.__func__, obj.__self__], seen,
                              lambda func, self: types.MethodType(func, self))
     if isinstance(obj, functools.partial):
-        return _parts_inputs([obj.func, obj.args, obj.keywords], seen,
+        return _parts_inputs(obj, [obj.func, obj.args, obj.keywords], seen,
                              lambda func, a, kw: functools.partial(func, *a, **kw))
     leaves, tree = tree_flatten(obj)
     if any(isinstance(x, Tracer) for x in leaves):
@@ -138,12 +138,12 @@ def _function_inputs(f: types.FunctionType, seen: frozenset) -> tuple[Callable, 
     return rebuild, values
 
 
-def _parts_inputs(parts: list, seen: frozenset, make: Callable) -> tuple[Callable, list]:
-    """Inputs of an object made of ``parts`` (``make(*parts)`` builds it again)."""
+def _parts_inputs(obj: Any, parts: list, seen: frozenset, make: Callable
+                  ) -> tuple[Callable, list]:
+    """Inputs of ``obj``, made of ``parts`` (``make(*parts)`` builds it again)."""
     found = [_traced_inputs(p, seen) for p in parts]
     values = [v for _, vs in found for v in vs]
     if not values:
-        obj = make(*parts)
         return (lambda _: obj), []
 
     def rebuild(new: list) -> Any:

@@ -456,3 +456,9 @@ custom_vjp_call_p.def_rules(shape=_shape, jvp=_custom_vjp_call_jvp,
 custom_jvp_call_p = Primitive("custom_jvp_call", _impl, multiple_results=True)
 custom_jvp_call_p.def_rules(shape=_shape, jvp=_custom_jvp_call_jvp,
                             vjps=JointVJP(_custom_jvp_call_vjp))
+
+
+# The traces know nothing of custom rules (imports go one way, from the interpreter up):
+# this module teaches forward mode and staging how to process an `adjoint` function.
+JVPTrace.process_custom_vjp = jvp_of_adjoint
+StagingTrace.process_custom_vjp = lambda self, fun, args: stage_adjoint(fun, args)

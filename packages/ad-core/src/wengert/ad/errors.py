@@ -1,4 +1,10 @@
-"""The errors `wengert.ad` raises, so callers can catch them by kind."""
+"""The errors `wengert.ad` raises, so callers can catch them by kind, and the one
+place that unwraps them from NumPy's own errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 class TracerArrayConversionError(TypeError):
@@ -24,3 +30,18 @@ class EscapedTracerError(TypeError):
 class DerivativeDroppedError(TypeError):
     """A differentiable traced value was converted to a Python number (its derivative
     would silently be lost)."""
+
+
+def call_user_function(f: Callable, args: Sequence[Any]) -> Any:
+    """Call ``f``, surfacing our conversion error where NumPy wrapped it.
+
+    Storing a tracer into a plain array makes NumPy raise its own
+    "setting an array element with a sequence", with ours only as the cause.
+    """
+    try:
+        return f(*args)
+    except (ValueError, TypeError) as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, TracerArrayConversionError) and exc is not cause:
+            raise cause.with_traceback(exc.__traceback__) from None
+        raise

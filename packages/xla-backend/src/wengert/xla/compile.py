@@ -78,8 +78,11 @@ def _needs_x64(graph: ir.Graph) -> bool:
 
 
 #: The bound a differentiated Python ``while`` without ``set_loop_options(max_steps=...)``
-#: gets first (its backward pass stores that many carries); doubled on overflow.
+#: gets first (its backward pass stores that many carries); doubled on overflow up to
+#: MAX_LOOP_BOUND (past it, or when a loop with its own max_steps is what overflowed
+#: alongside, `MaxStepsExceeded` is raised: overflows are not told apart per loop).
 DEFAULT_LOOP_BOUND = 256
+MAX_LOOP_BOUND = 2 ** 20
 
 
 class LoopBoundWarning(UserWarning):
@@ -300,6 +303,11 @@ class Jitted:
 
     def _grow_loop_bound(self, program: Program) -> None:
         """A loop ran past the default bound: double it, report it once, restage."""
+        if self._loop_bound >= MAX_LOOP_BOUND:
+            raise MaxStepsExceeded(
+                f"a while loop still ran past its bound at {self._loop_bound} steps (or a loop "
+                "with its own max_steps did); give each loop "
+                "set_loop_options(max_steps=N) with the bound it needs")
         if program.donates:
             raise MaxStepsExceeded(
                 f"a differentiated while loop ran past its default bound of "

@@ -510,6 +510,14 @@ for _name, _fn in {"erf": lax.erf, "erfc": lax.erfc, "erfinv": lax.erf_inv, "gam
     rule(_name)(_same_dtype_rule(_fn))
 
 
+@rule("stdtr")
+def _stdtr(outs, df, t):
+    # Student's t distribution function through the regularized incomplete beta function.
+    df, t = _operands(outs[0], (df, t))
+    tail = 0.5 * jax.scipy.special.betainc(0.5 * df, 0.5, df / (df + t * t))
+    return jnp.where(t > 0, 1 - tail, tail)
+
+
 @rule("polygamma")
 def _polygamma(outs, x, n):
     (x,) = _operands(outs[0], (x,))
@@ -628,6 +636,18 @@ def _eigh(outs, a):
 @rule("svd")
 def _svd(outs, a):
     return tuple(jnp.linalg.svd(_as(a, outs[0].dtype), full_matrices=False))
+
+
+@rule("eig")
+def _eig(outs, a):
+    # XLA's eig runs LAPACK's geev on CPU: the same order and gauge as NumPy's.
+    w, v = lax.linalg.eig(a, compute_left_eigenvectors=False)
+    return w.astype(outs[0].dtype), v.astype(outs[1].dtype)
+
+
+@rule("qr")
+def _qr(outs, a):
+    return tuple(jnp.linalg.qr(_as(a, outs[0].dtype), mode="reduced"))
 
 
 # ---- structured control flow (sub-graphs; contract in wengert.ad.primitives.control) ---------

@@ -37,4 +37,9 @@ from ._contraction import cross
 from ._elementwise import isclose, nan_to_num, select
 from ._reductions import count_nonzero, trapezoid
 from ._shape import append, array_split, atleast_3d, column_stack, copy, meshgrid
+from ._elementwise import allclose, real_if_close
+from ._index_tricks import c_, r_
+from ._reductions import argpartition, partition
+from ._shape import (concat, dsplit, dstack, gradient, hsplit, matrix_transpose, permute_dims,
+                     rollaxis, rot90, row_stack, vsplit)
 from ._creation import iscomplex, isreal, isrealobj

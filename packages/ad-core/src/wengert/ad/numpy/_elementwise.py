@@ -217,3 +217,27 @@ def isclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8,
             equal_nan: bool = False) -> Any:
     close = less_equal(abs(a - b), atol + rtol * abs(b))
     return logical_or(close, logical_and(isnan(a), isnan(b))) if equal_nan else close
+
+
+def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8,
+             equal_nan: bool = False) -> bool:
+    """A Python bool, as NumPy's (so it needs concrete values: no derivative flows)."""
+    from ._reductions import all as all_
+
+    return bool(all_(isclose(a, b, rtol, atol, equal_nan)))
+
+
+def real_if_close(a: Any, tol: float = 100) -> Any:
+    """The real part if every imaginary part is within ``tol`` machine epsilons of 0 (``tol``
+    above 1), else ``a``: a decision on concrete values, as NumPy's result dtype depends on it."""
+    from .._core import Tracer
+    from ._common import as_array
+    from ._reductions import all as all_
+
+    a = as_array(a)
+    if a.dtype.kind != "c":
+        return a
+    cutoff = tol * np.finfo(a.dtype).eps if tol > 1 else tol
+    small = all_(less(abs(imag(a)), cutoff))
+    small = small.concrete_value("real_if_close") if isinstance(small, Tracer) else small
+    return real(a) if bool(small) else a

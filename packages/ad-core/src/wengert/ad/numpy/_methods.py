@@ -107,11 +107,47 @@ def _refuse_array(self: Tracer, dtype: Any = None, copy: Any = None) -> Any:
     raise errors.TracerArrayConversionError(
         "a traced value was converted to a plain NumPy array (np.asarray, np.array, or "
         "writing it into an array that is not traced, such as one made by np.zeros or "
-        "wnp.zeros), which would silently drop its derivative. Build the array from the "
-        "traced values with wengert.ad.numpy instead: wnp.stack([...]) / "
-        "wnp.concatenate, wnp.where(mask, v, a), or a functional update such as "
-        "wengert.ad.lax.dynamic_update_slice(a, v, starts); or use ad.stop_gradient(x) "
-        "if no derivative is wanted.")
+        "wnp.zeros), which would silently drop its derivative. "
+        + _conversion_hint(sys._getframe(1)))
+
+
+def _conversion_hint(frame: Any) -> str:
+    """What to call instead, judged from who converted: ``np.r_``/``np.c_`` and SciPy's
+    Python functions convert their inputs, and no NumPy protocol lets a tracer intercept
+    that, so name the differentiable twin."""
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back  # our own frames (__array__ and friends)
+    outermost_scipy = None
+    while frame is not None:  # the library frames directly above the conversion
+        module = frame.f_globals.get("__name__", "")
+        if module.split(".")[0] not in ("numpy", "scipy"):
+            break
+        if frame.f_code.co_name == "__getitem__" and module.startswith("numpy.lib"):
+            return "np.r_[...] / np.c_[...] convert their items; use wengert.ad.numpy.r_ / .c_."
+        if module.startswith("scipy."):
+            kind = type(frame.f_locals.get("self")).__name__  # scipy.stats: e.g. norm_gen
+            dist = kind.removesuffix("_gen") if module.startswith("scipy.stats") and \
+                kind.endswith("_gen") else None
+            sub = f"stats.{dist}" if dist else module.split(".")[1]
+            outermost_scipy = (module, sub, frame.f_code.co_name)
+        frame = frame.f_back
+    if outermost_scipy is not None:
+        module, sub, name = outermost_scipy
+        twin = f"wengert.ad.scipy.{sub}.{name}"
+        try:
+            import importlib
+
+            found = hasattr(importlib.import_module(f"wengert.ad.scipy.{sub}"), name)
+        except ImportError:
+            found = False
+        return (f"scipy's {name} (in {module}) converts its inputs to NumPy arrays; "
+                + (f"call {twin} instead, which is differentiable." if found else
+                   "wengert.ad.scipy has no differentiable version of it: write it with "
+                   "wengert.ad.numpy, or give it a rule with @wengert.ad.adjoint."))
+    return ("Build the array from the traced values with wengert.ad.numpy instead: "
+            "wnp.stack([...]) / wnp.concatenate, wnp.where(mask, v, a), or a functional "
+            "update such as wengert.ad.lax.dynamic_update_slice(a, v, starts); or use "
+            "ad.stop_gradient(x) if no derivative is wanted.")
 
 
 def _array(self: Tracer, dtype: Any = None, copy: Any = None) -> Any:
@@ -173,6 +209,8 @@ def install(ns: types.ModuleType) -> None:
     T.__setitem__ = _setitem
     T.at = property(lambda self: _IndexUpdater(self))
     T.__array__ = _array
+    T.__dlpack__ = lambda self, *args, **kwargs: _refuse_array(self)
+    T.flags = property(_refuse_array)  # a traced value has no memory layout
     T.__array_ufunc__ = _array_ufunc
     T.__array_function__ = _array_function
     T.T = property(lambda self: ns.transpose(self))

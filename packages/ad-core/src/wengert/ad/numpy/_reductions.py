@@ -161,6 +161,27 @@ def argsort(a: Any, axis: int | None = -1, kind: str | None = None) -> Any:
     return red.argsort_p.bind(a, axis=ax)
 
 
+def partition(a: Any, kth: Any, axis: int | None = -1, kind: str = "introselect") -> Any:
+    """A valid partition for every ``kth``: the sorted array (NumPy leaves the order
+    inside each part unspecified; here it is sorted, so derivatives are deterministic)."""
+    _check_kth(a, kth, axis)
+    return sort(a, axis)
+
+
+def argpartition(a: Any, kth: Any, axis: int | None = -1, kind: str = "introselect") -> Any:
+    """The indices `partition` uses: those of a stable sort."""
+    _check_kth(a, kth, axis)
+    return argsort(a, axis)
+
+
+def _check_kth(a: Any, kth: Any, axis: int | None) -> None:
+    n = int(np.prod(shape_of(a))) if axis is None else shape_of(a)[
+        normalize_axis(axis, len(shape_of(a)))]
+    for k in np.ravel(kth):
+        if not -n <= int(k) < n:
+            raise ValueError(f"kth(={int(k)}) out of bounds ({n})")
+
+
 def take_along_axis(arr: Any, indices: Any, axis: int | None) -> Any:
     arr, ax = _flat_or_axis(arr, axis)
     return red.take_along_axis_p.bind(arr, indices, axis=ax)

@@ -50,6 +50,14 @@ def transpose(a: Any, axes: Any = None) -> Any:
     return st.transpose_p.bind(a, permutation=perm)
 
 
+def permute_dims(a: Any, axes: Any) -> Any:
+    return transpose(a, axes)
+
+
+def matrix_transpose(x: Any) -> Any:
+    return swapaxes(x, -1, -2)
+
+
 def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
     a = as_array(a)
     perm = list(range(a.ndim))
@@ -123,8 +131,19 @@ def atleast_2d(a: Any) -> Any:
     return reshape(a, (1,) * (2 - a.ndim) + shape_of(a)) if a.ndim < 2 else a
 
 
-def concatenate(arrays: Any, axis: int | None = 0) -> Any:
-    arrays = [as_array(a) for a in arrays]
+def _cast(arrays: list, dtype: Any) -> list:
+    """NumPy 2's ``dtype=`` of the joining functions (``casting`` is accepted, as any
+    cast of a traced value is explicit here)."""
+    if dtype is None:
+        return arrays
+    from ._creation import astype
+
+    return [astype(a, dtype) for a in arrays]
+
+
+def concatenate(arrays: Any, axis: int | None = 0, *, dtype: Any = None,
+                casting: str = "same_kind") -> Any:
+    arrays = _cast([as_array(a) for a in arrays], dtype)
     if axis is None:
         arrays, axis = [ravel(a) for a in arrays], 0
     ndim = arrays[0].ndim
@@ -139,18 +158,26 @@ def concatenate(arrays: Any, axis: int | None = 0) -> Any:
     return st.concatenate_p.bind(*arrays, dimension=axis)
 
 
-def stack(arrays: Any, axis: int = 0) -> Any:
-    arrays = [as_array(a) for a in arrays]
+def stack(arrays: Any, axis: int = 0, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    arrays = _cast([as_array(a) for a in arrays], dtype)
     return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
 
 
-def hstack(arrays: Any) -> Any:
-    arrays = [atleast_1d(a) for a in arrays]
+def hstack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    arrays = _cast([atleast_1d(a) for a in tup], dtype)
     return concatenate(arrays, axis=0 if arrays[0].ndim == 1 else 1)
 
 
-def vstack(arrays: Any) -> Any:
-    return concatenate([atleast_2d(a) for a in arrays], axis=0)
+def vstack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    return concatenate(_cast([atleast_2d(a) for a in tup], dtype), axis=0)
+
+
+row_stack = vstack
+concat = concatenate  # the array-API names
+
+
+def dstack(tup: Any) -> Any:
+    return concatenate([atleast_3d(a) for a in tup], axis=2)
 
 
 def split(a: Any, indices_or_sections: Any, axis: int = 0) -> list:
@@ -167,6 +194,57 @@ def split(a: Any, indices_or_sections: Any, axis: int = 0) -> list:
         bounds = [0] + [int(i) for i in indices_or_sections] + [n]
     lead = (slice(None),) * axis
     return [a[lead + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def _split_along(a: Any, indices_or_sections: Any, axis: int, least_ndim: int, name: str) -> list:
+    a = as_array(a)
+    if a.ndim < least_ndim:
+        raise ValueError(f"{name} only works on arrays of {least_ndim} or more dimensions")
+    return split(a, indices_or_sections, axis)
+
+
+def vsplit(ary: Any, indices_or_sections: Any) -> list:
+    return _split_along(ary, indices_or_sections, 0, 2, "vsplit")
+
+
+def hsplit(ary: Any, indices_or_sections: Any) -> list:
+    a = as_array(ary)
+    return _split_along(a, indices_or_sections, 1 if a.ndim > 1 else 0, 1, "hsplit")
+
+
+def dsplit(ary: Any, indices_or_sections: Any) -> list:
+    return _split_along(ary, indices_or_sections, 2, 3, "dsplit")
+
+
+def rot90(m: Any, k: int = 1, axes: tuple = (0, 1)) -> Any:
+    """Rotate by 90 degrees ``k`` times in the plane of ``axes`` (first towards second)."""
+    m = as_array(m)
+    a0, a1 = (normalize_axis(int(x), m.ndim) for x in axes)
+    if a0 == a1:
+        raise ValueError("rot90: axes must be different")
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return flip(m, (a0, a1))
+    perm = list(range(m.ndim))
+    perm[a0], perm[a1] = perm[a1], perm[a0]
+    return transpose(flip(m, a1), perm) if k == 1 else flip(transpose(m, perm), a1)
+
+
+def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
+    """Move ``axis`` to before position ``start`` (the legacy form of ``moveaxis``)."""
+    a = as_array(a)
+    n = a.ndim
+    axis = normalize_axis(axis, n)
+    if start < 0:
+        start += n
+    if not 0 <= start <= n:
+        raise np.exceptions.AxisError(f"rollaxis: start {start} is out of bounds for an "
+                                      f"array of dimension {n}")
+    if axis < start:
+        start -= 1
+    return moveaxis(a, axis, start) if axis != start else a
 
 
 def tile(a: Any, reps: Any) -> Any:
@@ -297,6 +375,69 @@ def diff(a: Any, n: int = 1, axis: int = -1) -> Any:
     for _ in range(n):
         a = a[lead + (slice(1, None),)] - a[lead + (slice(None, -1),)]
     return a
+
+
+def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> Any:
+    """Second-order central differences inside, one-sided (first or second order) at the
+    edges, as NumPy; spacings are scalars or coordinate arrays (either may be traced)."""
+    f = as_array(f)
+    axes = normalize_axes(axis, f.ndim) if axis is not None else tuple(range(f.ndim))
+    if isinstance(axis, (int, np.integer)):
+        axes = (normalize_axis(int(axis), f.ndim),)
+    if len(varargs) == 0:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        spacings = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacings = list(varargs)
+    else:
+        raise TypeError(f"gradient: give one spacing, or one per axis ({len(axes)})")
+    if edge_order not in (1, 2):
+        raise ValueError("gradient: edge_order must be 1 or 2")
+    out = [_gradient_along(f, ax, h, edge_order) for ax, h in zip(axes, spacings)]
+    return out[0] if len(out) == 1 else out
+
+
+def _gradient_along(f: Any, axis: int, h: Any, edge_order: int) -> Any:
+    n = shape_of(f)[axis]
+    if n < edge_order + 1:
+        raise ValueError(f"gradient: an axis of size {n} is too short for edge_order "
+                         f"{edge_order}; it needs at least {edge_order + 1} samples")
+    lead = (slice(None),) * axis
+    trail = (None,) * (f.ndim - axis - 1)
+
+    def at(lo: int | None, hi: int | None) -> Any:
+        return f[lead + (slice(lo, hi),)]
+
+    if np.ndim(h) == 0:  # uniform spacing
+        inner = (at(2, None) - at(None, -2)) / (2.0 * h)
+        if edge_order == 1:
+            first = (at(1, 2) - at(0, 1)) / h
+            last = (at(-1, None) - at(-2, -1)) / h
+        else:
+            first = (-1.5 * at(0, 1) + 2.0 * at(1, 2) - 0.5 * at(2, 3)) / h
+            last = (0.5 * at(-3, -2) - 2.0 * at(-2, -1) + 1.5 * at(-1, None)) / h
+        return concatenate([first, inner, last], axis=axis)
+    x = as_array(h)
+    if x.ndim != 1 or shape_of(x)[0] != n:
+        raise ValueError("gradient: coordinate arrays must be 1-d and match the axis length")
+    dx = diff(x)
+    dx1, dx2 = dx[:-1][(Ellipsis,) + trail], dx[1:][(Ellipsis,) + trail]
+    a = -dx2 / (dx1 * (dx1 + dx2))
+    b = (dx2 - dx1) / (dx1 * dx2)
+    c = dx1 / (dx2 * (dx1 + dx2))
+    inner = a * at(None, -2) + b * at(1, -1) + c * at(2, None)
+    if edge_order == 1:
+        first = (at(1, 2) - at(0, 1)) / dx[0]
+        last = (at(-1, None) - at(-2, -1)) / dx[-1]
+    else:
+        d1, d2 = dx[0], dx[1]
+        first = (-(2.0 * d1 + d2) / (d1 * (d1 + d2)) * at(0, 1) + (d1 + d2) / (d1 * d2)
+                 * at(1, 2) - d1 / (d2 * (d1 + d2)) * at(2, 3))
+        d1, d2 = dx[-2], dx[-1]
+        last = (d2 / (d1 * (d1 + d2)) * at(-3, -2) - (d2 + d1) / (d1 * d2) * at(-2, -1)
+                + (2.0 * d2 + d1) / (d2 * (d1 + d2)) * at(-1, None))
+    return concatenate([first, inner, last], axis=axis)
 
 
 def copy(a: Any) -> Any:

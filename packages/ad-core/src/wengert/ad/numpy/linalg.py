@@ -1,6 +1,7 @@
 """Differentiable `numpy.linalg`: ``norm`` (and ``vector_norm``/``matrix_norm``),
 ``solve``, ``inv``, ``det``, ``slogdet``, ``cholesky``, ``eigh``, ``eigvalsh``,
-``svd``, ``svdvals``, ``pinv``, ``cond``, ``matrix_power``, ``multi_dot``.
+``svd``, ``svdvals``, ``pinv``, ``lstsq``, ``qr``, ``eig``, ``eigvals``, ``cond``,
+``matrix_power``, ``multi_dot``, ``matrix_rank``.
 Stacks of matrices (leading batch axes) work wherever NumPy allows them.
 
 Derivatives where the functions are not smooth:
@@ -15,6 +16,20 @@ Derivatives where the functions are not smooth:
   ``full_matrices=False`` (or square input) is differentiable, because the
   extra columns of a full basis are not unique; zero singular values give
   zero, not infinite, terms.
+* ``eig`` (general matrices): eigenvectors are unique only up to a complex
+  factor each. NumPy (LAPACK) returns them with unit norm and their largest
+  component real; the derivative keeps that gauge, so it is the derivative of
+  what NumPy returns, as long as the largest component stays the same one.
+  Eigenvalues are complex (also of real matrices); repeated eigenvalues give
+  infinite eigenvector derivatives and have their terms dropped, as ``eigh``.
+  Eagerly, eigenvalues and vectors come back real when NumPy's would (all
+  eigenvalues real); staged, they are always complex (the dtype would depend
+  on the data).
+* ``qr``: the reduced factorization (``mode='reduced'``, or ``'r'``) of
+  matrices with at least as many rows as columns and full column rank is
+  differentiable; ``'complete'`` and wide matrices refuse (their extra
+  columns are not unique). ``lstsq`` is ``pinv(a) @ b``, with ``rank`` and
+  ``residuals`` as NumPy.
 * ``cholesky`` and ``eigh`` read one triangle, as LAPACK: the derivative with
   respect to the other triangle is zero.
 * ``det`` at a singular matrix, and ``norm`` at zero, have no finite gradient.
@@ -35,8 +50,8 @@ from ._common import as_array, normalize_axis, shape_of
 from ._contraction import matmul, outer, tensordot, vecdot
 from ._creation import astype
 from ._elementwise import abs, conj, exp, not_equal, power, real, sqrt, where
-from ._reductions import max, min, sum
-from ._shape import broadcast_to, moveaxis, reshape, swapaxes
+from ._reductions import any, max, min, sum
+from ._shape import broadcast_to, matrix_transpose, moveaxis, reshape, swapaxes
 from ._shape import diagonal as _diagonal
 
 
@@ -48,6 +63,16 @@ class SlogdetResult(NamedTuple):
 class EighResult(NamedTuple):
     eigenvalues: Any
     eigenvectors: Any
+
+
+class EigResult(NamedTuple):
+    eigenvalues: Any
+    eigenvectors: Any
+
+
+class QRResult(NamedTuple):
+    Q: Any
+    R: Any
 
 
 class SVDResult(NamedTuple):
@@ -72,10 +97,6 @@ def _square(a: Any, what: str) -> Any:
 
 def _H(a: Any) -> Any:
     return conj(swapaxes(a, -1, -2))
-
-
-def matrix_transpose(x: Any) -> Any:
-    return swapaxes(x, -1, -2)
 
 
 def diagonal(x: Any, /, *, offset: int = 0) -> Any:
@@ -187,6 +208,85 @@ def pinv(a: Any, rcond: float | None = None, hermitian: bool = False) -> Any:
     return matmul(_H(vh) * reshape(s_inv, shape_of(s)[:-1] + (1, shape_of(s)[-1])), _H(u))
 
 
+def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *,  # noqa: N803
+                rtol: Any = None) -> Any:
+    """The number of singular values above the cutoff (an integer: no derivative)."""
+    A = _inexact(A)
+    if A.ndim < 2:
+        return astype(any(not_equal(A, 0)), np.int64)
+    s = svdvals(A)
+    top = max(s, axis=-1, keepdims=True)
+    if tol is None:
+        if rtol is None:
+            rtol = builtins.max(shape_of(A)[-2:]) * np.finfo(s.dtype).eps
+        cutoff = rtol * top
+    else:
+        cutoff = tol
+    return sum(s > cutoff, axis=-1)
+
+
+def _concrete(x: Any, what: str) -> Any:
+    from .._core import Tracer
+
+    return x.concrete_value(what) if isinstance(x, Tracer) else x
+
+
+def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
+    """Least squares ``min |a x - b|`` as NumPy: ``(x, residuals, rank, s)``, ``x`` from the
+    pseudo-inverse (differentiable in ``a`` and ``b`` at full rank)."""
+    a, b = _inexact(a), _inexact(b)
+    m, n = shape_of(a)[-2:]
+    if rcond is None:
+        rcond = np.finfo(a.dtype).eps * builtins.max(m, n)
+    s = svdvals(a)
+    rank = sum(s > rcond * max(s), axis=-1)
+    x = matmul(pinv(a, rcond), b)
+    vector = b.ndim == 1
+    if int(_concrete(rank, "lstsq's rank (it decides whether residuals are returned)")) == n \
+            and m > n:
+        r = matmul(a, x) - b
+        residuals = sum(_abs2(r), axis=0)
+        residuals = reshape(residuals, (1,)) if vector else residuals
+    else:
+        residuals = np.zeros((0,), np.finfo(a.dtype).dtype)
+    return x, residuals, rank, s
+
+
+def qr(a: Any, mode: str = "reduced") -> Any:
+    """``a = Q R`` with ``Q`` orthonormal columns and ``R`` upper triangular."""
+    a = _inexact(a)
+    m, n = shape_of(a)[-2:]
+    if mode not in ("reduced", "r", "complete"):
+        raise ValueError(f"qr: unsupported mode {mode!r} (reduced, r or complete)")
+    if mode == "complete" and m > n or m < n:
+        raise NotImplementedError(
+            f"qr(mode={mode!r}) of a {m}x{n} matrix: the columns of Q beyond the column space "
+            "(or R's extra columns) are not unique, so they have no derivative; pass a matrix "
+            "with at least as many rows as columns and mode='reduced'")
+    q, r = lp.qr_p.bind(a)
+    return r if mode == "r" else QRResult(q, r)
+
+
+def eig(a: Any) -> EigResult:
+    """Eigenvalues and right eigenvectors of a general square matrix (see the gauge above)."""
+    w, v = lp.eig_p.bind(_square(a, "eig"))
+    if a.dtype.kind != "c" and not _staged(w) and not bool((_concrete(w, "eig").imag != 0).any()):
+        w, v = real(w), real(v)  # NumPy returns real arrays when all eigenvalues are real
+    return EigResult(w, v)
+
+
+def _staged(x: Any) -> bool:
+    from .._core import ConcreteTracer, Tracer
+
+    while isinstance(x, ConcreteTracer):
+        x = x._primal()
+    return isinstance(x, Tracer)
+
+
+def eigvals(a: Any) -> Any:
+    return eig(a).eigenvalues
+
+
 def cond(x: Any, p: Any = None) -> Any:
     if p is None or p in (2, -2):
         s = svdvals(x)
@@ -279,7 +379,8 @@ def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
     return _matrix_norm(x, ord, (x.ndim - 2, x.ndim - 1), keepdims)
 
 
-__all__ = ["EighResult", "LinAlgError", "SVDResult", "SlogdetResult", "cholesky", "cond",
-           "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
-           "matrix_power", "matrix_transpose", "multi_dot", "norm", "outer", "pinv", "slogdet",
-           "solve", "svd", "svdvals", "tensordot", "trace", "vecdot", "vector_norm"]
+__all__ = ["EigResult", "EighResult", "LinAlgError", "QRResult", "SVDResult", "SlogdetResult",
+           "cholesky", "cond", "det", "diagonal", "eig", "eigh", "eigvals", "eigvalsh", "inv",
+           "lstsq", "matmul", "matrix_norm", "matrix_power", "matrix_rank", "matrix_transpose",
+           "multi_dot", "norm", "outer", "pinv", "qr", "slogdet", "solve", "svd", "svdvals",
+           "tensordot", "trace", "vecdot", "vector_norm"]

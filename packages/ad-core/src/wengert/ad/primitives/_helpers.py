@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core import Aval, ConcreteTracer, Primitive, Tracer, WeakAval, aval_of
+from .._core import Aval, ConcreteTracer, Primitive, WeakAval, aval_of
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
@@ -133,18 +133,4 @@ def elementwise_shape(prim: Primitive):
         return Aval(shape, dtype)
 
     rule.elementwise = True  # batching derives the rule of every such primitive
-    return rule
-
-
-def eval_shape_by_running(prim: Primitive):
-    """Fallback shape rule: run the implementation on zeros (only for small operands)."""
-    def rule(*args, **params):
-        samples = [np.zeros(a.shape, a.dtype) if isinstance(a, (Aval, Tracer)) else a
-                   for a in args]
-        with np.errstate(all="ignore"):
-            out = prim.impl(*samples, **params)
-        if prim.multiple_results:
-            return tuple(Aval(np.shape(o), np.result_type(o)) for o in out)
-        return Aval(np.shape(out), np.result_type(out))
-
     return rule

@@ -187,7 +187,7 @@ def _conv_vjp_rhs(g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rh
     contracted (it plays the feature role) and each group's input features
     play the batch role."""
     lp, rp, op = _canonical_perms(dimension_numbers)
-    x = _permute(lhs, lp)  # (N, S..., C)
+    x = _permute(conj_if_complex(lhs), lp)  # (N, S..., C); dw = sum g conj(x)
     gc = _permute(g, op)  # (N, Out..., O)
     n_sp = len(window_strides)
     groups = feature_group_count
@@ -205,7 +205,7 @@ def _conv_vjp_rhs(g, ans, lhs, rhs, *, window_strides, padding, lhs_dilation, rh
                                               lhs_dilation, rhs_dilation, out_sizes):
         dilated = (n_in - 1) * ld + 1
         pads.append((lo, (k - 1) * rd + (no - 1) * s + 1 - lo - dilated))
-    dw = _conv(x, conj_if_complex(gk), window_strides=tuple(rhs_dilation), padding=tuple(pads),
+    dw = _conv(x, gk, window_strides=tuple(rhs_dilation), padding=tuple(pads),
                lhs_dilation=tuple(lhs_dilation), rhs_dilation=tuple(window_strides),
                dimension_numbers=_canonical_numbers(n_sp + 2), feature_group_count=groups)
     dw = _permute(dw, tuple(range(1, n_sp + 1)) + (0, n_sp + 1))  # (K..., I, O)

@@ -1,13 +1,14 @@
 """Linear-algebra primitives, shaped like XLA's: `cholesky`, `triangular_solve`,
-`solve`, `slogdet`, `eigh`, `svd`. `inv` and `det` are compositions in
-`wengert.ad.numpy.linalg`.
+`solve`, `slogdet`, `eigh`, `svd`, `eig`, `qr`. `inv`, `det`, `pinv` and
+`lstsq` are compositions in `wengert.ad.numpy.linalg`.
 
 Matrices live in the last two axes; leading axes are a batch, which every
 operand of one primitive shares (the namespace broadcasts). Like LAPACK,
 `cholesky` and `eigh` read only the lower triangle of their input, and
 `triangular_solve` only the triangle it is told: the derivative rules are
 exact for that, so a tangent in the ignored triangle has no effect.
-Rules are written with primitives, so they differentiate again.
+Rules are written with primitives, so they differentiate again. Shape rules
+compute shapes from shapes: staging never runs LAPACK.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._core import Aval, Primitive
-from ._helpers import (conj_if_complex, eval_shape_by_running, is_complex, is_cupy,
-                       on_device_of, shape_of, to_operand)
+from ._helpers import conj_if_complex, is_complex, is_cupy, on_device_of, shape_of, to_operand
 from .contraction import dot_general_p
 from .elementwise import conj_p, div_p, eq_p, real_p, select_p
 from .reductions import reduce_sum_p
@@ -271,7 +271,12 @@ def _slogdet_impl(a):
 
 
 slogdet_p = Primitive("slogdet", _slogdet_impl, multiple_results=True, keep_ans=True)
-slogdet_p.def_rules(shape=eval_shape_by_running(slogdet_p), jvp=_slogdet_jvp,
+def _real_aval(shape: tuple, dtype: Any) -> Aval:
+    return Aval(shape, np.finfo(dtype).dtype)
+
+
+slogdet_p.def_rules(shape=lambda a: (Aval(a.shape[:-2], a.dtype), _real_aval(a.shape[:-2], a.dtype)),
+                    jvp=_slogdet_jvp,
                     vjps=(_slogdet_vjp,))
 
 
@@ -294,7 +299,8 @@ def _eigh_vjp(gs, ans, a):
 
 eigh_p = Primitive("eigh", lambda a: tuple(np.linalg.eigh(a)), multiple_results=True,
                    keep_args=False, keep_ans=True)
-eigh_p.def_rules(shape=eval_shape_by_running(eigh_p), jvp=_eigh_jvp, vjps=(_eigh_vjp,))
+eigh_p.def_rules(shape=lambda a: (_real_aval(a.shape[:-1], a.dtype), Aval(a.shape, a.dtype)),
+                 jvp=_eigh_jvp, vjps=(_eigh_vjp,))
 
 
 # ---- svd (thin): (u, s descending, vh) --------------------------------------------------------
@@ -345,4 +351,118 @@ def _svd_vjp(gs, ans, a):
 
 svd_p = Primitive("svd", lambda a: tuple(np.linalg.svd(a, full_matrices=False)),
                   multiple_results=True, keep_args=False, keep_ans=True)
-svd_p.def_rules(shape=eval_shape_by_running(svd_p), jvp=_svd_jvp, vjps=(_svd_vjp,))
+def _svd_shape(a: Aval) -> tuple[Aval, Aval, Aval]:
+    *batch, m, n = a.shape
+    k = min(m, n)
+    return (Aval((*batch, m, k), a.dtype), _real_aval((*batch, k), a.dtype),
+            Aval((*batch, k, n), a.dtype))
+
+
+svd_p.def_rules(shape=_svd_shape, jvp=_svd_jvp, vjps=(_svd_vjp,))
+
+
+# ---- eig (general square matrix): (w, v), both complex --------------------------------------
+# Gauge: LAPACK returns each eigenvector with unit norm and its largest component real.
+# The derivative keeps exactly that gauge, so it is the derivative of what numpy returns
+# (while the largest component stays the same one).
+def _eig_impl(a):
+    w, v = np.linalg.eig(a)
+    dtype = np.result_type(a.dtype, np.complex64)
+    return w.astype(dtype, copy=False), v.astype(dtype, copy=False)
+
+
+def _largest_component(v: Any) -> Any:
+    """Per column of ``v``, a one-hot mask of the component LAPACK made real (a constant)."""
+    from .reductions import argmax_p
+
+    n = shape_of(v)[-2]
+    top = argmax_p.bind(real_p.bind(v * conj_p.bind(v)), axis=len(shape_of(v)) - 2)
+    return eq_p.bind(on_device_of(v, np.arange(n).reshape(n, 1)), _row(top))
+
+
+def _eig_gauge(v: Any, dv: Any, onehot: Any, sign: float) -> Any:
+    """Project a column perturbation onto the gauge (unit norm, largest component real).
+
+    ``sign=+1``: the tangent map; ``sign=-1``: its adjoint (same correction, transposed)."""
+    vk = reduce_sum_p.bind(select_p.bind(onehot, v, _zero(v)), axes=(len(shape_of(v)) - 2,))
+    vk = real_p.bind(vk)
+    if sign > 0:
+        h = reduce_sum_p.bind(conj_p.bind(v) * dv, axes=(len(shape_of(v)) - 2,))
+        dk = reduce_sum_p.bind(select_p.bind(onehot, dv, _zero(dv)), axes=(len(shape_of(v)) - 2,))
+        c = -real_p.bind(h) - _i_imag(dk) / vk
+        return dv + v * _row(c)
+    h = reduce_sum_p.bind(conj_p.bind(v) * dv, axes=(len(shape_of(v)) - 2,))
+    correction = v * _row(real_p.bind(h)) + select_p.bind(onehot, _row(_i_imag(h) / vk),
+                                                          _zero(dv))
+    return dv - correction
+
+
+def _eig_jvp(tangents, ans, a):
+    (t,) = tangents
+    w, v = ans
+    m = solve_p.bind(v, _mm(t, v))
+    dw = _diag_part(m)
+    dv = _mm(v, _gap_reciprocals(w, False) * m)
+    return dw, _eig_gauge(v, dv, _largest_component(v), 1.0)
+
+
+def _eig_vjp(gs, ans, a):
+    gw, gv = _unused_on_device(gs, ans)
+    w, v = ans
+    gv0 = _eig_gauge(v, gv, _largest_component(v), -1.0)
+    gm = _diag_embed(gw) + conj_p.bind(_gap_reciprocals(w, False)) * _mm(_H(v), gv0)
+    return to_operand(solve_p.bind(_H(v), _mm(gm, _H(v))), a)
+
+
+eig_p = Primitive("eig", _eig_impl, multiple_results=True, keep_args=False, keep_ans=True)
+eig_p.def_rules(
+    shape=lambda a: (Aval(a.shape[:-1], np.result_type(a.dtype, np.complex64)),
+                     Aval(a.shape, np.result_type(a.dtype, np.complex64))),
+    jvp=_eig_jvp, vjps=(_eig_vjp,))
+
+
+# ---- qr (reduced, rows >= columns): (q, r) -------------------------------------------------
+def _qr_jvp(tangents, ans, a):
+    # dA = dQ R + Q dR; with X = dA R^{-1} and K = Q^H X, Q^H dQ = Omega is
+    # skew-Hermitian and fixed by dR = (K - Omega) R being upper triangular with a real
+    # diagonal (LAPACK's R has a real diagonal).
+    (t,) = tangents
+    q, r = ans
+    x = _right_solve_upper(r, t, adjoint=False)
+    k = _mm(_H(q), x)
+    omega = _qr_omega(k)
+    return _mm(q, omega - k) + x, _mm(k - omega, r)
+
+
+def _qr_omega(k: Any) -> Any:
+    lower = _tri(k, -1, True)
+    omega = lower - _H(lower)
+    return omega + _diag_only(_i_imag(k)) if is_complex(k) else omega
+
+
+def _qr_vjp(gs, ans, a):
+    gq, gr = _unused_on_device(gs, ans)
+    q, r = ans
+    n = _mm(gr, _H(r)) - _mm(_H(q), gq)
+    gk = n - _tri(n - _H(n), -1, True)
+    if is_complex(gk):
+        gk = gk - _diag_only(_i_imag(n))
+    gx = gq + _mm(q, gk)
+    return to_operand(_right_solve_upper(r, gx, adjoint=True), a)
+
+
+def _right_solve_upper(r: Any, b: Any, adjoint: bool) -> Any:
+    """``b r^{-1}`` (or ``b r^{-H}``) for upper-triangular ``r``."""
+    return triangular_solve_p.bind(r, b, left_side=False, lower=False, transpose_a=adjoint,
+                                   conjugate_a=adjoint)
+
+
+def _qr_shape(a: Aval) -> tuple[Aval, Aval]:
+    *batch, m, n = a.shape
+    k = min(m, n)
+    return Aval((*batch, m, k), a.dtype), Aval((*batch, k, n), a.dtype)
+
+
+qr_p = Primitive("qr", lambda a: tuple(np.linalg.qr(a, mode="reduced")),
+                 multiple_results=True, keep_args=False, keep_ans=True)
+qr_p.def_rules(shape=_qr_shape, jvp=_qr_jvp, vjps=(_qr_vjp,))

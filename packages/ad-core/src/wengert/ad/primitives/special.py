@@ -56,3 +56,25 @@ xlogy_p = _binary(
     vjps=(lambda g, ans, x, y: to_operand(g * log_p.bind(y), x),
           lambda g, ans, x, y: to_operand(g * _xlogy_dy(x, y), y)),
     jvps=(lambda t, ans, x, y: t * log_p.bind(y), lambda t, ans, x, y: t * _xlogy_dy(x, y)))
+
+
+def _stdtr_dt(df, t):
+    """Student's t density: the derivative of its distribution function in ``t``."""
+    half = (df + 1) * 0.5
+    log_norm = gammaln_p.bind(half) - gammaln_p.bind(df * 0.5) - 0.5 * log_p.bind(df * np.pi)
+    return exp_p.bind(log_norm - half * log_p.bind(1 + t * t / df))
+
+
+def _stdtr_ddf(*args):
+    from ..errors import NonDifferentiableError
+
+    raise NonDifferentiableError(
+        "stdtr (Student's t distribution function, scipy.stats.t.cdf): the derivative with "
+        "respect to the degrees of freedom is not implemented; pass df as a constant "
+        "(or wengert.ad.stop_gradient(df))")
+
+
+stdtr_p = _binary(
+    "stdtr", _special("stdtr"),
+    vjps=(_stdtr_ddf, lambda g, ans, df, t: to_operand(g * _stdtr_dt(df, t), t)),
+    jvps=(_stdtr_ddf, lambda t_, ans, df, t: t_ * _stdtr_dt(df, t)))
