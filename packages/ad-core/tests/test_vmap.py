@@ -19,6 +19,15 @@ from adcore_support import bound
 SCALES = (1.0, 0.97, 1.02)   # three examples near each case's point (inside its domain)
 # Boolean masks of batched arrays select data-dependent shapes: eager only.
 UNSTAGEABLE = {"indexing.setitem[mask]"}
+# Functions whose output structure or step count may depend on the values: under vmap
+# each example could need another one, so they give the loop's result or refuse
+# (ConcretizationError, naming why), never anything else.
+VALUE_DEPENDENT = {
+    "numpy.real_if_close": "the output dtype depends on the values",
+    "numpy.linalg.lstsq": "whether residuals are returned depends on the rank",
+    "scipy.integrate.odeint": "adaptive steps chosen from concrete values",
+    "scipy.optimize.fixed_point": "iterates on concrete values",
+}
 
 
 def _batch(x):
@@ -67,7 +76,13 @@ def test_vmap_matches_a_loop_on_every_case(monkeypatch):
                 for k in range(len(SCALES))]
         want = ad.tree_map(lambda *rows: np.stack(rows), *loop)
         try:
-            _compare(ad.vmap(f, in_axes=axes)(*args), want, case.id)
+            try:
+                got = ad.vmap(f, in_axes=axes)(*args)
+            except ad.errors.ConcretizationError:
+                if case.name in VALUE_DEPENDENT:  # the refusal that names the cause
+                    continue
+                raise
+            _compare(got, want, case.id)
             if case.id not in UNSTAGEABLE:
                 staged = ad.make_graph(ad.vmap(f, in_axes=axes), *args)
                 _compare(ad.eval_graph(staged, *args), want, f"{case.id} staged")
