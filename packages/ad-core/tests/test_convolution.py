@@ -69,6 +69,11 @@ CONV_CASES = [
     {"window_strides": (2, 3), "padding": ((1, 0), (2, 1)), "lhs_dilation": (1, 2),
          "rhs_dilation": (2, 1), "feature_group_count": 2},
     {"window_strides": (1, 1), "padding": ((1, 1), (1, 1)), "feature_group_count": 4},  # depthwise
+    # transposed convolutions (unit stride, dilated input): the zero-free scatter path,
+    # with crops (negative padding) and a dilated kernel
+    {"window_strides": (1, 1), "padding": ((2, -1), (1, 3)), "lhs_dilation": (2, 3),
+     "rhs_dilation": (1, 2)},
+    {"window_strides": (1, 1), "padding": ((0, 0), (2, 2)), "lhs_dilation": (3, 2)},
 ]
 
 

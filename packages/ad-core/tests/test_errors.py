@@ -144,3 +144,21 @@ def test_mixing_numpy_and_cupy_across_arguments_is_refused():
 def test_jvp_primals_must_be_a_tuple():
     with pytest.raises(TypeError, match=r"primals must be a tuple.*jvp\(f, \(x,\), \(dx,\)\)"):
         ad.jvp(np.sin, np.ones(3), np.ones(3))
+
+
+@pytest.mark.parametrize("argnums", ["x", ("x",), 1.0, True])
+def test_argnums_that_are_not_positions_are_named(argnums):
+    for transform in (ad.grad, ad.value_and_grad, ad.jacrev, ad.jacfwd):
+        with pytest.raises(TypeError, match=r"argnums must be an int or a tuple of ints"):
+            transform(lambda x: (x * x).sum(), argnums=argnums)(np.ones(3))
+
+
+def test_object_arrays_of_floats_are_refused_not_given_none_gradients():
+    x = np.array([1.0, 2.0], dtype=object)
+    with pytest.raises(TypeError, match=r"dtype object holding floats.*np.asarray\(x, "
+                                        r"dtype=float\)"):
+        ad.gradient(lambda x: (x * x).sum(), x)
+    with pytest.raises(TypeError, match=r"jvp: .*dtype object holding floats"):
+        ad.jvp(lambda x: x * x, (x,), (np.ones(2),))
+    labels = np.array(["a", "b"], dtype=object)  # not numbers: a non-differentiable input
+    assert ad.gradient(lambda x, s: (x * x).sum(), np.ones(2), labels)[1] is None

@@ -98,3 +98,28 @@ def test_python_lists_and_dicts_mutated_inside_the_function():
     (g,) = ad.gradient(f, {"w": w})
     np.testing.assert_allclose(g["w"], numerical_gradient(lambda v: f({"w": v}), w),
                                rtol=1e-6)
+
+
+def write_input(x):
+    x[0] = 10.0  # the traced argument itself, not a copy
+    return (x * x).sum()
+
+
+def add_into_input(x):
+    x += 1
+    x *= x
+    return x.sum()
+
+
+@pytest.mark.parametrize("f", [write_input, add_into_input])
+def test_updating_an_input_argument_in_place(f):
+    """The handle of an argument is rebound: the gradient is still with respect to the
+    value passed in, and the caller's array is not modified."""
+    x = X.copy()
+    (g,) = ad.gradient(f, x)
+    np.testing.assert_array_equal(x, X)
+    np.testing.assert_allclose(g, numerical_gradient(f, X.copy()), rtol=1e-6, atol=1e-8)
+    value, g2 = ad.value_and_grad(f)(x)
+    assert value == f(X.copy()) and np.array_equal(g2, g)
+    _, back = ad.pullback(f, x)
+    np.testing.assert_array_equal(back(1.0)[0], g)

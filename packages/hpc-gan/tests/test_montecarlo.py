@@ -203,3 +203,93 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["simulate", "--preset", "tiny", "--samples", "0"])
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_archive_is_the_truth_and_a_stale_metadata_copy_is_rewritten(tiny, tmp_path):
+    """A writer killed between the archive's rename and the JSON's leaves the old JSON."""
+    out = tmp_path / "ds"
+    simulate(tiny, out, samples=16, seed=1, workers=1, progress=False)
+    old_json = (out / "metadata.json").read_bytes()
+    simulate(tiny, out, samples=17, seed=2, workers=1, progress=False)
+    (out / "metadata.json").write_bytes(old_json)  # the state such a kill leaves
+    dataset = load_dataset(out)
+    assert dataset.metadata["samples"] == 17 and dataset.array("Y").shape[0] == 17
+    assert json.loads((out / "metadata.json").read_text()) == dataset.metadata
+    (out / "metadata.json").unlink()
+    assert json.loads((load_dataset(out).folder / "metadata.json").read_text())["seed"] == 2
+
+
+def _corrupt_member(archive, member):
+    """Flip one byte inside a stored member's data: its CRC no longer matches."""
+    with zipfile.ZipFile(archive) as z:
+        info = z.getinfo(member)
+    data = bytearray(archive.read_bytes())
+    data[info.header_offset + 30 + len(info.filename) + 40] ^= 0xFF  # past the local header
+    archive.write_bytes(bytes(data))
+
+
+def test_bad_crc_is_a_dataset_error_and_a_clean_cli_exit(tiny, tmp_path, capsys):
+    out = tmp_path / "crc"
+    simulate(tiny, out, samples=16, workers=1, progress=False)
+    _corrupt_member(out / "dataset.npz", "Y.npy")
+    with pytest.raises(DatasetError, match=r"dataset.npz is damaged.*simulate' again"):
+        load_dataset(out).array("Y")
+    assert main(["show", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "dataset.npz is damaged" in err and "Traceback" not in err
+
+
+def _no_simulation(*args, **kwargs):
+    raise AssertionError("the output folder must be checked before any simulation")
+
+
+def test_out_under_a_file_is_refused_before_simulating(tiny, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(montecarlo, "karhunen_loeve", _no_simulation)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DatasetError, match="file is a file, not a folder; choose another --out"):
+        simulate(tiny, tmp_path / "file" / "ds", samples=2, progress=False)
+    args = ["simulate", "--preset", "tiny", "--out", str(tmp_path / "file" / "ds"), "--quiet"]
+    assert main(args) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_show_out_under_a_file_is_refused(dataset, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["show", str(dataset.folder), "--out", str(tmp_path / "file" / "figs")]) == 2
+    assert "is a file, not a folder; choose another --out" in capsys.readouterr().err
+
+
+def test_disk_full_while_writing_is_a_clean_cli_exit(tmp_path, monkeypatch, capsys):
+    def full(path, write):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(montecarlo, "write_atomically", full)
+    args = ["simulate", "--preset", "tiny", "--samples", "16", "--workers", "1", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "full")]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device: the disk is full" in err and str(tmp_path / "full") in err
+
+
+def test_more_samples_than_memory_are_refused_up_front(tiny, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(montecarlo, "karhunen_loeve", _no_simulation)
+    monkeypatch.setattr(montecarlo, "_available_memory", lambda: 2**30)
+    args = ["simulate", "--preset", "tiny", "--samples", "1000000000000", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "big")]) == 2
+    assert "--samples 1000000000000 of preset 'tiny' needs about" in capsys.readouterr().err
+
+
+def test_memory_error_is_a_clean_cli_exit(tmp_path, monkeypatch, capsys):
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(montecarlo, "karhunen_loeve", exhausted)
+    assert main(["simulate", "--preset", "tiny", "--out", str(tmp_path / "m"), "--quiet"]) == 1
+    assert "out of memory; use fewer --samples" in capsys.readouterr().err
+
+
+def test_verify_refuses_grids_without_an_order(capsys):
+    with pytest.raises(SystemExit):
+        main(["verify", "--sizes", "1"])
+    assert "must be at least 2 cells per side, got 1" in capsys.readouterr().err
+    assert main(["verify", "--sizes", "4", "4"]) == 2
+    assert "grid sizes must be distinct" in capsys.readouterr().err

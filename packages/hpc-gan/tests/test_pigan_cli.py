@@ -12,7 +12,7 @@ from wengert.hpcgan import load_preset, simulate
 from wengert.hpcgan.cli import main
 
 FAST = ["width=8", "depth=2", "critic_width=8", "critic_depth=2", "batch=8", "physics_batch=2",
-        "collocation=16", "boundary=8", "checkpoint_every=2", "log_every=1"]
+        "collocation=16", "boundary=8", "checkpoint_every=2", "log_every=1", "critic_steps=1"]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Smoke test of the full-size ``hanford`` PI-GAN on the CPU: the data (93,575 cells,
 1,738 KL modes: about 6 minutes on two cores) and 5 training iterations of the
-preset's own configuration (two 6 x 1024 generators).  Not in CI's default run."""
+preset's own configuration (two 6 x 1024 generators).  Not in CI's default run:
+``pytest -m manual packages/hpc-gan/tests/test_pigan_hanford.py``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from wengert.hpcgan import load_preset, simulate
 from wengert.hpcgan.cli import main
 
 
-@pytest.mark.slow
+@pytest.mark.manual
 def test_hanford_starts_and_runs_five_iterations(tmp_path):
     data = tmp_path / "data"
     simulate(load_preset("hanford"), data, samples=16, seed=0, progress=False)

@@ -162,3 +162,12 @@ def test_well_limit_keeps_a_prefix_of_each_network():
     assert (len(full.conductivity_wells), len(full.head_wells)) == (3, 30)
     assert (len(few.conductivity_wells), len(few.head_wells)) == (3, 5)
     np.testing.assert_array_equal(few.head_wells, full.head_wells[:5])
+
+
+def test_the_adversarial_weight_switches_the_critic_off_for_the_generator(line, tmp_path):
+    """w_adv = 0 with no critic steps trains the generators on the physics alone (the
+    experiment that separates how fast the residual falls from the adversarial game)."""
+    state = train(line, tmp_path, config(w_adv=0.0, critic_steps=0, steps=4))
+    rows = read_metrics(tmp_path)
+    assert len(rows) == 4 and all("wasserstein" not in r for r in rows)
+    assert state.critic_opt.step == 0

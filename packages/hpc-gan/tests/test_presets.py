@@ -176,3 +176,16 @@ def test_river_head_is_linear_in_arc_length(tiny_definition):
     assert east.sum() == 10 and np.isclose(y[~east], 1.0).sum() == 10
     assert np.allclose(bc.dirichlet_head[east], y[east])
     assert np.allclose(bc.dirichlet_head[~east], 2.0 - x[~east])
+
+
+def test_a_slanted_inflow_edge_takes_in_flux_times_its_length(tiny_definition):
+    """The staircase of faces along a slanted edge is longer than the edge by a factor
+    |n_x| + |n_y|; the faces must still carry q L in total, not up to √2 times it."""
+    for nx in (24, 96):
+        tiny_definition["grid"]["nx"] = nx
+        site = parse_preset(tiny_definition).site
+        (edges, q), = site.inflow
+        start, end = site.polygon[edges[0]], site.polygon[(edges[-1] + 1) % len(site.polygon)]
+        expected = q * np.linalg.norm(end - start)
+        total = site.boundary_conditions().neumann_inflow.sum()
+        assert abs(total - expected) < 0.05 * expected, (nx, total, expected)

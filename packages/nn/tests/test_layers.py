@@ -336,3 +336,12 @@ def test_layers_keep_their_parameter_dtype(rng):
     (g,) = ad.gradient(lambda m: ad.numpy.sum(m(x64)), nn.Dense(3, 2))
     assert g.weight.dtype == np.float32
     assert nn.Dense(3, 2)(np.ones((1, 3), int)).dtype == np.float32  # integers convert silently
+
+
+def test_conv_names_a_channels_first_batch():
+    x = np.zeros((2, 3, 8, 8), np.float32)  # PyTorch's NCHW
+    for layer in (nn.Conv((3, 3), 3, 4), nn.ConvTranspose((3, 3), 3, 4)):
+        with pytest.raises(ValueError, match=r"channels-first \(NCHW\).*np.moveaxis\(x, 1, -1\)"):
+            layer(x)
+    with pytest.raises(ValueError, match="2-D convolution takes"):
+        nn.Conv((3, 3), 3, 4)(np.zeros((2, 8, 3), np.float32))

@@ -152,3 +152,42 @@ def test_a_state_after_update_has_the_structure_of_a_fresh_one(rng):
     _, new = opt.update(model, g, state)
     assert ad.tree_flatten(new)[1] == ad.tree_flatten(state)[1]
     assert len(ad.tree_leaves(new)) == len(ad.tree_leaves(state))
+
+
+def test_clip_global_norm_matches_pytorch(torch, rng):
+    params = [rng.standard_normal((3, 4)), rng.standard_normal(4)]
+    grads = [rng.standard_normal((3, 4)) * 5, rng.standard_normal(4) * 5]
+    tp = [torch.tensor(p, requires_grad=True) for p in params]
+    for t, g in zip(tp, grads):
+        t.grad = torch.tensor(g)
+    torch.nn.utils.clip_grad_norm_(tp, 1.0)
+    opt = nn.OptimiserChain(nn.ClipGlobalNorm(1.0), nn.Descent(1.0))
+    new, _ = opt.update(params, grads, opt.init(params))
+    for p, t, n in zip(params, tp, new):
+        np.testing.assert_allclose(p - n, t.grad.numpy(), rtol=1e-12)
+    # ClipNorm clips each array on its own: a different step
+    per_array, _ = nn.OptimiserChain(nn.ClipNorm(1.0), nn.Descent(1.0)).update(
+        params, grads, opt.init(params))
+    assert not np.allclose(per_array[1], new[1])
+
+
+def test_parameter_groups(torch, rng):
+    """AdamW with weight decay on matrices only, as PyTorch's two param groups."""
+    model = nn.Chain(nn.Dense(3, 4, rng=rng, dtype=np.float64), nn.LayerNorm(4, dtype=np.float64))
+    x = rng.standard_normal((5, 3))
+    opt = nn.ParameterGroups(lambda name, p: "decay" if p.ndim > 1 else "plain",
+                             decay=nn.AdamW(1e-2, weight_decay=0.5),
+                             plain=nn.AdamW(1e-2, weight_decay=0.0))
+    (g,) = ad.gradient(lambda m: ad.numpy.sum(m(x) ** 3), model)
+    new, state = opt.update(model, g, opt.init(model))
+    tp = [torch.tensor(p, requires_grad=True) for p in nn.parameters(model)]
+    ref = torch.optim.AdamW([{"params": tp[:1], "weight_decay": 0.5},
+                             {"params": tp[1:], "weight_decay": 0.0}], lr=1e-2)
+    for t, gr in zip(tp, [g.layers[0].weight, g.layers[0].bias, g.layers[1].γ, g.layers[1].β]):
+        t.grad = torch.tensor(gr)
+    ref.step()
+    for n_new, t in zip(nn.parameters(new), tp):
+        np.testing.assert_allclose(n_new, t.detach().numpy(), rtol=1e-10)
+    assert state.tree.layers[0].weight.state[0] == "decay"
+    with pytest.raises(KeyError, match="group 'other', which has no rule"):
+        nn.ParameterGroups(lambda n, p: "other", decay=nn.Adam()).init(model)

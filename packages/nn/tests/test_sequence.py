@@ -77,3 +77,11 @@ def test_multihead_attention_against_torch(torch, rng):
         layer(q, mask=mask), _np(ref(tq, tq, tq, attn_mask=torch.tensor(~mask),
                                      need_weights=False)[0]), rtol=1e-10, atol=1e-12)
     check_grads(lambda m, q, kv: m(q, kv), (layer, q, kv))
+
+
+def test_time_steps_and_gates_are_pieces_with_one_gradient_buffer(rng):
+    """The per-step slices of the input projection and the gate splits share one
+    pullback (a stack / concatenation), and are differentiable twice."""
+    x = rng.standard_normal((2, 4, 2))
+    for cell in (nn.LSTMCell(2, 3, rng=rng, **F64), nn.GRUCell(2, 3, rng=rng, **F64)):
+        check_grads(lambda c, x: nn.Recurrence(c)(x), (cell, x), order=2, modes=("rev",))

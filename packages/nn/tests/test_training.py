@@ -152,6 +152,39 @@ def test_gpu_round_trip(rng):
                                atol=1e-6)
 
 
+def test_global_seed_makes_runs_repeat():
+    def run():
+        nn.seed(7)
+        model = nn.Chain(nn.Dense(3, 4), nn.Dropout(0.5), nn.Dense(4, 1))
+        batches = [b[0].tolist() for b in nn.DataLoader((np.arange(6),), 2, shuffle=True)]
+        return model(np.ones((2, 3), np.float32)), batches
+
+    (y1, b1), (y2, b2) = run(), run()
+    np.testing.assert_array_equal(y1, y2)
+    assert b1 == b2
+    nn.seed(8)
+    assert not np.array_equal(nn.Dense(3, 4).weight, (nn.seed(7), nn.Dense(3, 4).weight)[1])
+    nn.seed(None)
+
+
+def test_user_layers_print_their_sub_layers():
+    class Block(nn.Layer):
+        body: nn.Layer
+        downsample: nn.Layer | None
+        heads: tuple
+
+        def __init__(self):
+            self.body, self.downsample = nn.Dense(2, 2), None
+            self.heads = (nn.Dense(2, 1), nn.Dense(2, 1))
+
+        def __call__(self, x):
+            return self.body(x)
+
+    text = repr(Block())
+    assert "body = Dense(2 => 2)" in text and "heads[1] = Dense(2 => 1)" in text
+    assert "Total: 6 arrays, 12 parameters" in text
+
+
 def test_save_and_load_a_dict_whose_keys_are_not_sorted(tmp_path):
     """Names must follow ad.tree_flatten's (sorted) key order, or arrays swap places."""
     rng = np.random.default_rng(0)

@@ -37,6 +37,16 @@ def is_differentiable(x: Any) -> bool:
     return dt is not None and is_inexact_dtype(dt)
 
 
+def _refuse_object_numbers(leaves: Sequence[Any], where: str) -> None:
+    """An object array of floats would silently get a ``None`` gradient: refuse it."""
+    for x in leaves:
+        if isinstance(x, np.ndarray) and x.dtype == object and any(
+                isinstance(e, (float, complex, np.inexact)) for e in x.flat):
+            raise TypeError(f"{where}: an input is a NumPy array of dtype object holding "
+                            f"floats (shape {x.shape}); it cannot be differentiated. Convert "
+                            "it first: np.asarray(x, dtype=float)")
+
+
 def _check_one_backend(leaves: Sequence[Any], where: str) -> None:
     cupy = sys.modules.get("cupy")
     if cupy is None:
@@ -89,12 +99,17 @@ def _trace_reverse(f: Callable, args: tuple, argnums: Sequence[int]):
     trace = ReverseTrace()
     structures = {}
     flat = {i: tree_flatten(args[i]) for i in argnums}
-    _check_one_backend([x for leaves, _ in flat.values() for x in leaves], "gradient")
+    all_leaves = [x for leaves, _ in flat.values() for x in leaves]
+    _check_one_backend(all_leaves, "gradient")
+    _refuse_object_numbers(all_leaves, "gradient")
     with trace_level(trace):
         wrapped = list(args)
         for i, (leaves, treedef) in flat.items():
             new = [trace.new_leaf(x) if is_differentiable(x) else x for x in leaves]
-            structures[i] = (treedef, leaves, new)
+            # Tape slots, kept apart from the tracers: an input updated in place inside f
+            # (``x[0] = v``, ``x += 1``) rebinds its handle to a later tape entry.
+            slots = [t.idx if isinstance(t, ReverseTracer) else None for t in new]
+            structures[i] = (treedef, leaves, slots)
             wrapped[i] = tree_unflatten(treedef, new)
         out = call_user_function(f, wrapped)
     return trace, out, structures
@@ -102,13 +117,13 @@ def _trace_reverse(f: Callable, args: tuple, argnums: Sequence[int]):
 
 def _arg_cotangents(trace: ReverseTrace, structures: dict, leaf_cts: list) -> tuple:
     results = []
-    for treedef, leaves, new in structures.values():
+    for treedef, leaves, slots in structures.values():
         grads = []
-        for x, t in zip(leaves, new):
-            if not isinstance(t, ReverseTracer):
+        for x, slot in zip(leaves, slots):
+            if slot is None:
                 grads.append(None)
             else:
-                g = leaf_cts[t.idx]
+                g = leaf_cts[slot]
                 grads.append(_zeros_like_leaf(x) if g is None else _as_python_like(g, x))
         results.append(tree_unflatten(treedef, grads))
     return tuple(results)
@@ -194,8 +209,14 @@ def resolve_argnums(argnums: int | Sequence[int], argnum: int | Sequence[int] | 
 
 
 def _normalize_argnums(argnums: int | Sequence[int], nargs: int) -> tuple[tuple[int, ...], bool]:
-    single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+    single = isinstance(argnums, (int, np.integer))
+    nums = (argnums,) if single else tuple(argnums) if isinstance(argnums, Sequence) and \
+        not isinstance(argnums, str) else None
+    if nums is None or any(isinstance(n, bool) or not isinstance(n, (int, np.integer))
+                           for n in nums):
+        raise TypeError(f"argnums must be an int or a tuple of ints (positions of positional "
+                        f"arguments), got {argnums!r}; to differentiate with respect to a "
+                        "named argument, pass it positionally or close over the others")
     for n in nums:
         if not -nargs <= n < nargs:
             raise ValueError(f"argnums {n} is out of range for a call with {nargs} "
@@ -293,6 +314,7 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     _check_one_backend(tree_flatten(primals)[0] + tree_flatten(tangents)[0], "jvp")
+    _refuse_object_numbers(tree_flatten(primals)[0], "jvp")
     trace = JVPTrace()
     with trace_level(trace):
         wrapped = []

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import HpcganError, TrainingInterrupted
+from .errors import HpcganError, TrainingInterrupted, explain_os_error
 
 
 def _whole_number(text: str, minimum: int, requirement: str) -> int:
@@ -22,6 +22,10 @@ def _whole_number(text: str, minimum: int, requirement: str) -> int:
 
 def _positive_int(text: str) -> int:
     return _whole_number(text, 1, "at least 1")
+
+
+def _grid_size(text: str) -> int:
+    return _whole_number(text, 2, "at least 2 cells per side")
 
 
 def _seed(text: str) -> int:
@@ -55,34 +59,63 @@ def _simulate(args: argparse.Namespace) -> None:
 
 def _show(args: argparse.Namespace) -> None:
     from .figures import write_figures
-    from .montecarlo import load_dataset
+    from .montecarlo import check_output_folder, load_dataset
 
+    out = Path(args.out) if args.out else Path(args.folder) / "figures"
+    check_output_folder(out)
     dataset = load_dataset(args.folder)
-    for path in write_figures(
-        dataset, Path(args.out) if args.out else dataset.folder / "figures", args.index
-    ):
+    for path in write_figures(dataset, out, args.index):
         print(path)
+
+
+def _parallel(args: argparse.Namespace) -> object | None:
+    """The MPI layout of ``train``, or ``None`` for a single-process run (no MPI options and
+    not started by an MPI launcher with several ranks)."""
+    from .distributed.mpi import launched_with_several_ranks
+
+    options = {"replicas": args.replicas, "ranks_per_node": args.ranks_per_node,
+               "decomp": args.decomp, "placement": args.placement, "timeout": args.comm_timeout}
+    given = {k: v for k, v in options.items() if v is not None}
+    if not given and not launched_with_several_ranks():
+        return None
+    from .distributed.loop import Parallel
+
+    return Parallel(**given)
 
 
 def _train(args: argparse.Namespace) -> None:
     from .pigan.config import parse_overrides
     from .pigan.runs import train
 
-    out, state = train(
-        args.preset,
-        data=args.data,
-        out=args.out,
-        problem=args.problem,
-        backend=args.backend,
-        steps=args.steps,
-        seed=args.seed,
-        device=args.device,
-        resume=args.resume,
-        overrides=parse_overrides(args.set),
-        progress=not args.quiet,
-    )
-    print(f"trained {state.iteration} iterations; run folder {out} (checkpoint, metrics.jsonl); "
-          f"next: wengert-hpcgan evaluate {out}")
+    parallel = _parallel(args)
+    try:
+        out, state = train(
+            args.preset,
+            data=args.data,
+            out=args.out,
+            problem=args.problem,
+            backend=args.backend,
+            steps=args.steps,
+            seed=args.seed,
+            device=args.device,
+            resume=args.resume,
+            overrides=parse_overrides(args.set),
+            progress=not args.quiet,
+            parallel=parallel,
+        )
+    except HpcganError:
+        if parallel is not None and _world_rank() != 0:
+            sys.exit(2)  # every rank stops with the same error: rank 0 prints it
+        raise
+    if parallel is None or _world_rank() == 0:
+        print(f"trained {state.iteration} iterations; run folder {out} (checkpoint, "
+              f"metrics.jsonl); next: wengert-hpcgan evaluate {out}")
+
+
+def _world_rank() -> int:
+    from .distributed.mpi import world_rank
+
+    return world_rank()
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -158,10 +191,14 @@ def _verify(args: argparse.Namespace) -> None:
     def order(row: dict, key: str) -> str:
         return f"{row[key]:6.2f}" if key in row else f"{'-':>6s}"
 
+    try:
+        rows = convergence_study(tuple(args.sizes))
+    except ValueError as exc:
+        raise HpcganError(f"{exc}; pass different --sizes") from None
     print(
         f"{'grid':>9s} {'h':>10s} {'L2 error':>10s} {'order':>6s} {'max error':>10s} {'order':>6s}"
     )
-    for row in convergence_study(tuple(args.sizes)):
+    for row in rows:
         print(
             f"{row['n']:4d}^2    {row['h']:10.3e} {row['l2']:10.3e} {order(row, 'order_l2')} "
             f"{row['max']:10.3e} {order(row, 'order_max')}"
@@ -213,6 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                        help="override training keys, e.g. --set w_pde=0 w_bc=0")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    mpi = train.add_argument_group(
+        "distributed (under mpiexec/srun/jsrun; see 'Distributed training' in the README)")
+    mpi.add_argument("--replicas", type=_positive_int,
+                     help="data-parallel replicas (default: every MPI rank)")
+    mpi.add_argument("--ranks-per-node", type=_positive_int,
+                     help="group consecutive ranks into fake nodes for the hierarchical "
+                          "all-reduce (default: the real shared-memory nodes)")
+    mpi.add_argument("--decomp", metavar="PxQ",
+                     help="domain decomposition (only 1x1 so far)")
+    mpi.add_argument("--placement", choices=("together", "split"),
+                     help="generators and critic on the same ranks (only 'together' so far)")
+    mpi.add_argument("--comm-timeout", type=float, metavar="SECONDS",
+                     help="abort the job when a collective waits longer (default 300)")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(
@@ -233,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify", help="manufactured-solution convergence study of the flow solver"
     )
-    verify.add_argument("--sizes", type=_positive_int, nargs="+", default=[16, 32, 64, 128, 256])
+    verify.add_argument("--sizes", type=_grid_size, nargs="+", default=[16, 32, 64, 128, 256])
     verify.set_defaults(run=_verify)
     return parser
 
@@ -248,6 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     except (HpcganError, IndexError) as exc:
         print(f"wengert-hpcgan: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permissions, a file where a folder should be
+        print(f"wengert-hpcgan: error: {explain_os_error(exc)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(
+            "wengert-hpcgan: error: out of memory; use fewer --samples or --workers",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("wengert-hpcgan: interrupted; nothing was written", file=sys.stderr)
         return 130

@@ -7,6 +7,11 @@ are formed in fixed-size chunks in the parent process, so the data do not depend
 the number of worker processes.  The archive is written with fixed member timestamps,
 so a rerun with the same seed gives a byte-identical file.  It is written to a
 temporary file and renamed into place only when complete.
+
+Crash safety: the archive, with the metadata inside it, is the dataset; renaming it into
+place is the one step that replaces a dataset, so a folder holds the old dataset or the
+new one, never a mix.  ``metadata.json`` is a convenience copy written afterwards;
+`load_dataset` checks it against the archive and rewrites it when a crash left it stale.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import multiprocessing
 import os
 import zipfile
+import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -25,16 +31,17 @@ import numpy as np
 import scipy
 from tqdm import tqdm
 
-from .errors import DatasetError, SimulationError
+from .errors import DatasetError, SimulationError, explain_os_error
 from .files import write_atomically
 from .flow import FlowSystem
 from .presets import Preset
 from .random_field import karhunen_loeve
+from .workers import exit_with_parent
 
 DATASET_FILE = "dataset.npz"
 METADATA_FILE = "metadata.json"
 FORMAT = "wengert-hpcgan Monte Carlo dataset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: inflow weighted by the edge normal (site.boundary_conditions)
 #: Realisations per unit of work; fixed so that results never depend on the worker count.
 CHUNK = 16
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -67,20 +74,34 @@ class Dataset:
     metadata: dict
 
     def array(self, name: str) -> np.ndarray:
-        with np.load(self.folder / DATASET_FILE, allow_pickle=False) as archive:
-            if name not in archive.files:
-                raise DatasetError(
-                    f"{self.folder / DATASET_FILE} has no array {name!r}; it has "
-                    f"{', '.join(archive.files)}"
-                )
-            return archive[name]
+        path = self.folder / DATASET_FILE
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                if name not in archive.files:
+                    raise DatasetError(
+                        f"{path} has no array {name!r}; it has {', '.join(archive.files)}"
+                    )
+                return archive[name]
+        except _UNREADABLE as exc:
+            raise DatasetError(_corrupt_message(path, exc)) from exc
+
+
+#: What reading a damaged or truncated archive raises (a bad CRC is a BadZipFile).
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+def _corrupt_message(path: Path, exc: BaseException) -> str:
+    return (
+        f"{path} is damaged or not a wengert-hpcgan dataset ({exc}); run 'wengert-hpcgan "
+        f"simulate' again to rewrite it, or choose another folder"
+    )
 
 
 def _read_metadata(path: Path) -> dict:
     try:
         with zipfile.ZipFile(path) as archive:
             metadata = json.loads(archive.read(METADATA_FILE))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+    except _UNREADABLE as exc:
         raise DatasetError(
             f"{path} is not a readable wengert-hpcgan dataset ({exc}); delete it or choose another "
             "folder"
@@ -106,13 +127,52 @@ def load_dataset(folder: str | os.PathLike) -> Dataset:
             f"{folder} holds format version {metadata.get('format_version')}, this software reads "
             f"{FORMAT_VERSION}"
         )
+    _refresh_metadata_copy(folder / METADATA_FILE, metadata)
     return Dataset(folder, metadata)
+
+
+def _metadata_text(metadata: dict) -> bytes:
+    return json.dumps(metadata, indent=2).encode()
+
+
+def _refresh_metadata_copy(path: Path, metadata: dict) -> None:
+    """Rewrite ``metadata.json`` when it is missing or disagrees with the archive (a writer
+    killed between the two renames); a read-only folder keeps its stale copy."""
+    text = _metadata_text(metadata)
+    try:
+        if path.read_bytes() == text:
+            return
+    except OSError:
+        pass
+    try:
+        write_atomically(path, lambda handle: handle.write(text))
+    except OSError:
+        pass
+
+
+def check_output_folder(out: Path, option: str = "--out") -> None:
+    """Refuse, before any work, a folder that cannot be created or written: an existing
+    file in its place, a file among its parents, or no write permission."""
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"output path {out} exists and is not a folder; choose another {option}")
+    existing = out
+    while not existing.exists():
+        if existing.is_symlink():  # a dangling link: mkdir would fail on it
+            raise DatasetError(
+                f"output path {existing} is a broken symbolic link; choose another {option}"
+            )
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DatasetError(
+            f"cannot create {out}: {existing} is a file, not a folder; choose another {option}"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DatasetError(f"cannot write into {existing}: permission denied; choose another {option}")
 
 
 def _check_target(out: Path, preset: str) -> None:
     """Refuse to overwrite a dataset of another preset (same preset: a deliberate rerun)."""
-    if out.exists() and not out.is_dir():
-        raise DatasetError(f"output path {out} exists and is not a folder; choose another --out")
+    check_output_folder(out)
     if (out / DATASET_FILE).exists():
         existing = _read_metadata(out / DATASET_FILE).get("preset")
         if existing != preset:
@@ -125,8 +185,9 @@ def _check_target(out: Path, preset: str) -> None:
 _worker_system: FlowSystem | None = None
 
 
-def _init_worker(system: FlowSystem) -> None:
+def _init_worker(system: FlowSystem, parent: int) -> None:
     global _worker_system
+    exit_with_parent(parent)
     _worker_system = system
 
 
@@ -169,7 +230,7 @@ def _solve_all(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(system,),
+        initargs=(system, os.getpid()),
     )
     try:
         with _single_threaded_blas():  # the workers are spawned while the jobs are submitted
@@ -219,6 +280,7 @@ def simulate(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     _check_target(out, preset.name)
+    _check_memory(preset, samples)
     site, field = preset.site, preset.field
     system = FlowSystem(site.grid, site.boundary_conditions(), site.source())
     solver = system.resolve_method(solver)
@@ -259,6 +321,34 @@ def simulate(
     metadata = _metadata(preset, samples, seed, solver, kl, float(imbalance.max()))
     _write_dataset(out, arrays, metadata)
     return Dataset(out, metadata)
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux), or ``None`` when unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_memory(preset: Preset, samples: int) -> None:
+    """Refuse up front a run whose arrays cannot fit in memory, instead of failing (or
+    swapping) after the expensive part.  Counts the float64 arrays that live at once:
+    the fields and heads on active cells and as images, and the KL coefficients."""
+    grid = preset.site.grid
+    modes = preset.field.max_modes or grid.n_active
+    needed = 8 * samples * (2 * grid.n_active + 2 * grid.nx * grid.ny + modes)
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise SimulationError(
+            f"--samples {samples} of preset {preset.name!r} needs about {needed / 2**30:.1f} GiB "
+            f"of memory and {available / 2**30:.1f} GiB is available; use fewer samples "
+            f"(at most about {samples * available // needed})"
+        )
 
 
 def _metadata(preset: Preset, samples: int, seed: int, solver: str, kl, imbalance: float) -> dict:
@@ -326,7 +416,6 @@ def _metadata(preset: Preset, samples: int, seed: int, solver: str, kl, imbalanc
 
 
 def _write_dataset(out: Path, arrays: dict[str, np.ndarray], metadata: dict) -> None:
-    text = json.dumps(metadata, indent=2).encode()
 
     def write_archive(handle) -> None:
         with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
@@ -337,8 +426,15 @@ def _write_dataset(out: Path, arrays: dict[str, np.ndarray], metadata: dict) -> 
                     np.lib.format.write_array(
                         member, np.ascontiguousarray(value), allow_pickle=False
                     )
-            archive.writestr(zipfile.ZipInfo(METADATA_FILE, _ZIP_EPOCH), text)
+            archive.writestr(zipfile.ZipInfo(METADATA_FILE, _ZIP_EPOCH), _metadata_text(metadata))
 
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / DATASET_FILE, write_archive)
-    write_atomically(out / METADATA_FILE, lambda handle: handle.write(text))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomically(out / DATASET_FILE, write_archive)
+    except OSError as exc:
+        raise DatasetError(
+            f"could not write the dataset into {out} ({explain_os_error(exc)}); the folder "
+            "still holds its previous dataset, if it had one"
+        ) from exc
+    # From the archive now in place: a concurrent writer's rename may have replaced ours.
+    _refresh_metadata_copy(out / METADATA_FILE, _read_metadata(out / DATASET_FILE))

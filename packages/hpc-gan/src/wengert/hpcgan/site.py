@@ -17,7 +17,7 @@ import scipy.ndimage
 
 from .errors import PresetError
 from .flow import BoundaryConditions
-from .geometry import Grid, nearest_edge, polygon_edges
+from .geometry import NORMALS, Grid, nearest_edge, polygon_edges
 
 NO_FLOW, RIVER = -1, 0  # face kinds; inflow group g has kind g + 1
 
@@ -113,11 +113,19 @@ class Site:
         flux = (
             np.array([q for _, q in self.inflow])[kind[inflow] - 1] if self.inflow else np.zeros(0)
         )
+        # A slanted edge of length L is a staircase of faces; weighting each face by
+        # |n_edge · n_face| makes the faces carry q L in all (unweighted they would carry
+        # q L (|n_x| + |n_y|), up to √2 times the edge's inflow).
+        start, end = polygon_edges(self.polygon)
+        tangent = end[edge[inflow]] - start[edge[inflow]]
+        edge_normal = np.column_stack([tangent[:, 1], -tangent[:, 0]])
+        edge_normal /= np.linalg.norm(edge_normal, axis=1, keepdims=True)
+        alignment = np.abs(np.sum(edge_normal * NORMALS[faces.side[inflow]], axis=1))
         return BoundaryConditions(
             dirichlet_cell=faces.cell[river],
             dirichlet_head=self.river_head_at(edge[river], t[river]),
             neumann_cell=faces.cell[inflow],
-            neumann_inflow=flux * self.grid.h,
+            neumann_inflow=flux * self.grid.h * alignment,
         )
 
     def source(self) -> np.ndarray:

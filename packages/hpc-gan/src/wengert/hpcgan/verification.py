@@ -73,6 +73,10 @@ def convergence_study(
 ) -> list[dict]:
     """Discrete L2 and max errors at the cell centres per grid, with the observed order
     ``log2(e_coarse / e_fine) / log2(h_coarse / h_fine)`` against the previous grid."""
+    if any(n < 2 for n in sizes) or len(set(sizes)) != len(sizes):
+        raise ValueError(
+            f"grid sizes must be distinct and at least 2 cells per side, got {list(sizes)}"
+        )
     rows = []
     for n in sizes:
         system, K, exact = manufactured_problem(n)

@@ -204,8 +204,18 @@ class Layer:
         return ", ".join(shown)
 
     def _sublayers(self) -> list[tuple[str, Any]]:
-        """Named children to print on their own lines (containers override)."""
-        return []
+        """Named children to print on their own lines: the fields holding layers
+        (so user-written blocks print their parts); containers override."""
+        subs: list[tuple[str, Any]] = []
+        for n in _fields(type(self))[0]:
+            v = getattr(self, n)
+            if isinstance(v, Layer):
+                subs.append((n, v))
+            elif isinstance(v, (list, tuple)):
+                subs += [(f"{n}[{i}]", e) for i, e in enumerate(v) if isinstance(e, Layer)]
+            elif isinstance(v, dict):
+                subs += [(f"{n}[{k!r}]", e) for k, e in v.items() if isinstance(e, Layer)]
+        return subs
 
     def __repr__(self) -> str:
         return _summary(self, top=True)

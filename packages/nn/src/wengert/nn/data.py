@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from wengert import ad
 
+from .init import default_rng
+
 __all__ = ["DataLoader"]
 
 
@@ -23,11 +25,12 @@ class DataLoader:
 
     def __init__(self, data: Any, batchsize: int = 1, *, shuffle: bool = False,
                  rng: int | np.random.Generator | None = None, partial: bool = True) -> None:
-        if batchsize < 1:
-            raise ValueError(f"DataLoader: batchsize must be positive, got {batchsize}")
+        if isinstance(batchsize, bool) or not isinstance(batchsize, (int, np.integer)) \
+                or batchsize < 1:
+            raise ValueError(f"DataLoader: batchsize must be a whole number >= 1, got {batchsize!r}")
         self.data, self.batchsize = data, int(batchsize)
         self.shuffle, self.partial = shuffle, partial
-        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.rng = default_rng(rng)
         self._leaves, self._treedef = self._as_arrays(data)
         self.n = len(self._leaves[0]) if self._leaves is not None else len(data)
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["default_rng", "fans", "glorot_normal", "glorot_uniform", "kaiming_normal",
-           "kaiming_uniform", "normal", "ones", "orthogonal", "uniform", "zeros"]
+           "kaiming_uniform", "normal", "ones", "orthogonal", "seed", "uniform", "zeros"]
 
 Rng = np.random.Generator
 DType = Any
@@ -20,9 +20,20 @@ DType = Any
 _default = np.random.default_rng()
 
 
-def default_rng(rng: Rng | None) -> Rng:
-    """``rng`` itself, or the library's unseeded generator when ``None``."""
-    return _default if rng is None else rng
+def default_rng(rng: Rng | int | None) -> Rng:
+    """``rng`` itself (an int seeds a new generator), or the library's generator
+    when ``None`` (unseeded until `seed` is called)."""
+    if rng is None:
+        return _default
+    return np.random.default_rng(rng) if isinstance(rng, (int, np.integer)) else rng
+
+
+def seed(value: int | None) -> None:
+    """Seed the generator every layer draws from when given no ``rng=``
+    (initial weights, Dropout masks, DataLoader shuffles without ``rng``), so a
+    script's runs repeat (as ``torch.manual_seed``); ``None`` reseeds from the OS."""
+    global _default
+    _default = np.random.default_rng(value)
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:

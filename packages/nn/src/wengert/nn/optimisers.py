@@ -26,9 +26,9 @@ from wengert import ad
 
 from .core import Const, flatten_model, is_array, named_leaves, trainable
 
-__all__ = ["AMSGrad", "AdaDelta", "AdaGrad", "Adam", "AdamW", "ClipGrad", "ClipNorm",
-           "Descent", "Lion", "Momentum", "NAdam", "Nesterov", "OptState", "Optimiser",
-           "OptimiserChain", "RMSProp", "WeightDecay"]
+__all__ = ["AMSGrad", "AdaDelta", "AdaGrad", "Adam", "AdamW", "ClipGlobalNorm", "ClipGrad",
+           "ClipNorm", "Descent", "Lion", "Momentum", "NAdam", "Nesterov", "OptState",
+           "Optimiser", "OptimiserChain", "ParameterGroups", "RMSProp", "WeightDecay"]
 
 Array = Any
 Rate = float | Callable[[int], float]
@@ -58,6 +58,15 @@ class Optimiser:
     def init_leaf(self, x: Array) -> Any:
         return None
 
+    def init_named(self, name: str, x: Array) -> Any:
+        """A parameter's state, knowing its dotted name (`ParameterGroups` uses it)."""
+        return self.init_leaf(x)
+
+    def rescale(self, grads: list) -> list:
+        """A pass over every parameter's gradient before the per-parameter rules
+        (`ClipGlobalNorm`); the identity for per-parameter rules."""
+        return grads
+
     def apply(self, state: Any, x: Array, dx: Array, t: int) -> tuple[Array, Any]:
         """The rule itself, so every subclass must define it (the base has no step)."""
         raise NotImplementedError(
@@ -69,8 +78,9 @@ class Optimiser:
         leaves, treedef = flatten_model(model)
         _refuse_views(model, leaves)
         owners = _owners(leaves)
+        names = [n for n, _ in named_leaves(model)]
         return OptState(0, ad.tree_unflatten(treedef, [
-            _Leaf(self.init_leaf(x)) if trainable(x) and owners[i] == i else None
+            _Leaf(self.init_named(names[i], x)) if trainable(x) and owners[i] == i else None
             for i, x in enumerate(leaves)]))
 
     def update(self, model: Any, grads: Any, state: OptState) -> tuple[Any, OptState]:
@@ -92,6 +102,8 @@ class Optimiser:
         owners = _owners(leaves)
         if owners is not _UNTIED:
             g_leaves = _sum_tied(g_leaves, owners)
+        g_leaves = self.rescale([g if trainable(x) and owners[i] == i else None
+                                 for i, (x, g) in enumerate(zip(leaves, g_leaves))])
         t = state.step + 1
         new_x, new_s = [], []
         for i, (x, g, s) in enumerate(zip(leaves, g_leaves, s_leaves)):
@@ -104,16 +116,28 @@ class Optimiser:
                 new_s.append(s)
                 continue
             if s is None or isinstance(s, Const):  # e.g. a parameter thawed after init
-                s = _Leaf(self.init_leaf(x))
+                s = _Leaf(self.init_named(list(named_leaves(model))[i][0], x))
             # Gradients of matrix products can be transposed views; elementwise
             # rules run several times faster on the parameter's own (C) layout.
             if is_array(g) and not g.flags.c_contiguous:
                 g = g.copy(order="C")
             step, inner = self.apply(s.state, x, g, t)
-            new_x.append(x - step)
+            new_x.append(_subtract(x, step, g, inner))
             new_s.append(_Leaf(inner))
         tree = ad.tree_unflatten(treedef, new_s)
         return ad.tree_unflatten(treedef, new_x), OptState(t, tree, (tree, new_s))
+
+
+def _subtract(x: Array, step: Array, g: Array, inner: Any) -> Array:
+    """``x - step``, into ``step``'s memory when the step owns it: a fresh NumPy
+    array that is not the gradient, the parameter or part of the new state (as
+    PyTorch's in-place updates, without a new parameter-sized buffer per step)."""
+    if (type(step) is np.ndarray and step.base is None and step.flags.writeable
+            and step is not g and step is not x and type(x) is np.ndarray
+            and step.dtype == x.dtype and step.shape == x.shape
+            and not any(leaf is step for leaf in ad.tree_leaves(inner))):
+        return np.subtract(x, step, out=step)
+    return x - step
 
 
 @dataclasses.dataclass
@@ -125,6 +149,15 @@ class OptState:
     #: ``(tree, its leaves)`` as `update` built them: the next step need not walk
     #: the state again (checked by identity, so replacing ``tree`` is safe).
     flat: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        # The tree holds layers whose arrays are replaced by states: the layers' own
+        # summaries cannot print it, so list the states by parameter path instead.
+        states = [f"{name or 'x'}: {_describe_state(leaf.state)}"
+                  for name, leaf in named_leaves(self.tree) if isinstance(leaf, _Leaf)]
+        shown = states[:_REPR_STATES] + (
+            [f"... {len(states) - _REPR_STATES} more"] if len(states) > _REPR_STATES else [])
+        return f"OptState(step={self.step}, {{{', '.join(shown)}}})"
 
     def _leaves(self) -> list:
         if self.flat is not None and self.flat[0] is self.tree:
@@ -141,6 +174,18 @@ ad.register_tree(OptState, lambda s: ((s.step, s.tree), None),
 @dataclasses.dataclass
 class _Leaf:
     state: Any
+
+
+_REPR_STATES = 8
+
+
+def _describe_state(state: Any) -> str:
+    """Arrays as their shapes, containers as themselves: a readable state summary."""
+    if hasattr(state, "shape"):
+        return f"array{tuple(state.shape)}"
+    if isinstance(state, (tuple, list)):
+        return "(" + ", ".join(_describe_state(s) for s in state) + ")"
+    return repr(state)
 
 
 def _is_state_leaf(x: Any) -> bool:
@@ -418,7 +463,8 @@ class ClipGrad(Optimiser):
 @dataclasses.dataclass
 class ClipNorm(Optimiser):
     """Rescale each parameter's gradient whose ``p``-norm exceeds ``omega``
-    (per array, as Optimisers.jl)."""
+    (per array, as Optimisers.jl; PyTorch's ``clip_grad_norm_``, one norm over
+    all gradients, is `ClipGlobalNorm`)."""
 
     omega: float = 10.0
     p: float = 2.0
@@ -438,6 +484,33 @@ class WeightDecay(Optimiser):
         return dx + x * self.lam, state
 
 
+@dataclasses.dataclass
+class ClipGlobalNorm(Optimiser):
+    """Rescale all gradients together when their joint ``p``-norm exceeds
+    ``omega`` (PyTorch's ``clip_grad_norm_``; `ClipNorm` clips each array on
+    its own). In a chain it acts on the raw gradients, before every other rule."""
+
+    omega: float = 1.0
+    p: float = 2.0
+
+    def rescale(self, grads: list) -> list:
+        present = [g for g in grads if g is not None and not isinstance(g, Const)]
+        if not present:
+            return grads
+        if np.isinf(self.p):
+            norm = max(float(np.max(np.abs(g))) for g in present)
+        else:
+            norm = sum(float(np.sum(np.abs(g) ** self.p)) for g in present) ** (1 / self.p)
+        if norm <= self.omega:
+            return grads
+        scale = self.omega / (norm + 1e-6)
+        return [g if g is None or isinstance(g, Const) else g * np.asarray(scale, g.dtype)
+                for g in grads]
+
+    def apply(self, state, x, dx, t):
+        return dx, state
+
+
 class OptimiserChain(Optimiser):
     """Apply rules in order, each to the previous one's output."""
 
@@ -446,6 +519,14 @@ class OptimiserChain(Optimiser):
 
     def init_leaf(self, x):
         return tuple(r.init_leaf(x) for r in self.rules)
+
+    def init_named(self, name, x):
+        return tuple(r.init_named(name, x) for r in self.rules)
+
+    def rescale(self, grads):
+        for rule in self.rules:
+            grads = rule.rescale(grads)
+        return grads
 
     def apply(self, states, x, dx, t):
         new = []
@@ -456,3 +537,39 @@ class OptimiserChain(Optimiser):
 
     def __repr__(self) -> str:
         return f"OptimiserChain({', '.join(map(repr, self.rules))})"
+
+
+class ParameterGroups(Optimiser):
+    """Different rules for different parameters (PyTorch's parameter groups):
+    ``group(name, array)`` names each parameter's group, and each group has its
+    rule, e.g. no weight decay for biases and norms::
+
+        nn.ParameterGroups(lambda name, p: "decay" if p.ndim > 1 else "plain",
+                           decay=nn.AdamW(1e-3, weight_decay=0.01), plain=nn.Adam(1e-3))
+
+    A group's state lives with its parameter, so the rules never mix."""
+
+    def __init__(self, group: Callable[[str, Array], str], **rules: Optimiser) -> None:
+        if not rules:
+            raise ValueError("ParameterGroups needs at least one rule: group_name=Optimiser")
+        self.group, self.rules = group, rules
+
+    def init_named(self, name, x):
+        label = self.group(name, x)
+        if label not in self.rules:
+            raise KeyError(f"ParameterGroups: parameter {name!r} is in group {label!r}, which "
+                           f"has no rule (the rules are {sorted(self.rules)})")
+        return label, self.rules[label].init_named(name, x)
+
+    def rescale(self, grads):
+        for rule in self.rules.values():
+            grads = rule.rescale(grads)
+        return grads
+
+    def apply(self, state, x, dx, t):
+        label, inner = state
+        step, inner = self.rules[label].apply(inner, x, dx, t)
+        return step, (label, inner)
+
+    def __repr__(self) -> str:
+        return f"ParameterGroups({', '.join(f'{k}={v!r}' for k, v in self.rules.items())})"

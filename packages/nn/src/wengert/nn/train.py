@@ -4,6 +4,11 @@
 batch of ``data`` for ``epochs`` epochs, taking one optimiser step per
 batch, with a tqdm progress bar. Callbacks are called after every step and
 every epoch; one returning ``True`` (or raising `StopTraining`) ends training.
+
+Training never writes into the model it was given: `train` works on a copy
+whose state buffers (BatchNorm statistics) are its own, and returns it. A
+non-finite loss or gradient stops training before the step is applied, with
+a `NonFiniteError` naming the epoch, the step and the offending parameter.
 """
 
 from __future__ import annotations
@@ -14,15 +19,23 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .core import trainmode
+import numpy as np
+from wengert import ad
+
+from .core import Buffer, flatten_model, is_array, named_leaves, trainmode
 from .optimisers import Optimiser, OptState
 from .state import withgradient
 
-__all__ = ["EarlyStopping", "Logger", "StopTraining", "TrainInfo", "train", "train_step"]
+__all__ = ["EarlyStopping", "Logger", "NonFiniteError", "StopTraining", "TrainInfo", "train",
+           "train_step"]
 
 
 class StopTraining(Exception):
     """Raise from a callback (or the loss) to end `train` early."""
+
+
+class NonFiniteError(FloatingPointError):
+    """The loss or a gradient became NaN or infinite; the step was not applied."""
 
 
 @dataclass
@@ -45,8 +58,33 @@ def train_step(model: Any, loss: Callable[..., Any], batch: Sequence[Any], opt: 
     """One gradient step: ``(model, opt_state, loss value)``. Running state
     (BatchNorm statistics) recorded by the forward pass is committed."""
     value, (grads,) = withgradient(lambda m: loss(m, *batch), model)
+    value = float(value)
+    if not math.isfinite(value):
+        raise NonFiniteError(f"the loss is {value}")
+    for name, g in named_leaves(grads):
+        if is_array(g) and not bool(np.isfinite(g).all()):
+            raise NonFiniteError(f"the loss is {value:.6g} but the gradient of {name or 'the model'}"
+                                 " holds NaN or infinite values")
     model, opt_state = opt.update(model, grads, opt_state)
-    return model, opt_state, float(value)
+    return model, opt_state, value
+
+
+def _with_own_state(model: Any) -> Any:
+    """``model`` with fresh copies of its state buffers, so that training the result
+    leaves the caller's model (its BatchNorm statistics included) untouched."""
+    copies: dict[int, Buffer] = {}
+
+    def copy(leaf: Any) -> Any:
+        if not isinstance(leaf, Buffer):
+            return leaf
+        cell = leaf.cell
+        if id(cell) not in copies:  # a buffer shared by two layers stays shared
+            copies[id(cell)] = Buffer(ad.tree_map(
+                lambda a: a.copy() if is_array(a) else a, cell.value))
+        return copies[id(cell)]
+
+    leaves, treedef = flatten_model(model)  # Buffers as leaves
+    return ad.tree_unflatten(treedef, [copy(leaf) for leaf in leaves])
 
 
 def _as_tuple(batch: Any) -> tuple:
@@ -58,11 +96,12 @@ def train(model: Any, loss: Callable[..., Any], data: Iterable[Any], opt: Optimi
           opt_state: OptState | None = None, progress: bool = True,
           train_mode: bool = True) -> tuple[Any, OptState]:
     """Train and return ``(model, opt_state)``; the model comes back in the
-    mode it was trained in (call `testmode` to evaluate)."""
+    mode it was trained in (call `testmode` to evaluate). The model passed in
+    is not modified. Raises `NonFiniteError` at the first NaN or infinite loss
+    or gradient, and `ValueError` when an epoch gets no batches."""
     from tqdm.auto import tqdm
 
-    if train_mode:
-        model = trainmode(model)
+    model = _with_own_state(trainmode(model) if train_mode else model)
     info = TrainInfo(model, opt_state if opt_state is not None else opt.init(model))
     try:
         for epoch in range(1, epochs + 1):
@@ -70,15 +109,26 @@ def train(model: Any, loss: Callable[..., Any], data: Iterable[Any], opt: Optimi
             bar = tqdm(data, desc=f"epoch {epoch}/{epochs}", disable=not progress,
                        leave=False, mininterval=0.5)
             for step, batch in enumerate(bar, 1):
-                info.model, info.opt_state, info.loss = train_step(
-                    info.model, loss, _as_tuple(batch), opt, info.opt_state)
+                try:
+                    info.model, info.opt_state, info.loss = train_step(
+                        info.model, loss, _as_tuple(batch), opt, info.opt_state)
+                except NonFiniteError as exc:
+                    bar.close()
+                    raise NonFiniteError(
+                        f"train: epoch {epoch}, step {step}: {exc}; training stopped before "
+                        "this step (check the batch for NaN/inf, lower the learning rate, or "
+                        "clip gradients)") from None
                 info.step, info.end_of_epoch = step, False
                 total, count = total + info.loss, count + 1
                 bar.set_postfix(loss=f"{info.loss:.4g}", refresh=False)
                 if _notify(callbacks, info):
                     raise StopTraining
             bar.close()
-            info.history.append(total / max(count, 1))
+            if count == 0:
+                raise ValueError(
+                    f"train: epoch {epoch} got no batches from the data; pass a non-empty "
+                    "DataLoader or list (a generator is used up after one epoch)")
+            info.history.append(total / count)
             info.end_of_epoch = True
             if _notify(callbacks, info):
                 raise StopTraining

@@ -10,13 +10,13 @@ on traced values compile too (autograph). See the package README.
 
 from . import errors, lowering
 from .autograph import set_loop_options
+from .captures import CapturedValueWarning
 from .compile import Compiled, Jitted, LoopBoundWarning, Lowered, jit, lower
 from .devices import resolve_device, to_cupy, to_numpy
 from .errors import ConversionError, DeviceNotFoundError, LoweringError
 
 __version__ = "0.1.0"
 
-__all__ = ["Compiled", "ConversionError", "DeviceNotFoundError", "Jitted", "LoopBoundWarning",
-           "Lowered",
-           "LoweringError", "errors", "jit", "lower", "lowering", "resolve_device", "set_loop_options",
-           "to_cupy", "to_numpy"]
+__all__ = ["CapturedValueWarning", "Compiled", "ConversionError", "DeviceNotFoundError",
+           "Jitted", "LoopBoundWarning", "Lowered", "LoweringError", "errors", "jit", "lower",
+           "lowering", "resolve_device", "set_loop_options", "to_cupy", "to_numpy"]

@@ -25,11 +25,25 @@ from wengert.ad.primitives import Aval, Tracer
 from wengert.ad.primitives.control import MaxStepsExceeded
 
 from . import _jax_adapter, devices
+from .captures import Captures
 from .lowering import collect_overflow, interpret
 
 #: Constants up to this many elements are baked into the program (XLA can fold
 #: them); larger ones are passed as arguments, placed on the device once.
 EMBED_CONST_MAX_SIZE = 64
+
+
+def _refuse_non_numeric(x: Any, position: int) -> None:
+    """XLA computes on numbers: say so before jax fails on a string or object array."""
+    kind = np.dtype(x.dtype).kind
+    if kind in "OUS":
+        what = "object" if kind == "O" else "string"
+        raise TypeError(
+            f"jit: argument {position} holds a NumPy {what} array (dtype {x.dtype}, shape "
+            f"{tuple(x.shape)}); XLA computes on numeric arrays only. Convert it to numbers "
+            f"(np.asarray(x, dtype=float)), or, if it configures the function rather than "
+            f"being data, pass it in a static argument (static_argnums=({position},)) as a "
+            "hashable value such as a tuple")
 
 
 def _static_key(x: Any, where: str) -> Any:
@@ -125,6 +139,7 @@ class Program:
         self._specs = [jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.sharding)
                        for a in (*graph.in_avals, *(graph.const_vars[i].aval for i in passed))]
         self._checks_overflow = False  # set while tracing: bounded loops return a flag
+        self.captures = Captures(None)  # the staged function's, set by `Jitted`
         self._lowered: Any = None
         self._compiled: Any = None
 
@@ -229,6 +244,8 @@ class Jitted:
             if aval is None:
                 leaf_keys.append(_static_key(x, f"at leaf {k} of the arguments"))
             else:
+                if aval.dtype.kind in "OUS":
+                    _refuse_non_numeric(x, _argument_of_leaf(k, dyn_args, len(args), static))
                 leaf_keys.append((type(aval), aval))
                 inputs.append(x)
         device = self._device or self._device_from(inputs)
@@ -280,6 +297,7 @@ class Jitted:
 
         abstract = ad.tree_map(lambda x: Aval(x.shape, x.dtype)
                                if type(ir.input_aval(x)) is Aval else x, dynamic)
+        captures = Captures(self._fun)  # before staging: the values the graph will hold
         try:
             with ad.while_loop_bound(self._loop_bound) as bound:
                 graph = ad.make_graph(staged, abstract)
@@ -299,7 +317,9 @@ class Jitted:
                     if i in self._donate:
                         donate.append(flat)
                     flat += 1
-        return Program(graph, device, tuple(donate), default_bound=bound.used)
+        program = Program(graph, device, tuple(donate), default_bound=bound.used)
+        program.captures = captures
+        return program
 
     def _grow_loop_bound(self, program: Program) -> None:
         """A loop ran past the default bound: double it, report it once, restage."""
@@ -341,6 +361,7 @@ class Jitted:
                     self._by_arrays[quick] = program
             else:
                 inputs = args
+            program.captures.check()
             try:
                 return program(inputs)
             except MaxStepsExceeded:
@@ -372,6 +393,17 @@ class Jitted:
     def graph(self, *args: Any, **kwargs: Any) -> ir.Graph:
         """The staged `wengert.ad` graph that is compiled for these arguments."""
         return self._program(args, kwargs)[0].graph
+
+
+def _argument_of_leaf(k: int, dyn_args: tuple, n_args: int, static: dict) -> int | str:
+    """The position of the argument holding leaf ``k`` of ``(dyn_args, kwargs)``."""
+    positions = [i for i in range(n_args) if i not in static]
+    seen = 0
+    for position, a in zip(positions, dyn_args):
+        seen += len(ad.tree_flatten(a)[0])
+        if k < seen:
+            return position
+    return "given by keyword"
 
 
 def _any_traced(args: tuple, kwargs: dict) -> bool:

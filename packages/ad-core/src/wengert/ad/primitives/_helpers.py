@@ -1,5 +1,6 @@
 """Helpers every rule shares: broadcasting un-reduction, the complex
-convention, and shape rules for the common families.
+convention, shape rules for the common families, and the rules of linear
+primitives derived from one transpose rule.
 
 Complex convention (descent-ready, as Zygote and PyTorch): a VJP is the
 adjoint with respect to the real inner product ``Re(sum(conj(a) * b))``. For a
@@ -10,6 +11,7 @@ then makes the cotangent of a real operand real.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -134,3 +136,66 @@ def elementwise_shape(prim: Primitive):
 
     rule.elementwise = True  # batching derives the rule of every such primitive
     return rule
+
+
+class Variadic:
+    """Rule table for primitives with any number of operands: ``fn(i, ...)``."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+
+    def __getitem__(self, i: int):
+        fn = self.fn
+        return lambda *a, **k: fn(i, *a, **k)
+
+
+#: The transpose rule of every primitive defined by `def_linear`, by name.
+linear_transposes: dict[str, Callable] = {}
+
+
+def def_linear(prim: Primitive, transpose: Callable, *, linear: tuple[int, ...] | None = (0,),
+               jointly: bool = False, arity: int | None = 1,
+               shape: Callable | None = None, make_zeros: Callable | None = None) -> Primitive:
+    """The JVP and VJP rules of a primitive that is linear in the operands ``linear``
+    (``None``: all of them), derived from ONE transpose rule, so they agree by
+    construction.
+
+    ``transpose(i, ct, *operands, **params)`` is the cotangent of linear operand ``i``
+    (linear operands are read for their shapes only, unless the primitive is
+    bilinear). The JVP is the primitive itself applied to the tangent; the other
+    linear operands are zeroed when the primitive is linear in them ``jointly``
+    (concatenate, pad, scatters), kept when it is linear in each one separately
+    (``dot_general``, convolution). ``arity`` (``None``: any number) lets a
+    fixed-arity primitive keep plain rule tuples, the cheapest to look up.
+    ``make_zeros(shape, dtype, like)`` makes those zeros (default `zeros`).
+    """
+    new_zeros = zeros if make_zeros is None else make_zeros
+
+    def is_linear(i: int) -> bool:
+        return linear is None or i in linear
+
+    def jvp(i: int, t: Any, ans: Any, *args: Any, **params: Any) -> Any:
+        if not is_linear(i):
+            return None
+        operands = list(args)
+        operands[i] = t
+        if jointly:
+            for j, a in enumerate(args):
+                if j != i and is_linear(j):  # a scalar zero costs no operation
+                    shape = shape_of(a)
+                    operands[j] = np.dtype(t.dtype).type(0) if not shape else \
+                        new_zeros(shape, t.dtype, t)
+        return prim.bind(*operands, **params)
+
+    def vjp(i: int, g: Any, ans: Any, *args: Any, **params: Any) -> Any:
+        return transpose(i, g, *args, **params) if is_linear(i) else None
+
+    linear_transposes[prim.name] = transpose
+    if arity is None:
+        jvps, vjps = Variadic(jvp), Variadic(vjp)
+    else:
+        jvps = tuple(Variadic(jvp)[i] if is_linear(i) else None for i in range(arity))
+        vjps = tuple(Variadic(vjp)[i] if is_linear(i) else None for i in range(arity))
+    return prim.def_rules(shape=shape, jvps=jvps, vjps=vjps)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .._core import Aval, Primitive
-from ._helpers import conj_if_complex, to_operand
+from ._helpers import conj_if_complex, def_linear, to_operand
 
 
 def _free_dims(ndim, contract, batch):
@@ -98,26 +98,25 @@ def _operands(a, b, dimension_numbers):
     return (_ndim(a), lb, la, lc), (_ndim(b), rb, ra, rc)
 
 
-def _vjp_lhs(g, ans, a, b, dimension_numbers):
+def _transpose(i, g, a, b, dimension_numbers):
+    """``dot_general`` is linear in each operand separately."""
+    return (_transpose_lhs if i == 0 else _transpose_rhs)(g, a, b, dimension_numbers)
+
+
+def _transpose_lhs(g, a, b, dimension_numbers):
     a_dims, b_dims = _operands(a, b, dimension_numbers)
     nb, n_afree, n_bfree = len(a_dims[1]), len(a_dims[2]), len(b_dims[2])
     g_b_free = tuple(range(nb + n_afree, nb + n_afree + n_bfree))
     return to_operand(_operand_cotangent(g, b, a_dims, b_dims, g_b_free), a)
 
 
-def _vjp_rhs(g, ans, a, b, dimension_numbers):
+def _transpose_rhs(g, a, b, dimension_numbers):
     a_dims, b_dims = _operands(a, b, dimension_numbers)
     nb, n_afree = len(a_dims[1]), len(a_dims[2])
     g_a_free = tuple(range(nb, nb + n_afree))
     return to_operand(_operand_cotangent(g, a, b_dims, a_dims, g_a_free), b)
 
 
-dot_general_p = Primitive("dot_general", _dot_general_impl)
-dot_general_p.def_rules(
-    shape=_dot_general_shape,
-    vjps=(_vjp_lhs, _vjp_rhs),
-    jvps=(lambda t, ans, a, b, dimension_numbers:
-          dot_general_p.bind(t, b, dimension_numbers=dimension_numbers),
-          lambda t, ans, a, b, dimension_numbers:
-          dot_general_p.bind(a, t, dimension_numbers=dimension_numbers)))
+dot_general_p = def_linear(Primitive("dot_general", _dot_general_impl), _transpose,
+                           linear=(0, 1), arity=2, shape=_dot_general_shape)
 

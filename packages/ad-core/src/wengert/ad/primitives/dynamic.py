@@ -12,7 +12,8 @@ operand, and are *clamped* so that the window lies inside the operand.
 * ``dynamic_update_slice(operand, update, *starts)`` -> a copy of ``operand``
   with the window at ``starts`` replaced by ``update`` (same dtype).
 
-Both are linear in their array operands, so each rule is the other primitive.
+Both are linear in their array operands: each is defined by its transpose, the
+other primitive (`def_linear`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from typing import Any
 import numpy as np
 
 from .._core import Aval, Primitive, Tracer
-from ._helpers import shape_of, zeros
-from .structural import Variadic
+from ._helpers import def_linear, shape_of, zeros
 
 
 def _window(shape: tuple, starts: tuple, sizes: tuple) -> tuple:
@@ -48,19 +48,12 @@ def _dynamic_slice_shape(x, *starts, slice_sizes):
     return Aval(tuple(slice_sizes), x.dtype)
 
 
-def _dynamic_slice_vjp(i, g, ans, x, *starts, slice_sizes):
-    if i != 0:
-        return None
+def _dynamic_slice_transpose(i, g, x, *starts, slice_sizes):
     return dynamic_update_slice_p.bind(zeros_on(g, shape_of(x), g.dtype), g, *starts)
 
 
-def _dynamic_slice_jvp(i, t, ans, x, *starts, slice_sizes):
-    return dynamic_slice_p.bind(t, *starts, slice_sizes=slice_sizes) if i == 0 else None
-
-
-dynamic_slice_p = Primitive("dynamic_slice", _dynamic_slice_impl, keep_args=False)
-dynamic_slice_p.def_rules(shape=_dynamic_slice_shape, vjps=Variadic(_dynamic_slice_vjp),
-                          jvps=Variadic(_dynamic_slice_jvp))
+dynamic_slice_p = def_linear(Primitive("dynamic_slice", _dynamic_slice_impl, keep_args=False),
+                             _dynamic_slice_transpose, arity=None, shape=_dynamic_slice_shape)
 
 
 def _dynamic_update_slice_impl(x, update, *starts):
@@ -83,27 +76,17 @@ def _dynamic_update_slice_shape(x, update, *starts):
     return Aval(x.shape, x.dtype)
 
 
-def _dynamic_update_slice_vjp(i, g, ans, x, update, *starts):
+def _dynamic_update_slice_transpose(i, g, x, update, *starts):
     if i == 0:
         return dynamic_update_slice_p.bind(g, zeros_on(g, shape_of(update), g.dtype), *starts)
-    if i == 1:
-        return dynamic_slice_p.bind(g, *starts, slice_sizes=shape_of(update))
-    return None
+    return dynamic_slice_p.bind(g, *starts, slice_sizes=shape_of(update))
 
 
-def _dynamic_update_slice_jvp(i, t, ans, x, update, *starts):
-    if i == 0:
-        return dynamic_update_slice_p.bind(t, zeros_on(t, shape_of(update), t.dtype), *starts)
-    if i == 1:
-        return dynamic_update_slice_p.bind(zeros_on(t, shape_of(x), t.dtype), t, *starts)
-    return None
-
-
-dynamic_update_slice_p = Primitive("dynamic_update_slice", _dynamic_update_slice_impl,
-                                   keep_args=False)
-dynamic_update_slice_p.def_rules(shape=_dynamic_update_slice_shape,
-                                 vjps=Variadic(_dynamic_update_slice_vjp),
-                                 jvps=Variadic(_dynamic_update_slice_jvp))
+dynamic_update_slice_p = def_linear(
+    Primitive("dynamic_update_slice", _dynamic_update_slice_impl, keep_args=False),
+    _dynamic_update_slice_transpose, linear=(0, 1), jointly=True, arity=None,
+    shape=_dynamic_update_slice_shape,
+    make_zeros=lambda shape, dtype, like: zeros_on(like, shape, dtype))
 
 
 def dynamic_slice(x: Any, starts: tuple, slice_sizes: tuple) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._core import Aval, Primitive
-from ._helpers import is_complex, on_device_of, shape_of, to_operand
+from ._helpers import def_linear, is_complex, on_device_of, shape_of, to_operand
 from .elementwise import convert_element_type_p, eq_p
 from .structural import broadcast_in_dim_p
 
@@ -36,10 +36,8 @@ def _reduction(name, impl, *, keep_args=False, keep_ans=False):
     return p
 
 
-reduce_sum_p = _reduction("reduce_sum", np.sum)
-reduce_sum_p.def_rules(
-    vjps=(lambda g, ans, x, axes: to_operand(_expand(g, x, axes), x),),
-    jvps=(lambda t, ans, x, axes: reduce_sum_p.bind(t, axes=axes),))
+reduce_sum_p = def_linear(_reduction("reduce_sum", np.sum),
+                          lambda i, ct, x, axes: to_operand(_expand(ct, x, axes), x))
 
 
 def _extremum_weights(ans, x, axes):
@@ -116,11 +114,10 @@ def _cum_impl(fn):
     return impl
 
 
-cumsum_p = Primitive("cumsum", _cum_impl(np.cumsum), keep_args=False)
-cumsum_p.def_rules(
-    shape=lambda x, axis, reverse: Aval(x.shape, x.dtype),
-    vjps=(lambda g, ans, x, axis, reverse: cumsum_p.bind(g, axis=axis, reverse=not reverse),),
-    jvps=(lambda t, ans, x, axis, reverse: cumsum_p.bind(t, axis=axis, reverse=reverse),))
+cumsum_p = def_linear(
+    Primitive("cumsum", _cum_impl(np.cumsum), keep_args=False),
+    lambda i, ct, x, axis, reverse: cumsum_p.bind(ct, axis=axis, reverse=not reverse),
+    shape=lambda x, axis, reverse: Aval(x.shape, x.dtype))
 
 
 def _cumprod_vjp(g, ans, x, axis, reverse):
@@ -158,7 +155,7 @@ take_along_axis_p = Primitive(
     keep_args=False)
 
 
-def _take_along_vjp(g, ans, x, idx, axis):
+def _take_along_transpose(i, g, x, idx, axis):
     from .structural import encode_index, scatter_add_p
     from ._helpers import zeros
 
@@ -169,13 +166,11 @@ def _take_along_vjp(g, ans, x, idx, axis):
     return scatter_add_p.bind(zeros(shape, g.dtype, g), g, *arrays, spec=spec)
 
 
-take_along_axis_p.def_rules(
-    shape=lambda x, idx, axis: Aval(idx.shape, x.dtype),
-    vjps=(_take_along_vjp, None),
-    jvps=(lambda t, ans, x, idx, axis: take_along_axis_p.bind(t, idx, axis=axis), None))
+def_linear(take_along_axis_p, _take_along_transpose, arity=2,
+           shape=lambda x, idx, axis: Aval(idx.shape, x.dtype))
 
 sort_p.def_rules(
     shape=lambda x, axis: Aval(x.shape, x.dtype),
     vjps=(lambda g, ans, x, axis:
-          _take_along_vjp(g, None, x, _sort_permutation(x, axis), axis),),
+          _take_along_transpose(0, g, x, _sort_permutation(x, axis), axis),),
     jvps=(lambda t, ans, x, axis: _take_along(t, _sort_permutation(x, axis), axis),))

@@ -1,6 +1,6 @@
 """Structural primitives: shapes, broadcasting, indexing (read and write),
-concatenation, padding, reversal. All are linear, so each VJP is the
-transposed structural operation.
+concatenation, padding, reversal. All are linear: each is defined by its
+transpose rule alone (`def_linear`), its JVP being the primitive itself.
 """
 
 from __future__ import annotations
@@ -11,36 +11,21 @@ from typing import Any
 import numpy as np
 
 from .._core import Aval, Primitive, Tracer
-from ._helpers import is_complex, is_cupy, on_device_of, shape_of, to_operand
-
-
-class Variadic:
-    """Rule table for primitives with any number of operands: ``fn(i, ...)``."""
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn) -> None:
-        self.fn = fn
-
-    def __getitem__(self, i: int):
-        fn = self.fn
-        return lambda *a, **k: fn(i, *a, **k)
+from ._helpers import def_linear, is_complex, is_cupy, on_device_of, shape_of, to_operand, zeros
 
 
 # ---- reshape / transpose / broadcast -------------------------------------------------
-reshape_p = Primitive("reshape", lambda x, new_sizes: np.reshape(x, new_sizes), keep_args=False)
-reshape_p.def_rules(
-    shape=lambda x, new_sizes: Aval(new_sizes, x.dtype),
-    vjps=(lambda g, ans, x, new_sizes: reshape_p.bind(g, new_sizes=shape_of(x)),),
-    jvps=(lambda t, ans, x, new_sizes: reshape_p.bind(t, new_sizes=new_sizes),))
+reshape_p = def_linear(
+    Primitive("reshape", lambda x, new_sizes: np.reshape(x, new_sizes), keep_args=False),
+    lambda i, ct, x, new_sizes: reshape_p.bind(ct, new_sizes=shape_of(x)),
+    shape=lambda x, new_sizes: Aval(new_sizes, x.dtype))
 
-transpose_p = Primitive("transpose", lambda x, permutation: np.transpose(x, permutation),
-                        keep_args=False)
-transpose_p.def_rules(
-    shape=lambda x, permutation: Aval(tuple(x.shape[i] for i in permutation), x.dtype),
-    vjps=(lambda g, ans, x, permutation:
-          transpose_p.bind(g, permutation=tuple(np.argsort(permutation))),),
-    jvps=(lambda t, ans, x, permutation: transpose_p.bind(t, permutation=permutation),))
+transpose_p = def_linear(
+    Primitive("transpose", lambda x, permutation: np.transpose(x, permutation),
+              keep_args=False),
+    lambda i, ct, x, permutation: transpose_p.bind(
+        ct, permutation=tuple(int(p) for p in np.argsort(permutation))),
+    shape=lambda x, permutation: Aval(tuple(x.shape[i] for i in permutation), x.dtype))
 
 
 def _broadcast_in_dim_impl(x, shape, broadcast_dimensions):
@@ -50,7 +35,7 @@ def _broadcast_in_dim_impl(x, shape, broadcast_dimensions):
     return np.broadcast_to(np.reshape(x, expanded), shape)
 
 
-def _broadcast_in_dim_vjp(g, ans, x, shape, broadcast_dimensions):
+def _broadcast_in_dim_transpose(i, g, x, shape, broadcast_dimensions):
     from .reductions import reduce_sum_p
 
     xshape = shape_of(x)
@@ -64,18 +49,15 @@ def _broadcast_in_dim_vjp(g, ans, x, shape, broadcast_dimensions):
     return g if is_complex(x) or not is_complex(g) else to_operand(g, x)
 
 
-broadcast_in_dim_p = Primitive("broadcast_in_dim", _broadcast_in_dim_impl, keep_args=False)
-broadcast_in_dim_p.def_rules(
-    shape=lambda x, shape, broadcast_dimensions: Aval(shape, x.dtype),
-    vjps=(_broadcast_in_dim_vjp,),
-    jvps=(lambda t, ans, x, shape, broadcast_dimensions: broadcast_in_dim_p.bind(
-        t, shape=shape, broadcast_dimensions=broadcast_dimensions),))
+broadcast_in_dim_p = def_linear(
+    Primitive("broadcast_in_dim", _broadcast_in_dim_impl, keep_args=False),
+    _broadcast_in_dim_transpose,
+    shape=lambda x, shape, broadcast_dimensions: Aval(shape, x.dtype))
 
-rev_p = Primitive("rev", lambda x, dimensions: np.flip(x, dimensions), keep_args=False)
-rev_p.def_rules(
-    shape=lambda x, dimensions: Aval(x.shape, x.dtype),
-    vjps=(lambda g, ans, x, dimensions: rev_p.bind(g, dimensions=dimensions),),
-    jvps=(lambda t, ans, x, dimensions: rev_p.bind(t, dimensions=dimensions),))
+rev_p = def_linear(
+    Primitive("rev", lambda x, dimensions: np.flip(x, dimensions), keep_args=False),
+    lambda i, ct, x, dimensions: rev_p.bind(ct, dimensions=dimensions),
+    shape=lambda x, dimensions: Aval(x.shape, x.dtype))
 
 
 # ---- indexing: numpy semantics, static index structure + dynamic index arrays -----------
@@ -147,9 +129,7 @@ def _getitem_shape(x, *arrays, spec):
     return Aval(dummy[decode_index(spec, index_arrays)].shape, x.dtype)
 
 
-def _getitem_vjp(g, ans, x, *arrays, spec):
-    from ._helpers import zeros
-
+def _getitem_transpose(i, g, x, *arrays, spec):
     if is_complex(g) and not is_complex(x):
         from .elementwise import real_p
 
@@ -157,13 +137,8 @@ def _getitem_vjp(g, ans, x, *arrays, spec):
     return scatter_add_p.bind(zeros(shape_of(x), g.dtype, g), g, *arrays, spec=spec)
 
 
-getitem_p = Primitive("getitem", _getitem_impl, keep_args=False)
-getitem_p.def_rules(
-    shape=_getitem_shape,
-    vjps=Variadic(lambda i, g, ans, x, *arrays, spec:
-                  _getitem_vjp(g, ans, x, *arrays, spec=spec) if i == 0 else None),
-    jvps=Variadic(lambda i, t, ans, x, *arrays, spec:
-                  getitem_p.bind(t, *arrays, spec=spec) if i == 0 else None))
+getitem_p = def_linear(Primitive("getitem", _getitem_impl, keep_args=False), _getitem_transpose,
+                       arity=None, shape=_getitem_shape)
 
 
 def _has_arrays(spec: tuple) -> bool:
@@ -199,42 +174,28 @@ def _landed(operand, arrays, spec):
     return eq_p.bind(getitem_p.bind(owners, *arrays, spec=spec), ids)
 
 
-def _index_rules(i, g, ans, operand, updates, *arrays, spec, zero_operand: bool):
+def _index_transpose(i, g, operand, updates, *arrays, spec, replaces: bool):
     if i == 0:
-        return index_update_p.bind(g, 0, *arrays, spec=spec) if zero_operand else g
-    if i == 1:
-        picked = getitem_p.bind(g, *arrays, spec=spec)
-        if zero_operand and any(np.dtype(a.dtype).kind in "iu" for a in arrays):
-            from .elementwise import select_p
+        return index_update_p.bind(g, 0, *arrays, spec=spec) if replaces else g
+    picked = getitem_p.bind(g, *arrays, spec=spec)
+    if replaces and any(np.dtype(a.dtype).kind in "iu" for a in arrays):
+        from .elementwise import select_p
 
-            picked = select_p.bind(_landed(operand, arrays, spec), picked,
-                                   np.dtype(picked.dtype).type(0))
-        return to_operand(picked, updates)
-    return None
+        picked = select_p.bind(_landed(operand, arrays, spec), picked,
+                               np.dtype(picked.dtype).type(0))
+    return to_operand(picked, updates)
 
 
-def _index_jvp(i, t, ans, operand, updates, *arrays, spec, prim, zero_operand: bool):
-    from ._helpers import zeros
-
-    if i == 0:
-        return prim.bind(t, 0, *arrays, spec=spec) if zero_operand else t
-    if i == 1:
-        return prim.bind(zeros(shape_of(ans), t.dtype, t), t, *arrays, spec=spec)
-    return None
-
-
-def _def_index_rules(prim: Primitive, zero_operand: bool) -> Primitive:
-    """Rules of an indexed write; ``zero_operand``: the write replaces (not adds to) entries."""
-    return prim.def_rules(
-        shape=_operand_shape,
-        vjps=Variadic(lambda i, *a, spec: _index_rules(i, *a, spec=spec,
-                                                       zero_operand=zero_operand)),
-        jvps=Variadic(lambda i, *a, spec: _index_jvp(i, *a, spec=spec, prim=prim,
-                                                     zero_operand=zero_operand)))
+def _def_index_rules(prim: Primitive, replaces: bool) -> Primitive:
+    """Rules of an indexed write, linear in (operand, updates) jointly; ``replaces``: the
+    write replaces (not adds to) the entries."""
+    return def_linear(prim, lambda i, *a, spec: _index_transpose(i, *a, spec=spec,
+                                                                 replaces=replaces),
+                      linear=(0, 1), jointly=True, arity=None, shape=_operand_shape)
 
 
 scatter_add_p = _def_index_rules(
-    Primitive("scatter_add", _scatter_add_impl, keep_args=False), zero_operand=False)
+    Primitive("scatter_add", _scatter_add_impl, keep_args=False), replaces=False)
 
 
 def _index_update_impl(operand, updates, *arrays, spec):
@@ -245,11 +206,11 @@ def _index_update_impl(operand, updates, *arrays, spec):
 
 
 index_update_p = _def_index_rules(
-    Primitive("index_update", _index_update_impl, keep_args=False), zero_operand=True)
+    Primitive("index_update", _index_update_impl, keep_args=False), replaces=True)
 
 
 # ---- concatenate / pad ---------------------------------------------------------------
-def _concat_vjp(i, g, ans, *xs, dimension):
+def _concat_transpose(i, g, *xs, dimension):
     start = sum(shape_of(x)[dimension] for x in xs[:i])
     stop = start + shape_of(xs[i])[dimension]
     spec = tuple(("slice", None, None, None) for _ in range(dimension)) + (
@@ -257,15 +218,6 @@ def _concat_vjp(i, g, ans, *xs, dimension):
     return to_operand(getitem_p.bind(g, spec=spec), xs[i])
 
 
-def _concat_jvp(i, t, ans, *xs, dimension):
-    from ._helpers import zeros
-
-    parts = [t if j == i else zeros(shape_of(x), t.dtype, t) for j, x in enumerate(xs)]
-    return concatenate_p.bind(*parts, dimension=dimension)
-
-
-concatenate_p = Primitive("concatenate", lambda *xs, dimension: np.concatenate(xs, dimension),
-                          keep_args=False)
 def _concat_shape(*xs, dimension):
     first = xs[0].shape
     size = sum(x.shape[dimension] for x in xs)
@@ -273,8 +225,10 @@ def _concat_shape(*xs, dimension):
     return Aval(shape, np.result_type(*(x.dtype for x in xs)))
 
 
-concatenate_p.def_rules(shape=_concat_shape, vjps=Variadic(_concat_vjp),
-                        jvps=Variadic(_concat_jvp))
+concatenate_p = def_linear(
+    Primitive("concatenate", lambda *xs, dimension: np.concatenate(xs, dimension),
+              keep_args=False),
+    _concat_transpose, linear=None, jointly=True, arity=None, shape=_concat_shape)
 
 
 def _pad_geometry(shape, padding_config):
@@ -309,7 +263,12 @@ def _pad_spec(shape, padding_config):
     return tuple(spec)
 
 
-def _pad_vjp_x(g, ans, x, padding_value, padding_config):
+def _pad_transpose(i, g, x, padding_value, padding_config):
+    return (_pad_transpose_x if i == 0 else _pad_transpose_value)(g, x, padding_value,
+                                                                  padding_config)
+
+
+def _pad_transpose_x(g, x, padding_value, padding_config):
     # Un-crop negative margins with zeros, then take the strided interior.
     positive = [(max(-lo, 0), max(-hi, 0), 0) for lo, hi, _ in padding_config]
     if any(lo or hi for lo, hi, _ in positive):
@@ -318,12 +277,12 @@ def _pad_vjp_x(g, ans, x, padding_value, padding_config):
     return getitem_p.bind(g, spec=_pad_spec(shape_of(x), grown))
 
 
-def _pad_vjp_value(g, ans, x, padding_value, padding_config):
+def _pad_transpose_value(g, x, padding_value, padding_config):
     from .reductions import reduce_sum_p
 
     all_axes = tuple(range(len(shape_of(g))))
     total = reduce_sum_p.bind(g, axes=all_axes)
-    inner = _pad_vjp_x(g, ans, x, padding_value, padding_config)
+    inner = _pad_transpose_x(g, x, padding_value, padding_config)
     return to_operand(total - reduce_sum_p.bind(inner, axes=all_axes), padding_value)
 
 
@@ -333,16 +292,5 @@ def _pad_shape(x, padding_value, padding_config):
     return Aval(shape, x.dtype)
 
 
-pad_p = Primitive("pad", _pad_impl, keep_args=False)
-pad_p.def_rules(
-    shape=_pad_shape,
-    vjps=(_pad_vjp_x, _pad_vjp_value),
-    jvps=(lambda t, ans, x, v, padding_config: pad_p.bind(t, 0.0, padding_config=padding_config),
-          lambda t, ans, x, v, padding_config: pad_p.bind(
-              _zeros_of(x, t), t, padding_config=padding_config)))
-
-
-def _zeros_of(x, like):
-    from ._helpers import zeros
-
-    return zeros(shape_of(x), like.dtype, like)
+pad_p = def_linear(Primitive("pad", _pad_impl, keep_args=False), _pad_transpose, linear=(0, 1),
+                   jointly=True, arity=2, shape=_pad_shape)

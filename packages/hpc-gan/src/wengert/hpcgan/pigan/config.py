@@ -42,6 +42,7 @@ class TrainConfig:
     critic_steps: int = 1  # critic updates per iteration
     generator_steps: int = 5  # generator updates per iteration
     gp_lambda: float = 0.1  # gradient-penalty weight λ
+    w_adv: float = 1.0  # weight of the adversarial term -E[D(fake)] in the generator loss
     w_pde: float = 1.0  # weight of mean r² in the generator loss
     w_bc: float = 1.0  # weight of the boundary residuals
     batch: int = 32  # realisations per step for the critic and the adversarial term
@@ -72,7 +73,7 @@ _POSITIVE_INT = {"latent_dim", "width", "depth", "critic_width", "critic_depth",
                  "collocation", "boundary", "checkpoint_every", "log_every"}
 _NON_NEGATIVE_INT = {"steps", "seed", "critic_steps", "generator_steps", "well_limit"}
 _POSITIVE_FLOAT = {"lr_generator", "lr_critic", "pump_width", "divergence_limit"}
-_NON_NEGATIVE_FLOAT = {"gp_lambda", "w_pde", "w_bc"}
+_NON_NEGATIVE_FLOAT = {"gp_lambda", "w_adv", "w_pde", "w_bc"}
 _CHOICES = {"problem": PROBLEMS, "dtype": DTYPES}
 #: Upper bounds that keep one step within memory (a typo like width=100000 fails early).
 _LIMITS = {"latent_dim": 100_000, "width": 16_384, "depth": 64, "critic_width": 16_384,

@@ -102,7 +102,7 @@ class LoadedRun:
     folder: Path
     description: dict
     preset: Preset
-    generators: Generators
+    generators: Generators  # or a decomposed run's StitchedGenerators
     latent_dim: int
     dtype: str
     metrics: list
@@ -125,9 +125,15 @@ def load_run(folder: str | os.PathLike) -> LoadedRun:
     dataset = load_dataset(description["dataset"]["folder"])
     problem = site_problem(preset, config.problem, pump_width=config.pump_width,
                            well_limit=config.well_limit)
-    state = load_checkpoint(folder, initial_state(problem, observe(dataset, preset, problem),
-                                                  config))
-    return LoadedRun(folder, description, preset, state.generators, config.latent_dim,
+    observed = observe(dataset, preset, problem)
+    if "decomp" in description.get("distributed", {}):  # subdomains: stitched generators
+        from ..distributed.stitching import load_stitched
+
+        generators = load_stitched(folder, description["distributed"], preset, problem,
+                                   observed, config)
+    else:
+        generators = load_checkpoint(folder, initial_state(problem, observed, config)).generators
+    return LoadedRun(folder, description, preset, generators, config.latent_dim,
                      config.dtype, read_metrics(folder))
 
 

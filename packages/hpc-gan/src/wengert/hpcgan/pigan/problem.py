@@ -2,10 +2,12 @@
 observed snapshots, independent of how the problem was built (a site preset, or the
 1-D problem of the tests).
 
-The site's boundary follows the finite-volume reference exactly: boundary points are
-the centres of the rasterised site's boundary faces, each with the face's condition
-(river head, inflow flux or no flow) and outward normal, so generated and reference
-fields solve the same problem.
+The generators solve the continuum problem on the site polygon: collocation points
+are uniform in the polygon, boundary points lie on its edges with the edge's condition
+(river head, inflow flux or no flow) and outward normal.  (The finite-volume reference
+solves the same problem on the rasterised site; its staircase faces are no boundary
+for a smooth field: a no-flow condition on every stair would stop all flow along a
+slanted edge.)
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import NORMALS
+from matplotlib.path import Path as PolygonPath
+
+from ..geometry import polygon_edges
 from ..presets import Preset
-from ..site import RIVER
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,19 +69,18 @@ def site_problem(preset: Preset, problem: str = "forward", *, pump_width: float 
     site, grid = preset.site, preset.site.grid
     network = preset.observations.network(problem)
     keep = slice(well_limit or None)
-    faces, kind = grid.boundary_faces, site.face_kind
-    bc = site.boundary_conditions()
-    river = kind == RIVER
-    inflow_by_kind = {g + 1: q for g, (_, q) in enumerate(site.inflow)}
-    flux = ~river
-    q = np.array([inflow_by_kind.get(k, 0.0) for k in kind[flux]])
     width = pump_width * grid.h
     pumps, rates, recharge = site.wells.pumping, site.wells.pumping_rate, site.recharge
     centres = grid.centres
+    outline = PolygonPath(site.polygon)
+    low, high = site.polygon.min(axis=0), site.polygon.max(axis=0)
 
     def sample_interior(rng: np.random.Generator, n: int) -> np.ndarray:
-        cells = rng.integers(0, grid.n_active, n)
-        return centres[cells] + grid.h * (rng.random((n, 2)) - 0.5)
+        points = np.zeros((0, 2))
+        while len(points) < n:  # rejection from the bounding box
+            box = low + (high - low) * rng.random((2 * n, 2))
+            points = np.concatenate([points, box[outline.contains_points(box)]])
+        return points[:n]
 
     def source(x: np.ndarray) -> np.ndarray:
         f = np.full(len(x), recharge)
@@ -90,17 +92,44 @@ def site_problem(preset: Preset, problem: str = "forward", *, pump_width: float 
     def at_cells(points: np.ndarray) -> np.ndarray:
         return centres[grid.locate(points)]
 
+    boundary = _edge_points(preset, spacing=grid.h / 2)
+    river = boundary["river"]
     return FlowProblem(
         name=f"{preset.name}/{problem}",
         dim=2,
         sample_interior=sample_interior,
         source=source,
-        dirichlet_points=faces.midpoint[river],
-        dirichlet_head=bc.dirichlet_head,
-        flux_points=faces.midpoint[flux],
-        flux_normals=NORMALS[faces.side[flux]],
-        flux_inflow=q,
+        dirichlet_points=boundary["points"][river],
+        dirichlet_head=boundary["head"][river],
+        flux_points=boundary["points"][~river],
+        flux_normals=boundary["normals"][~river],
+        flux_inflow=boundary["inflow"][~river],
         conductivity_wells=at_cells(network.conductivity[keep]),
         head_wells=at_cells(network.head[keep]),
         validation_wells=at_cells(preset.observations.validation),
     )
+
+
+def _edge_points(preset: Preset, spacing: float) -> dict[str, np.ndarray]:
+    """Points along every polygon edge about ``spacing`` apart (segment midpoints), with
+    the edge's outward normal, whether it is river, its head there and its inflow."""
+    site = preset.site
+    start, end = polygon_edges(site.polygon)
+    x, y = site.polygon.T
+    clockwise = np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y) < 0
+    inflow = {e: q for edges, q in site.inflow for e in edges}
+    rows: dict[str, list] = {"points": [], "normals": [], "river": [], "head": [], "inflow": []}
+    for e, (a, b) in enumerate(zip(start, end)):
+        length = float(np.linalg.norm(b - a))
+        count = max(1, round(length / spacing))
+        t = (np.arange(count) + 0.5) / count
+        tangent = (b - a) / length
+        normal = np.array([tangent[1], -tangent[0]]) * (-1 if clockwise else 1)
+        is_river = e in site.river_edges
+        rows["points"].append(a + t[:, None] * (b - a))
+        rows["normals"].append(np.tile(normal, (count, 1)))
+        rows["river"].append(np.full(count, is_river))
+        rows["head"].append(site.river_head_at(np.full(count, e), t) if is_river
+                            else np.zeros(count))
+        rows["inflow"].append(np.full(count, inflow.get(e, 0.0)))
+    return {k: np.concatenate(v) for k, v in rows.items()}

@@ -76,12 +76,13 @@ def train(preset: str | Preset, *, data: str | os.PathLike | None = None,
           out: str | os.PathLike | None = None, problem: str | None = None,
           backend: str = "auto", steps: int | None = None, seed: int | None = None,
           device: str = "cpu", resume: bool = False, overrides: dict | None = None,
-          progress: bool = True) -> tuple[Path, RunState]:
+          progress: bool = True, parallel: Any = None) -> tuple[Path, RunState]:
     """Train the PI-GAN of a preset (the Python form of ``wengert-hpcgan train``); returns
     the run folder and the final state.
 
     The configuration is the defaults, then the preset's ``train`` section, then
-    ``problem``/``steps``/``seed``, then ``overrides`` (``--set``).
+    ``problem``/``steps``/``seed``, then ``overrides`` (``--set``).  With ``parallel``
+    (a ``wengert.hpcgan.distributed.Parallel``) it trains on all MPI ranks of the job.
     """
     from .steps import resolve_backend
 
@@ -96,6 +97,11 @@ def train(preset: str | Preset, *, data: str | os.PathLike | None = None,
     out = Path(out or f"pigan-{preset.name}-{config.problem}")
     if out.exists() and not out.is_dir():  # checked before any data is generated
         raise TrainingError(f"--out {out} exists and is not a folder; choose another --out")
+    if parallel is not None:
+        from ..distributed.runs import train_distributed
+
+        return train_distributed(preset, config, out, parallel, data=data, backend=backend,
+                                 device=device, resume=resume, progress=progress)
     dataset = dataset_for(preset, data, progress=progress)
     prepare_run_folder(out, run_description(preset, dataset, config), resume)
     problem_ = site_problem(preset, config.problem, pump_width=config.pump_width,

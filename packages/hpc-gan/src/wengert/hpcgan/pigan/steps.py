@@ -75,7 +75,7 @@ def make_steps(config: TrainConfig, snapshots: Snapshots, backend: str = "eager"
     CuPy); ``xla`` compiles each whole step — losses, the nested residual, gradients and
     the Adam update — into one XLA executable."""
     opt_g, opt_c = optimisers(config)
-    weights = {"adversarial": 1.0, "pde": config.w_pde, "bc": config.w_bc}
+    weights = {"adversarial": config.w_adv, "pde": config.w_pde, "bc": config.w_bc}
 
     def critic_gradients(critic: Any, gen: Generators, batch: dict) -> tuple:
         def objective(c: Any) -> dict:

@@ -121,6 +121,11 @@ def load_checkpoint(folder: Path, like: RunState) -> RunState:
         raise TrainingError(f"cannot read the checkpoint {path} ({exc}); it is damaged or "
                             "belongs to another configuration: start a new run in another "
                             "--out folder") from exc
+    return state_from_tree(tree, like)
+
+
+def state_from_tree(tree: dict, like: RunState) -> RunState:
+    """The run state of a checkpoint's tree (as read by ``nn.load`` in ``like``'s shape)."""
     iteration, g_step, c_step = (int(s) for s in tree["steps"])
 
     def opt(old: nn.OptState, leaves: list, step: int) -> nn.OptState:

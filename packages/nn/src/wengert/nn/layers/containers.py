@@ -8,6 +8,7 @@ from typing import Any
 import wengert.ad.numpy as wnp
 
 from ..core import Layer, static
+from ..errors import ShapeError
 
 __all__ = ["Chain", "Maxout", "Parallel", "SkipConnection"]
 
@@ -24,8 +25,12 @@ class Chain(Layer):
         self.layers = dict(named) if named else tuple(layers)
 
     def __call__(self, x: Any) -> Any:
-        for f in (self.layers.values() if isinstance(self.layers, dict) else self.layers):
-            x = f(x)
+        named = self.layers.items() if isinstance(self.layers, dict) else enumerate(self.layers)
+        for name, f in named:
+            try:
+                x = f(x)
+            except ShapeError as exc:
+                raise exc.within(f"layers.{name}") from None
         return x
 
     def __getitem__(self, i: int | str | slice) -> Any:
@@ -55,9 +60,14 @@ class Parallel(Layer):
         self.connection, self.layers = connection, tuple(layers)
 
     def __call__(self, x: Any) -> Any:
-        if isinstance(x, tuple) and len(x) == len(self.layers):
-            return self.connection(*(f(xi) for f, xi in zip(self.layers, x)))
-        return self.connection(*(f(x) for f in self.layers))
+        xs = x if isinstance(x, tuple) and len(x) == len(self.layers) else (x,) * len(self.layers)
+        outputs = []
+        for i, (f, xi) in enumerate(zip(self.layers, xs)):
+            try:
+                outputs.append(f(xi))
+            except ShapeError as exc:
+                raise exc.within(f"layers.{i}") from None
+        return self.connection(*outputs)
 
     def _sublayers(self) -> list:
         return [("connection", self.connection)] + [("", f) for f in self.layers]
@@ -73,7 +83,11 @@ class SkipConnection(Layer):
         self.layer, self.connection = layer, connection
 
     def __call__(self, x: Any) -> Any:
-        return self.connection(self.layer(x), x)
+        try:
+            y = self.layer(x)
+        except ShapeError as exc:
+            raise exc.within("layer") from None
+        return self.connection(y, x)
 
     def _sublayers(self) -> list:
         return [("", self.layer), ("connection", self.connection)]

@@ -13,6 +13,7 @@ from wengert.ad import lax
 from .. import init as initialisers
 from ..activations import identity
 from ..core import Layer, match_dtype, static
+from ..errors import ShapeError
 
 __all__ = ["Conv", "ConvTranspose", "DepthwiseConv"]
 
@@ -87,6 +88,22 @@ class _Convolution(Layer):
     def _weight_features(n_in: int, n_out: int, groups: int) -> tuple[int, int]:
         return n_in // groups, n_out
 
+    def _check_input(self, x: Array, n_in: int) -> Array:
+        """Channels-last input of the kernel's rank, in the weights' dtype; an
+        NCHW batch (PyTorch's layout) is named as such."""
+        shape, n = wnp.shape(x), self.weight.ndim - 2
+        name = type(self).__name__
+        if len(shape) != n + 2:
+            raise ValueError(f"{name}: a {n}-D convolution takes (N, {n} spatial axes, C) "
+                             f"input, got shape {shape}")
+        if shape[-1] != n_in:
+            hint = (f"; axis 1 has {n_in}: this looks like a channels-first (NCHW) batch, "
+                    f"as PyTorch's; wengert.nn is channels-last: pass np.moveaxis(x, 1, -1)"
+                    if shape[1] == n_in else "")
+            raise ValueError(f"{name}: expects {n_in} input channels on the last axis "
+                             f"(channels-last, (N, ..., C)), got shape {shape}{hint}")
+        return match_dtype(x, self.weight.dtype, name)
+
 
 class Conv(_Convolution):
     """``σ(conv(x, weight) + bias)`` (cross-correlation, as every framework).
@@ -96,7 +113,8 @@ class Conv(_Convolution):
     """
 
     def __call__(self, x: Array) -> Array:
-        x = match_dtype(x, self.weight.dtype, type(self).__name__)
+        x = self._check_input(x, self.weight.shape[-2] * self.groups)
+        self._check_spatial_size(x)
         y = lax.conv_general_dilated(x, self.weight, self.stride, self.pad,
                                      rhs_dilation=self.dilation,
                                      feature_group_count=self.groups)
@@ -104,6 +122,21 @@ class Conv(_Convolution):
 
     def _signature(self) -> str:
         return _describe(self, self.weight.shape[-2] * self.groups, self.weight.shape[-1])
+
+
+    def _check_spatial_size(self, x: Array) -> None:
+        """Refuse an input smaller than the (dilated) kernel: the output would be empty."""
+        if isinstance(self.pad, str):  # "same": the output has ceil(n / stride) >= 1 pixels
+            return
+        kernel = self.weight.shape[:-2]
+        spatial = tuple(getattr(x, "shape", ()))[-len(kernel) - 1:-1]
+        padded = [n + lo + hi for n, (lo, hi) in zip(spatial, self.pad)]
+        extent = [d * (k - 1) + 1 for k, d in zip(kernel, self.dilation)]
+        if len(spatial) == len(kernel) and any(n < e for n, e in zip(padded, extent)):
+            raise ShapeError(f"{type(self).__name__}({self._signature()}) got an input of shape "
+                             f"{tuple(x.shape)} whose spatial size {spatial} (padded: "
+                             f"{tuple(padded)}) is smaller than the kernel's extent "
+                             f"{tuple(extent)}; use a larger input, more padding or pad='same'")
 
 
 class DepthwiseConv(Conv):
@@ -150,7 +183,7 @@ class ConvTranspose(_Convolution):
 
     def __call__(self, x: Array) -> Array:
         w = self.weight
-        x = match_dtype(x, w.dtype, "ConvTranspose")
+        x = self._check_input(x, w.shape[-1])
         n = w.ndim - 2
         kernel, (o_g, n_in) = w.shape[:n], w.shape[n:]
         g = self.groups

@@ -11,6 +11,7 @@ import wengert.ad.numpy as wnp
 from .. import init as initialisers
 from ..activations import identity
 from ..core import Layer, match_dtype, static
+from ..errors import ShapeError
 
 __all__ = ["Bilinear", "Dense", "Embedding"]
 
@@ -33,6 +34,10 @@ class Dense(Layer):
         self.σ = σ
 
     def __call__(self, x: Array) -> Array:
+        shape = getattr(x, "shape", None)
+        if shape is not None and (not shape or shape[-1] != self.weight.shape[0]):
+            raise ShapeError(f"Dense({self._signature()}) expects inputs whose last dimension "
+                             f"is {self.weight.shape[0]}, got shape {tuple(shape)}")
         y = match_dtype(x, self.weight.dtype, "Dense") @ self.weight
         return self.σ(y if self.bias is None else y + self.bias)
 

@@ -15,15 +15,35 @@ from typing import Any
 
 import numpy as np
 import wengert.ad.numpy as wnp
+from wengert import ad
 
 from .. import init as initialisers
 from ..activations import sigmoid, tanh
 from ..core import Buffer, Layer, match_dtype, static
 from ..state import current, record
+from .containers import Chain
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell", "Recurrence", "reset"]
 
 Array = Any
+
+
+@ad.adjoint
+def _pieces(x: Array, n: int, axis: int, squeeze: bool) -> tuple:
+    """``n`` equal slices of ``x`` along ``axis`` (each with that axis removed
+    when ``squeeze``: unstacking time steps); the pullback writes all slices'
+    cotangents into one buffer, where slicing piece by piece would send back a
+    full-size, mostly zero gradient per piece."""
+    size = wnp.shape(x)[axis] // n
+    lead = (slice(None),) * (axis % wnp.ndim(x))
+    parts = tuple(x[lead + ((i,) if squeeze else (slice(i * size, (i + 1) * size),))]
+                  for i in range(n))
+
+    def back(cotangents: tuple) -> tuple:
+        join = wnp.stack if squeeze else wnp.concatenate
+        return join(list(cotangents), axis=axis), None, None, None
+
+    return parts, back
 
 
 def _weights(n_in: int, n_hidden: int, gates: int, init: Callable, rng: Any, dtype: Any):
@@ -77,7 +97,7 @@ class LSTMCell(Layer):
 
     def step(self, xp: Array, state: tuple | None) -> tuple[Array, tuple]:
         gates = xp if state is None else xp + state[0] @ self.Wh
-        i, f, g, o = wnp.split(gates, 4, axis=-1)
+        i, f, g, o = _pieces(gates, 4, -1, False)
         c = sigmoid(i) * tanh(g)
         if state is not None:
             c = c + sigmoid(f) * state[1]
@@ -109,8 +129,8 @@ class GRUCell(Layer):
 
     def step(self, xp: Array, h: Array | None) -> tuple[Array, Array]:
         hp = self.bh if h is None else h @ self.Wh + self.bh
-        xr, xz, xn = wnp.split(xp, 3, axis=-1)
-        hr, hz, hn = wnp.split(hp, 3, axis=-1)
+        xr, xz, xn = _pieces(xp, 3, -1, False)
+        hr, hz, hn = _pieces(hp, 3, -1, False)
         r, z = sigmoid(xr + hr), sigmoid(xz + hz)
         n = tanh(xn + r * hn)
         h = (1 - z) * n if h is None else (1 - z) * n + z * h
@@ -123,7 +143,8 @@ class GRUCell(Layer):
 
 
 class Recurrence(Layer):
-    """Run ``cell`` over ``(N, T, features)`` and return every output ``(N, T, hidden)``.
+    """Run ``cell`` over ``(N, T, features)`` and return every output ``(N, T, hidden)``;
+    with ``batch_first=False`` (PyTorch's default) over ``(T, N, features)``.
 
     Each call starts from the zero state, unless ``stateful``: then the last
     state of one call (without its gradient) starts the next, until `reset`.
@@ -132,36 +153,51 @@ class Recurrence(Layer):
     cell: Layer
     state: Buffer
     stateful: bool = static()
+    batch_first: bool = static()
 
-    def __init__(self, cell: Layer, *, stateful: bool = False) -> None:
+    def __init__(self, cell: Layer, *, stateful: bool = False, batch_first: bool = True) -> None:
         self.cell, self.state, self.stateful = cell, Buffer(), stateful
+        self.batch_first = batch_first
 
     def __call__(self, xs: Array) -> Array:
+        if not self.batch_first:
+            xs = wnp.swapaxes(xs, 0, 1)
         proj = self.cell.project(xs)
         state = current(self.state) if self.stateful else None
         outputs = []
-        for t in range(wnp.shape(xs)[1]):
-            y, state = self.cell.step(proj[:, t], state)
+        for step in _pieces(proj, wnp.shape(xs)[1], 1, True):
+            y, state = self.cell.step(step, state)
             outputs.append(y)
         if self.stateful:
             record(self.state, state, "a stateful Recurrence")
-        return wnp.stack(outputs, axis=1)
+        return wnp.stack(outputs, axis=1 if self.batch_first else 0)
 
     def _sublayers(self) -> list:
         return [("", self.cell)]
 
 
-def RNN(n_in: int, n_hidden: int, σ: Callable = tanh, *, stateful: bool = False,
-        **kwargs: Any) -> Recurrence:
-    return Recurrence(RNNCell(n_in, n_hidden, σ, **kwargs), stateful=stateful)
+def _stack(make: Callable[..., Layer], n_in: int, n_hidden: int, num_layers: int,
+           stateful: bool, batch_first: bool, **kwargs: Any) -> Layer:
+    """One `Recurrence`, or for ``num_layers > 1`` a `Chain` of them, each layer
+    reading the previous one's outputs (PyTorch's ``num_layers``)."""
+    layers = [Recurrence(make(n_in if i == 0 else n_hidden, n_hidden, **kwargs),
+                         stateful=stateful, batch_first=batch_first) for i in range(num_layers)]
+    return layers[0] if num_layers == 1 else Chain(*layers)
 
 
-def LSTM(n_in: int, n_hidden: int, *, stateful: bool = False, **kwargs: Any) -> Recurrence:
-    return Recurrence(LSTMCell(n_in, n_hidden, **kwargs), stateful=stateful)
+def RNN(n_in: int, n_hidden: int, σ: Callable = tanh, *, num_layers: int = 1,
+        stateful: bool = False, batch_first: bool = True, **kwargs: Any) -> Layer:
+    return _stack(RNNCell, n_in, n_hidden, num_layers, stateful, batch_first, σ=σ, **kwargs)
 
 
-def GRU(n_in: int, n_hidden: int, *, stateful: bool = False, **kwargs: Any) -> Recurrence:
-    return Recurrence(GRUCell(n_in, n_hidden, **kwargs), stateful=stateful)
+def LSTM(n_in: int, n_hidden: int, *, num_layers: int = 1, stateful: bool = False,
+         batch_first: bool = True, **kwargs: Any) -> Layer:
+    return _stack(LSTMCell, n_in, n_hidden, num_layers, stateful, batch_first, **kwargs)
+
+
+def GRU(n_in: int, n_hidden: int, *, num_layers: int = 1, stateful: bool = False,
+        batch_first: bool = True, **kwargs: Any) -> Layer:
+    return _stack(GRUCell, n_in, n_hidden, num_layers, stateful, batch_first, **kwargs)
 
 
 def reset(model: Any) -> Any:
@@ -172,8 +208,6 @@ def reset(model: Any) -> Any:
 
 
 def _recurrences(tree: Any) -> list[Recurrence]:
-    from wengert import ad
-
     found = []
     ad.tree_flatten(tree, is_leaf=lambda x: isinstance(x, Recurrence) and not found.append(x))
     return found

@@ -1,0 +1,309 @@
+"""The data-parallel training loop: every replica runs the single-process step halves on
+its shards of the batch, and the hierarchical all-reduce averages the gradients between
+``*_gradients`` and ``*_update``, so every replica applies the same update and holds the
+same players after every step.
+
+Rank 0 writes the run's one checkpoint (the players are equal everywhere) and its
+metrics; a barrier after each checkpoint makes it the job's coordinated restart point.
+The metrics travel with the gradients, together with one flag per rank that says whether
+the rank's own losses and gradient norms were finite: every rank sees the same flags,
+so a NaN on one rank stops all of them at the same iteration, with the rank named and
+the last good checkpoint kept.  Every collective wait is the watchdog's, so a dead or
+hung rank aborts the job instead of hanging it.
+
+With a domain decomposition (level 1) the world is ``n_subdomains × R`` ranks: rank
+``s·R + r`` is replica ``r`` of subdomain ``s``.  Gradients are averaged within a
+subdomain's replicas; metrics and finiteness flags over the whole world; generator steps
+exchange interface values with the same replica of each neighbouring subdomain.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import TrainingDiverged, TrainingError, TrainingInterrupted
+from ..pigan.config import TrainConfig
+from ..pigan.losses import Snapshots
+from ..pigan.problem import FlowProblem
+from ..pigan.steps import Steps, global_norm, make_steps
+from ..pigan.training import (
+    METRICS_FILE,
+    Observed,
+    RunState,
+    _check_finite,
+    _log,
+    _trim_metrics,
+    initial_state,
+    save_checkpoint,
+)
+from .allreduce import DEFAULT_BUCKET_BYTES, HierarchicalAllreduce
+from .checkpoints import load_states, save_states
+from .decomposition import DEFAULT_OVERLAP, Decomposition, restrict
+from .interface import Interface, exchange, interface_points, interfaces, values
+from .interface import generator_gradients as coupled_generator_gradients
+from .mpi import mpi
+from .sharding import check_shards, draw_shards
+from .topology import topology
+from .watchdog import Watchdog
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """How a run is spread over MPI ranks (``--replicas``, ``--ranks-per-node``, ...)."""
+
+    replicas: int | None = None  # data-parallel replicas (default: every rank)
+    shards: int | None = None  # data shards of a batch (default: replicas; fixed for a run)
+    ranks_per_node: int | None = None  # fake nodes for the two-level all-reduce
+    bucket_bytes: int = DEFAULT_BUCKET_BYTES
+    timeout: float = 300.0  # seconds a collective may wait before the job is aborted
+    decomp: str = "1x1"  # level-1 domain decomposition, PxQ
+    placement: str = "together"  # generators and critic on the same ranks
+    overlap: int = DEFAULT_OVERLAP  # cells each subdomain extends past its core
+    interface_weight: float = 1.0  # weight of the interface-continuity loss
+
+
+@dataclass
+class Replica:
+    """This rank's place in the job and its communication machinery."""
+
+    world: Any
+    comm: Any  # the replicas of this rank's subdomain
+    reducer: HierarchicalAllreduce  # over ``comm``
+    world_reducer: HierarchicalAllreduce | None  # over ``world`` when there are subdomains
+    watchdog: Watchdog
+    owned: range  # the data shards this rank draws
+    shards: int
+    subdomain: int = 0
+    faces: tuple[Interface, ...] = ()
+    n_subdomains: int = 1
+    comm_seconds: float = 0.0  # spent in all-reduces and interface exchanges so far
+
+    @property
+    def is_root(self) -> bool:
+        return self.world.Get_rank() == 0
+
+
+def check_layout(parallel: Parallel, size: int, n_subdomains: int = 1) -> int:
+    """The replica count of ``parallel`` on a job of ``size`` ranks, or an error naming the fix."""
+    if parallel.placement != "together":
+        raise TrainingError(f"--placement {parallel.placement}: split placement is not "
+                            "implemented yet; run with --placement together")
+    replicas = parallel.replicas or max(size // n_subdomains, 1)
+    if replicas * n_subdomains != size:
+        raise TrainingError(f"{n_subdomains} subdomain(s) x {replicas} replica(s) need "
+                            f"{replicas * n_subdomains} MPI ranks, but the job has {size}; "
+                            f"launch with mpiexec -n {replicas * n_subdomains}")
+    return replicas
+
+
+def connect(world: Any, parallel: Parallel, config: TrainConfig, shards: int,
+            decomposition: Decomposition | None = None) -> Replica:
+    """Check the layout against the communicator and build the replica's machinery."""
+    n_sub = len(decomposition.subdomains) if decomposition is not None else 1
+    replicas = check_layout(parallel, world.Get_size(), n_sub)
+    check_shards(config, shards, replicas)
+    rank = world.Get_rank()
+    subdomain, replica = divmod(rank, replicas)
+    watchdog = Watchdog(world, parallel.timeout)
+    comm = world if n_sub == 1 else world.Split(subdomain, rank)
+    reducer = HierarchicalAllreduce(topology(comm, parallel.ranks_per_node), watchdog,
+                                    parallel.bucket_bytes)
+    world_reducer = None if n_sub == 1 else HierarchicalAllreduce(
+        topology(world, parallel.ranks_per_node), watchdog, parallel.bucket_bytes)
+    faces = () if n_sub == 1 else tuple(interfaces(
+        decomposition, subdomain, lambda j: j * replicas + replica))
+    if n_sub > 1 and not faces:
+        raise TrainingError(f"subdomain {subdomain} shares no cells with another subdomain, so "
+                            "nothing ties its fields to the rest; choose another --decomp")
+    per_rank = shards // replicas
+    return Replica(world, comm, reducer, world_reducer, watchdog,
+                   range(replica * per_rank, (replica + 1) * per_rank), shards, subdomain,
+                   faces, n_sub)
+
+
+def run_distributed(problem: FlowProblem, observed: Observed, config: TrainConfig, out: Path, *,
+                    parallel: Parallel = Parallel(), shards: int | None = None, comm: Any = None,
+                    decomposition: Decomposition | None = None, backend: str = "eager",
+                    resume: bool = False, progress: bool = True) -> RunState:
+    """`run_training` over the ranks of ``comm`` (default ``COMM_WORLD``): same folder,
+    same checkpoint format, same guarantees.  ``out`` must be prepared by rank 0.  With a
+    ``decomposition`` (of ``problem``'s grid) each subdomain trains its own players;
+    returns this rank's subdomain's state."""
+    comm = comm if comm is not None else mpi().COMM_WORLD
+    n_sub = len(decomposition.subdomains) if decomposition is not None else 1
+    shards = shards or parallel.shards or check_layout(parallel, comm.Get_size(), n_sub)
+    replica = connect(comm, parallel, config, shards, decomposition)
+    dtype = np.dtype(config.dtype)
+    pieces = subdomain_problems(problem, observed, decomposition)
+    problem, observed = pieces[replica.subdomain]
+    snapshots = observed.normaliser(problem, dtype)
+    steps = make_steps(config, snapshots, backend)
+    state = _starting_state(replica, pieces, config, out, resume)
+    bar = tqdm(total=config.steps, initial=min(state.iteration, config.steps),
+               desc=f"train {problem.name} ({steps.backend}, {comm.Get_size()} ranks)",
+               disable=not (progress and replica.is_root), unit="it")
+    good = state
+    coupling = Coupling(parallel.interface_weight, snapshots,
+                        decomposition.grid.h if decomposition is not None else 0.0)
+    try:
+        while state.iteration < config.steps:
+            start, comm_start = time.perf_counter(), replica.comm_seconds
+            replica.watchdog.context = f"iteration {state.iteration + 1}"
+            state, metrics = _iteration(state, steps, replica, problem, observed, config, dtype,
+                                        coupling)
+            good = state
+            metrics["step_time"] = time.perf_counter() - start
+            metrics["comm_time"] = replica.comm_seconds - comm_start  # this rank's
+            due = state.iteration == config.steps
+            if replica.is_root and (state.iteration % config.log_every == 0 or due):
+                _log(out, state.iteration, metrics)
+            if state.iteration % config.checkpoint_every == 0 or due:
+                checkpoint(replica, out, state)
+            bar.update(1)
+    except KeyboardInterrupt:
+        if replica.is_root and replica.n_subdomains == 1:  # replicas are equal: rank 0's
+            save_checkpoint(out, good)                     # last whole iteration is the run's
+        raise TrainingInterrupted(f"interrupted at iteration {good.iteration}; continue from "
+                                  f"the last checkpoint in {out} with --resume") from None
+    finally:
+        bar.close()
+    return state
+
+
+def subdomain_problems(problem: FlowProblem, observed: Observed,
+                       decomposition: Decomposition | None) -> list[tuple[FlowProblem, Observed]]:
+    """Every subdomain's problem and observations (the whole problem without one)."""
+    if decomposition is None:
+        return [(problem, observed)]
+    return [restrict(problem, observed, decomposition, i)
+            for i in range(len(decomposition.subdomains))]
+
+
+@dataclass(frozen=True, eq=False)
+class Coupling:
+    """What a generator step of a subdomain needs for its interface term."""
+
+    weight: float
+    snapshots: Snapshots
+    h: float
+
+
+def checkpoint(replica: Replica, out: Path, state: RunState) -> None:
+    """Rank 0 writes the one checkpoint of every subdomain atomically (the replicas of a
+    subdomain are equal: its first replica's state is sent); nobody continues before it
+    is whole."""
+    if replica.n_subdomains == 1:
+        if replica.is_root:
+            save_states(out, [state])
+    else:
+        replica.watchdog.barrier("barrier before gathering the checkpoint")
+        states = replica.world.gather(state if replica.comm.Get_rank() == 0 else None, root=0)
+        if replica.is_root:
+            save_states(out, [s for s in states if s is not None])
+    replica.watchdog.barrier("checkpoint barrier")
+
+
+def _starting_state(replica: Replica, pieces: list, config: TrainConfig, out: Path,
+                    resume: bool) -> RunState:
+    """Fresh players (the same seed everywhere), or rank 0's checkpoint sent to all."""
+    fresh = [initial_state(p, o, config) for p, o in pieces]
+    if not resume:
+        if replica.is_root and (out / METRICS_FILE).exists():
+            (out / METRICS_FILE).unlink()
+        return fresh[replica.subdomain]
+    loaded, error = None, None
+    if replica.is_root:
+        try:
+            loaded = load_states(out, fresh)
+            _trim_metrics(out, loaded[0].iteration)
+        except TrainingError as exc:
+            error = str(exc)
+    loaded, error = replica.world.bcast((loaded, error), root=0)
+    if error is not None:
+        raise TrainingError(error)
+    return loaded[replica.subdomain]
+
+
+def _iteration(state: RunState, steps: Steps, replica: Replica, problem: FlowProblem,
+               observed: Observed, config: TrainConfig, dtype: Any, coupling: Coupling
+               ) -> tuple[RunState, dict]:
+    i = state.iteration + 1
+    gen, critic, g_opt, c_opt = (state.generators, state.critic, state.generator_opt,
+                                 state.critic_opt)
+    metrics: dict = {}
+
+    def batch(kind: str) -> dict:
+        return draw_shards(problem, observed.snapshots, config, i, kind, replica.owned,
+                           replica.shards, dtype)
+
+    for k in range(config.critic_steps):
+        grads, m = steps.critic_gradients(critic, gen, batch(f"critic {k}"))
+        grads, m = _average(replica, grads, m, i, config, "critic_grad_norm")
+        critic, c_opt = steps.critic_update(critic, grads, c_opt)
+        metrics.update(m)
+    for k in range(config.generator_steps):
+        b = batch(f"generator {k}")
+        if replica.n_subdomains == 1:
+            grads, m = steps.generator_gradients(gen, critic, b)
+        else:
+            grads, m = _coupled_gradients(gen, critic, b, replica, coupling, config, i, k, dtype)
+        grads, m = _average(replica, grads, m, i, config, "generator_grad_norm")
+        gen, g_opt = steps.generator_update(gen, grads, g_opt)
+        metrics.update(m)
+    return RunState(gen, critic, g_opt, c_opt, i), metrics
+
+
+def _coupled_gradients(gen: Any, critic: Any, batch: dict, replica: Replica, coupling: Coupling,
+                       config: TrainConfig, iteration: int, step: int, dtype: Any) -> tuple:
+    """The generator gradient with the interface term: own interface values out to the
+    neighbours, theirs in (non-blocking), then the gradient with theirs held fixed."""
+    points = [interface_points(f, config, iteration, step, coupling.h, dtype)
+              for f in replica.faces]
+    mine = [np.stack([np.asarray(v) for v in values(gen, batch["xi_physics"], x, f.normal)])
+            for f, x in zip(replica.faces, points)]
+    start = time.perf_counter()
+    theirs = exchange(replica.watchdog, replica.world, list(replica.faces), mine, step)
+    replica.comm_seconds += time.perf_counter() - start
+    terms = [(x, f.normal, t[0], t[1]) for f, x, t in zip(replica.faces, points, theirs)]
+    return coupled_generator_gradients(gen, critic, batch, coupling.snapshots, config,
+                                       coupling.weight, terms)
+
+
+def _average(replica: Replica, grads: Any, metrics: dict, iteration: int, config: TrainConfig,
+             norm_key: str) -> tuple[Any, dict]:
+    """The replicas' mean gradient and the job's mean metrics, with each rank's
+    finiteness flag; stops every rank together when any rank's numbers are bad."""
+    start = time.perf_counter()
+    world = replica.world
+    if replica.world_reducer is not None:  # subdomains: gradients within, metrics across
+        grads = replica.reducer.mean_tree(grads)
+        metrics = dict(metrics, **{norm_key: global_norm(grads)})
+    names = sorted(metrics)
+    local = np.array([float(metrics[k]) for k in names])
+    bad = np.zeros(world.Get_size())
+    bad[world.Get_rank()] = not all(math.isfinite(v) and abs(v) <= config.divergence_limit
+                                    for v in local)
+    if replica.world_reducer is None:
+        grads, local, bad = replica.reducer.mean_tree((grads, local, bad))
+    else:
+        local, bad = replica.world_reducer.mean_tree((local, bad))
+    culprits = [r for r, flag in enumerate(bad) if flag > 0]
+    if culprits:
+        raise TrainingDiverged(
+            f"training stopped at iteration {iteration} on all {world.Get_size()} ranks: "
+            f"rank{'s' if len(culprits) > 1 else ''} {', '.join(map(str, culprits))} computed a "
+            "non-finite or diverging loss or gradient; the last good checkpoint was kept. Lower "
+            "the learning rates, raise gp_lambda, or check the data for NaN")
+    averaged = dict(zip(names, map(float, local)))
+    if replica.world_reducer is None:
+        averaged[norm_key] = float(global_norm(grads))  # the norm of the step actually taken
+    _check_finite(averaged, iteration, config.divergence_limit)
+    replica.comm_seconds += time.perf_counter() - start
+    return grads, averaged
