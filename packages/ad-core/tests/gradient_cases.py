@@ -486,7 +486,7 @@ add("numpy.fft.fftshift", sample("any", 3, 4))
 add("numpy.fft.ifftshift", sample("any", 5), fn=kw(axes=0))
 
 # ---- scipy.special -------------------------------------------------------------------------------
-for _name, _domain, _o2 in (("erf", "any", True), ("erfc", "any", False),
+for _name, _domain, _o2 in (("erf", "any", True), ("erfc", "any", False), ("erfinv", "unit", True),
                             ("gammaln", "pos", True), ("digamma", "pos", True),
                             ("psi", "pos", False), ("expit", "any", True),
                             ("logit", "prob", True)):
@@ -584,6 +584,29 @@ add("lax.reduce_window_sum", sample("any", 1, 4, 4, 2), jax=False,
     fn=lambda op, xp, x: op(x, (1, 2, 2, 1), (1, 2, 1, 1), "SAME"))
 add("lax.reduce_window_max", sample("any", 1, 4, 4, 2), jax=False, order2=True,
     fn=lambda op, xp, x: op(x, (1, 2, 2, 1), (1, 2, 2, 1)))
+# ---- scipy.linalg ---------------------------------------------------------------------------------
+for _trans in (0, 1, 2):
+    add("scipy.linalg.solve_triangular", _L, sample("any", 3), jax=False, order2=_trans == 0,
+        fn=lambda op, xp, a, b, _t=_trans: op(a, b, trans=_t, lower=True), label=f"trans={_trans}")
+add("scipy.linalg.solve_triangular", _L.T, sample("any", 3, 2), jax=False, label="upper,matrix",
+    fn=lambda op, xp, a, b: op(a, b))
+
+
+def _cho_solve(op, xp, a, b, lower):
+    """``cho_solve`` of ``cho_factor(a)``: the case differentiates through both."""
+    from wengert.ad.scipy.linalg import cho_factor
+
+    return op(cho_factor(a, lower=lower), b)
+
+
+for _lower in (True, False):
+    add("scipy.linalg.cho_solve", spd(3), sample("any", 3, 2), jax=False, order2=_lower,
+        fn=lambda op, xp, a, b, _lo=_lower: _cho_solve(op, xp, a, b, _lo),
+        label=f"lower={_lower}")
+add("lax.dynamic_slice_in_dim", sample("any", 5, 3), jax=False, order2=True,
+    fn=lambda op, xp, x: op(x, np.int64(2), 2, axis=0))
+add("lax.dynamic_update_slice_in_dim", sample("any", 5, 3), sample("any", 5, 2), jax=False,
+    order2=True, fn=lambda op, xp, x, u: op(x, u, np.int64(1), axis=1))
 add("primitive.dynamic_slice", sample("any", 4, 3), jax=False, order2=True,
     fn=lambda op, xp, x: op(x, np.int64(1), np.int64(0), slice_sizes=(2, 2)))
 add("primitive.dynamic_update_slice", sample("any", 4, 3), sample("any", 2, 2), jax=False,

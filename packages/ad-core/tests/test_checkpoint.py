@@ -186,3 +186,30 @@ def test_checkpoint_refuses_an_object_whose_traced_attributes_it_cannot_see():
     # Without traced attributes it is an ordinary function.
     g = ad.gradient(lambda x: wnp.sum(ad.checkpoint(Opaque(w))(x)), x)[0]
     np.testing.assert_allclose(g, np.broadcast_to(w.sum(1), (1, 3)), **CLOSE)
+
+
+def test_policy_save_matmuls_reuses_the_forward_products():
+    rng = np.random.default_rng(5)
+    w, x = rng.standard_normal((4, 4)), rng.standard_normal((3, 4))
+
+    def layer(w, x):
+        return wnp.tanh(wnp.tanh(x @ w) @ w)
+
+    def loss(policy):
+        return lambda w, x: wnp.sum(ad.checkpoint(layer, policy=policy)(w, x) ** 2)
+
+    want = ad.grad(lambda w, x: wnp.sum(layer(w, x) ** 2))(w, x)
+    np.testing.assert_allclose(ad.grad(loss("save_matmuls"))(w, x), want, rtol=1e-13)
+    decorated = ad.checkpoint(policy="dots_saveable")(layer)
+    np.testing.assert_allclose(ad.grad(lambda w, x: wnp.sum(decorated(w, x) ** 2))(w, x), want,
+                               rtol=1e-13)
+
+    def products(policy):
+        graph = ad.make_graph(ad.grad(loss(policy)), w, x, simplify=False)
+        np.testing.assert_allclose(ad.eval_graph(graph, w, x), want, rtol=1e-13)
+        return sum(e.prim.name == "dot_general" for e in graph.eqns)
+
+    # forward 2 + backward 4; recomputing the forward adds 2 unless they are saved
+    assert products(None) == 8 and products("save_matmuls") == 6
+    with pytest.raises(ValueError, match="unknown policy"):
+        ad.checkpoint(layer, policy="save_everything")

@@ -142,3 +142,36 @@ def test_values_closed_over_by_a_staged_custom_function_get_derivatives_through_
     np.testing.assert_allclose(gx, 2 * x * w ** 2, **CLOSE)
     np.testing.assert_allclose(gw, 2 * w * np.sum(x ** 2), **CLOSE)
     check_grads(run, (x, w))
+
+
+@ad.adjoint
+def _fixed_point(f, a, x0):
+    """x = f(a, x) by iteration; the pullback solves w = g + (df/dx)^T w by calling
+    _fixed_point again (the pattern of JAX's fixed-point example)."""
+    x = ad.fori_loop(0, 80, lambda i, x: f(a, x), x0)
+
+    def back(g):
+        def adjoint_step(p, w):
+            g, a, x = p
+            return g + ad.pullback(lambda x: f(a, x), x)[1](w)[0]
+
+        w = _fixed_point(adjoint_step, (g, a, x), g)
+        return None, ad.pullback(lambda a: f(a, x), a)[1](w)[0], None
+
+    return x, back
+
+
+def test_staging_an_adjoint_whose_pullback_calls_itself():
+    # Used to recurse without end: each staged pullback staged the pullback it calls.
+    f = lambda a, x: a * wnp.cos(x)  # noqa: E731
+    loss = lambda a: wnp.sum(_fixed_point(f, a, wnp.zeros_like(a)) ** 2)  # noqa: E731
+    a = np.array([0.3, 0.6])
+    x = ad.fori_loop(0, 80, lambda i, x: a * np.cos(x), np.zeros(2))
+    exact = 2 * x * np.cos(x) / (1 + a * np.sin(x))
+    np.testing.assert_allclose(ad.grad(loss)(a), exact, rtol=1e-10)
+    graph = ad.make_graph(ad.grad(loss), a)
+    np.testing.assert_allclose(ad.eval_graph(graph, a), exact, rtol=1e-10)
+    # Second order differentiates the lazily staged inner pullback.
+    hess = ad.make_graph(ad.jacfwd(ad.grad(loss)), a)
+    np.testing.assert_allclose(ad.eval_graph(hess, a), ad.jacfwd(ad.grad(loss))(a),
+                               rtol=1e-8)

@@ -157,9 +157,11 @@ def test_staged_loops_are_one_equation_and_their_vjp_is_not_unrolled():
                              (0, x), max_steps=1000)[1]
 
     x = np.array(0.5)
-    assert [e.prim.name for e in ad.make_graph(f, x, 10).eqns] == ["scan"]
-    assert [e.prim.name for e in ad.make_graph(g, x, 10).eqns] == ["while"]
-    small, large = (ad.make_graph(ad.grad(g), x, n) for n in (3, 300))
+    # A static trip count gives a scan; a traced one (Python ints are traced) a while.
+    assert [e.prim.name for e in ad.make_graph(f, x, 10, static_argnums=1).eqns] == ["scan"]
+    assert [e.prim.name for e in ad.make_graph(f, x, 10).eqns] == ["while"]
+    assert [e.prim.name for e in ad.make_graph(g, x, 10, static_argnums=1).eqns] == ["while"]
+    small, large = (ad.make_graph(ad.grad(g), x, n, static_argnums=1) for n in (3, 300))
     assert len(list(small.primitives())) == len(list(large.primitives()))
     assert count(large, "dynamic_update_slice") >= 1 and count(large, "sin") <= 4
     np.testing.assert_allclose(ad.eval_graph(large, x, 300), ad.grad(g)(x, 300), **TIGHT)

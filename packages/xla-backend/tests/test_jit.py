@@ -42,9 +42,13 @@ def test_stages_once_per_signature():
     assert len(calls) == 1
     jf(np.ones(4), 2.0)            # new shape
     jf(x.astype(np.float32), 2.0)  # new dtype
-    jf(x, 3.0)                     # Python scalars are static
-    assert len(calls) == 4
+    jf(x, 3.0)                     # Python numbers are traced: no new program
+    assert len(calls) == 3
     np.testing.assert_array_equal(np.asarray(jf(x, 3.0)), 3 * x)
+    js = xla.jit(f, static_argnums=1)
+    js(x, 2.0), js(x, 3.0)         # static: one program per value
+    assert len(calls) == 5
+    np.testing.assert_array_equal(np.asarray(js(x, 3.0)), 3 * x)
 
 
 def test_outputs_stay_on_device_and_feed_back():

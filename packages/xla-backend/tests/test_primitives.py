@@ -70,10 +70,23 @@ sample("tan", uniform((7,), -1.2, 1.2))
 sample("round", np.array([0.5, 1.5, 2.5, -0.5, -1.5, 0.49]))  # half to even
 for _n in ["log", "sqrt", "log1p", "gammaln", "digamma"]:
     _float_variants(_n, lambda d: (uniform((3, 4), 0.1, 5.0, d),))
-for _n in ["arcsin", "arccos", "arctanh"]:
+for _n in ["arcsin", "arccos", "arctanh", "erfinv"]:
     _float_variants(_n, lambda d: (uniform((6,), -0.95, 0.95, d),))
 _float_variants("arccosh", lambda d: (uniform((6,), 1.05, 4.0, d),))
 _float_variants("logit", lambda d: (uniform((6,), 0.05, 0.95, d),))
+# ---- random numbers: the cipher and its bit manipulations, exactly -----------------------------
+_U32 = np.uint32
+sample("threefry2x32", _U32(0), _U32(42), ints((2, 3), 0, 2**32, _U32, "c1"),
+       ints((2, 3), 0, 2**32, _U32, "c2"))
+sample("threefry2x32", ints((4,), 0, 2**32, _U32, "k1"), _U32(7), _U32(0),
+       ints((4,), 0, 2**32, _U32, "c"))   # keys broadcast against the counters
+sample("random_counters", np.array([0, 42], _U32), shape=(3, 4))
+for _w in (8, 16, 32, 64):
+    sample("random_combine", ints((5,), 0, 2**32, _U32, "y1"), ints((5,), 0, 2**32, _U32, "y2"),
+           bit_width=_w)
+sample("random_unit", ints((6,), 0, 2**32, _U32, "b"), dtype=np.dtype(F32))
+sample("random_unit", ints((6,), 0, 2**63, np.uint64, "b"), dtype=np.dtype(F64))
+sample("random_unit", ints((6,), 0, 2**16, np.uint16, "b"), dtype=np.dtype(np.float16))
 sample("polygamma", uniform((6,), 0.5, 4.0), n=1)
 sample("polygamma", uniform((6,), 0.5, 4.0), n=2)
 for _n in ["add", "sub", "mul", "div", "max", "min", "atan2", "rem"]:

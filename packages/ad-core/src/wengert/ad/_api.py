@@ -80,9 +80,15 @@ def _zeros_like_leaf(x: Any) -> Any:
 
 
 def _as_python_like(g: Any, like: Any) -> Any:
-    """A Python float input gets a Python float gradient back (as Zygote)."""
+    """A gradient has its argument's type: a Python float input gets a Python float
+    back (as Zygote), a float32 array a float32 array even where the computation
+    promoted to float64 (so optimiser state stays in the parameters' precision)."""
     if isinstance(like, (float, complex)) and not isinstance(g, Tracer):
         return type(like)(g)
+    want, got = _dtype(like), _dtype(g)
+    if want is not None and got is not None and want != got and hasattr(g, "astype") \
+            and not (got.kind == "c" and want.kind != "c"):
+        g = g.astype(want)
     return _writable(g)
 
 

@@ -140,14 +140,33 @@ class Aval(Shaped):
         return f"{self.dtype.name}[{','.join(map(str, self.shape))}]"
 
 
+class WeakAval(Aval):
+    """A Python number's abstract value (JAX's weak type): 0-d, and in arithmetic it
+    takes the dtype of the arrays it meets, as the Python number would in NumPy
+    (``lr * w32`` stays float32). `dtype` is what it has on its own. It equals the
+    `Aval` of that dtype: weakness changes how results are typed, and those types
+    are recorded, so graphs that agree on every type compute the same thing."""
+
+    __slots__ = ()
+
+    @property
+    def python_type(self) -> type:
+        return {"b": bool, "i": int, "u": int, "f": float, "c": complex}[self.dtype.kind]
+
+    def __repr__(self) -> str:
+        return f"weak {self.dtype.name}[]"
+
+
 def aval_of(x: Any) -> Aval:
-    """The abstract value of an array, tracer or Python scalar."""
+    """The abstract value of an array, tracer or Python scalar (Python numbers are weak)."""
     if isinstance(x, Tracer):
         return x.aval
     if isinstance(x, Aval):
         return x
-    if isinstance(x, (bool, int, float, complex)):
-        return Aval((), np.result_type(x))
+    if isinstance(x, bool):
+        return Aval((), np.dtype(bool))
+    if isinstance(x, (int, float, complex)) and not isinstance(x, np.generic):
+        return WeakAval((), np.result_type(x))
     return Aval(np.shape(x), x.dtype)
 
 
@@ -287,6 +306,14 @@ class ConcreteTracer(Tracer):
     def dtype(self) -> np.dtype:
         v = self._primal()
         return v.dtype if hasattr(v, "dtype") else np.result_type(v)
+
+    @property
+    def aval(self) -> Aval:
+        """The primal's: a staged or weakly typed primal keeps what it is."""
+        v = self._primal()
+        if isinstance(v, Tracer) or not hasattr(v, "dtype"):
+            return aval_of(v)
+        return Aval(self.shape, self.dtype)
 
     def concrete_value(self, what: str) -> Any:
         v = self._primal()

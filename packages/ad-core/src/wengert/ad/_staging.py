@@ -19,7 +19,8 @@ import numpy as np
 
 from . import ir
 from ._core import Aval, ConcreteTracer, Primitive, Trace, Tracer, aval_of, trace_level
-from .errors import ConcretizationError, call_user_function
+from ._mutation import journal
+from .errors import ConcretizationError, TracerMutationError, call_user_function
 from .tree import tree_flatten, tree_unflatten
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -156,32 +157,45 @@ def stage(fn: Callable, in_avals: list[Aval], *, simplify: bool = True
     the caller passes them as explicit operands of its equation.
     """
     trace = StagingTrace(capture=True)
-    with trace_level(trace):
+    with trace_level(trace), journal() as writes:
         ins = [trace.new_input(a) for a in in_avals]
         in_vars = [t.var for t in ins]  # before fn: `x += 1` re-points the handles
         out_leaves, out_def = tree_flatten(fn(*ins))
         out_atoms = [trace.atom(o) for o in out_leaves]
+    outer = writes.outer(trace.level)
+    if outer:
+        writes.restore(outer)
+        raise TracerMutationError(
+            f"a function staged as a loop body or custom rule updated in place "
+            f"{len(outer)} array(s) created outside it (a[i] = v, a += b), at "
+            f"{user_frame_description()}; pass such arrays in and return them (make them "
+            "part of the loop carry) instead of updating them from inside")
     graph = ir.Graph([*trace.capture_vars, *in_vars], trace.const_vars,
                      trace.consts, trace.eqns, out_atoms, out_tree=out_def)
     return (ir.simplify(graph) if simplify else graph), trace.captured
 
 
-def make_graph(f: Callable, *example_args: Any, simplify: bool = True) -> ir.Graph:
+def make_graph(f: Callable, *example_args: Any, static_argnums: int | tuple[int, ...] = (),
+               simplify: bool = True) -> ir.Graph:
     """Stage ``f`` at the shapes and dtypes of ``example_args`` into a `Graph`.
 
-    Array leaves (or `Aval` placeholders) become graph inputs; Python scalars
-    and other leaves are static and baked into the graph. The graph's
-    ``in_tree`` records which leaves were inputs, so `eval_graph` takes the
-    same argument structure.
+    Leaves become graph inputs by `ir.input_aval`'s rules (a Python ``float`` is a
+    weakly typed input, not a constant); the arguments at ``static_argnums``, and
+    the other leaves, are static and baked into the graph. The graph's
+    ``in_tree`` records which leaves were inputs, so `eval_graph` takes the same
+    argument structure.
     """
+    static = {static_argnums} if isinstance(static_argnums, int) else set(static_argnums)
+    static = {i % len(example_args) for i in static} if example_args else set()
     trace = StagingTrace()
     leaves, in_def = tree_flatten(list(example_args))
+    leaf_arg = [k for k, a in enumerate(example_args) for _ in tree_flatten(a)[0]]
     with trace_level(trace):
         in_vars = []
         staged = []
         is_input = []
-        for leaf in leaves:
-            aval = _abstract(leaf)
+        for leaf, k in zip(leaves, leaf_arg):
+            aval = None if k in static else ir.input_aval(leaf)
             is_input.append(aval is not None)
             if aval is None:
                 staged.append(leaf)

@@ -5,6 +5,12 @@ only ``f``'s inputs: the forward pass runs ``f`` on plain values (nothing of
 it is taped at that level) and the pullback re-runs ``f`` under a fresh
 `pullback`. Gradients are those of ``f``.
 
+``checkpoint(f, policy="save_matmuls")`` (JAX's ``dots_saveable``) keeps the
+outputs of the matrix products and convolutions as well: the forward pass
+records them, and the recomputation takes them instead of multiplying again
+(the cheap elementwise work is redone). A policy is a name in `POLICIES` or a
+function of a primitive's name.
+
 Zygote's caveat: this is only right if ``f`` is pure — the recomputation must
 see what the forward pass saw. The common impure case, drawing random
 numbers from a generator that lives outside the call (NumPy's global RNG, a
@@ -26,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ._api import pullback, top_trace
-from ._core import Tracer
+from ._core import ConcreteTracer, Primitive, Trace, Tracer, trace_level
 from ._reverse import ReverseTrace
 from .custom import call_adjoint
 from .tree import tree_flatten, tree_leaves, tree_unflatten
@@ -36,14 +42,41 @@ class ImpureCheckpointWarning(UserWarning):
     """A checkpointed function changed state that its recomputation depends on."""
 
 
-def checkpoint(f: Callable) -> Callable:
-    """``f`` with the same value and gradients, storing only its inputs for the backward pass.
+#: Which primitives' outputs the forward pass keeps, by policy name.
+POLICIES: dict[str, frozenset[str]] = {
+    "nothing_saveable": frozenset(),
+    "save_matmuls": frozenset({"dot_general", "conv_general_dilated"}),
+    "dots_saveable": frozenset({"dot_general", "conv_general_dilated"}),
+}
+
+
+def _saveable(policy: str | Callable[[str], bool] | None) -> Callable[[str], bool] | None:
+    if policy is None:
+        return None
+    if callable(policy):
+        return policy
+    if policy not in POLICIES:
+        raise ValueError(f"checkpoint: unknown policy {policy!r}; use one of "
+                         f"{sorted(POLICIES)} or a function of a primitive's name")
+    names = POLICIES[policy]
+    return None if not names else names.__contains__
+
+
+def checkpoint(f: Callable | None = None, *,
+               policy: str | Callable[[str], bool] | None = None) -> Callable:
+    """``f`` with the same value and gradients, storing only its inputs for the backward pass
+    (and, with ``policy``, the outputs of the primitives it names: see the module doc).
 
     Values that ``f`` reaches are inputs too and traced ones receive gradients:
     its closure cells (recursively through closed-over functions), and for a
     callable object (an ``nn`` layer, any registered tree with ``__call__``, a
-    bound method, a `functools.partial`) its leaves.
+    bound method, a `functools.partial`) its leaves. Usable as ``@checkpoint`` or
+    ``@checkpoint(policy="save_matmuls")``.
     """
+    if f is None:
+        return functools.partial(checkpoint, policy=policy)
+    saveable = _saveable(policy)
+
     @functools.wraps(f)
     def wrapped(*args: Any) -> Any:
         rebuild, captured = _traced_inputs(f)
@@ -60,7 +93,10 @@ def checkpoint(f: Callable) -> Callable:
     def _forward(pure: Callable, captured: list, *xs: Any) -> tuple[Any, Callable]:
         generators = _generators(f, xs)
         before = [_get_state(g) for g in generators]
-        y = pure(captured, *xs)
+        if saveable is None:
+            y, saved = pure(captured, *xs), None
+        else:
+            y, saved = _recorded(saveable, pure, captured, xs)
         drawn = [(g, s) for g, s in zip(generators, before) if not _same(s, _get_state(g))]
         if drawn:
             warnings.warn(
@@ -73,11 +109,84 @@ def checkpoint(f: Callable) -> Callable:
 
         def back(g: Any) -> tuple:
             with _replayed(drawn):
-                return pullback(pure, captured, *xs)[1](g)
+                if saved is None:
+                    return pullback(pure, captured, *xs)[1](g)
+                return _pullback_reusing(saveable, saved, pure, captured, xs, g)
 
         return y, back
 
     return wrapped
+
+
+# ---- policies: keep some outputs of the forward pass for the recomputation ------------------
+class _KeptTracer(ConcreteTracer):
+    __slots__ = ("value",)
+
+    def __init__(self, trace: Trace, value: Any) -> None:
+        self._trace = trace
+        self.value = value
+
+    def _primal(self) -> Any:
+        return self.value
+
+
+class _SavingTrace(Trace):
+    """Sees the primitives applied to the checkpointed function's inputs. Recording, it
+    keeps the outputs of the saveable ones in order; replaying (the recomputation), it
+    returns those instead of computing them again; afterwards (the backward pass of the
+    recomputation) it computes everything."""
+
+    __slots__ = ("saveable", "saved", "replaying", "next")
+
+    def __init__(self, saveable: Callable[[str], bool], saved: list | None) -> None:
+        super().__init__()
+        self.saveable = saveable
+        self.replaying = saved is not None
+        self.saved = [] if saved is None else saved
+        self.next = 0
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        vals = [a.value if type(a) is _KeptTracer and a._trace is self else a for a in args]
+        if self.replaying and self.saveable(prim.name):
+            out = self.saved[self.next]
+            self.next += 1
+        else:
+            out = prim.bind(*vals, **params)
+            if not self.replaying and self.saveable(prim.name):
+                self.saved.append(out)
+        if prim.multiple_results:
+            return tuple(_KeptTracer(self, o) for o in out)
+        return _KeptTracer(self, out)
+
+    def wrap(self, tree: Any) -> Any:
+        leaves, treedef = tree_flatten(tree)
+        return tree_unflatten(treedef, [_KeptTracer(self, x) if hasattr(x, "dtype") else x
+                                        for x in leaves])
+
+    def unwrap(self, tree: Any) -> Any:
+        leaves, treedef = tree_flatten(tree, is_leaf=lambda x: x is None)
+        return tree_unflatten(treedef, [x.value if type(x) is _KeptTracer and x._trace is self
+                                        else x for x in leaves])
+
+
+def _recorded(saveable: Callable[[str], bool], pure: Callable, captured: list, xs: tuple
+              ) -> tuple[Any, list]:
+    trace = _SavingTrace(saveable, None)
+    with trace_level(trace):
+        y = trace.unwrap(pure(*trace.wrap([captured, *xs])))
+    return y, trace.saved
+
+
+def _pullback_reusing(saveable: Callable[[str], bool], saved: list, pure: Callable,
+                      captured: list, xs: tuple, g: Any) -> tuple:
+    trace = _SavingTrace(saveable, saved)
+    with trace_level(trace):
+        _, back = pullback(pure, *trace.wrap([captured, *xs]))
+        if trace.next != len(saved):
+            raise RuntimeError("checkpoint: the recomputation applied other primitives than "
+                               "the forward pass (is the function pure?)")
+        trace.replaying = False
+        return trace.unwrap(back(g))
 
 
 def _traced_inputs(obj: Any, seen: frozenset = frozenset()) -> tuple[Callable, list]:

@@ -271,6 +271,37 @@ def _operands(args: tuple) -> tuple[list, Callable]:
 
 
 # ---- staged `adjoint` ---------------------------------------------------------------------------
+_pullbacks_being_staged: set[Any] = set()  # code objects (a converted copy shares them)
+
+
+class LazyGraph:
+    """A pullback graph staged when a rule first needs it, not with its equation.
+
+    An `adjoint` function whose pullback calls the same function (a fixed-point
+    solver's pullback solves another fixed point) would otherwise stage pullbacks
+    of pullbacks without end; staged lazily, each level is staged only if it is
+    differentiated."""
+
+    __slots__ = ("_make", "_graph")
+
+    def __init__(self, make: Callable[[], ir.Graph]) -> None:
+        self._make: Callable[[], ir.Graph] | None = make
+        self._graph: ir.Graph | None = None
+
+    def get(self) -> ir.Graph:
+        if self._graph is None:
+            self._graph = self._make()
+            self._make = None
+        return self._graph
+
+    def __repr__(self) -> str:
+        return "<pullback staged on first use>" if self._graph is None else repr(self._graph)
+
+
+def _graph(g: ir.Graph | LazyGraph) -> ir.Graph:
+    return g.get() if isinstance(g, LazyGraph) else g
+
+
 def stage_adjoint(fun: Callable, args: tuple) -> Any:
     """What `StagingTrace.process_custom_vjp` does: one ``custom_vjp_call`` equation."""
     from .control._build import stage_together
@@ -284,7 +315,7 @@ def stage_adjoint(fun: Callable, args: tuple) -> Any:
         out[:] = [tree, [aval_of(v) for v in leaves]]
         return leaves
 
-    stage(primal, avals)   # for the output's structure and avals (the cotangents' types)
+    primal_graph, primal_consts = stage(primal, avals)  # also the cotangents' types
     out_tree, out_avals = out
     ct_mask = [is_float(a) for a in out_avals]
     diff = [is_float(a) for a in avals]
@@ -299,11 +330,39 @@ def stage_adjoint(fun: Callable, args: tuple) -> Any:
         dynamic = iter(flat[k] for k, x in enumerate(arg_leaves) if _abstract(x) is not None)
         return [_fit(c, x) for c, x, d in zip(dynamic, xs, diff) if d]
 
-    (graph, bwd_graph), consts = stage_together(
-        [(primal, avals), (bwd, avals + [a for a, m in zip(out_avals, ct_mask) if m])])
+    bwd_avals = avals + [a for a, m in zip(out_avals, ct_mask) if m]
+    key = getattr(fun, "__code__", None) or id(fun)
+    if key in _pullbacks_being_staged:   # the pullback calls `fun` again: stage lazily
+        graph, consts = primal_graph, primal_consts
+        bwd_graph: ir.Graph | LazyGraph = LazyGraph(
+            lambda: _stage_over(bwd, bwd_avals, consts, fun))
+    else:
+        _pullbacks_being_staged.add(key)
+        try:
+            (graph, bwd_graph), consts = stage_together([(primal, avals), (bwd, bwd_avals)])
+        finally:
+            _pullbacks_being_staged.discard(key)
     outs = custom_vjp_call_p.bind(*consts, *operands, graph=graph, bwd_graph=bwd_graph,
                                   n_consts=len(consts))
     return tree_unflatten(out_tree, list(outs))
+
+
+def _stage_over(fn: Callable, avals: list[Aval], consts: list, fun: Callable) -> ir.Graph:
+    """Stage ``fn`` as a graph of ``(*consts, *avals)``: the values it closes over must
+    be among the equation's ``consts`` (those its primal closes over)."""
+    graph, captured = stage(fn, avals)
+    where = {id(c): k for k, c in enumerate(consts)}
+    missing = [c for c in captured if id(c) not in where]
+    if missing:
+        raise NotImplementedError(
+            f"adjoint: the pullback of {getattr(fun, '__qualname__', fun)!r} calls the "
+            "function itself and closes over traced values its primal does not use; pass "
+            "them as arguments")
+    ins = [ir.Var(aval_of(c)) for c in consts]
+    for c, v in zip(captured, graph.in_vars):
+        ins[where[id(c)]] = v
+    return ir.Graph(ins + list(graph.in_vars[len(captured):]), graph.const_vars, graph.consts,
+                    graph.eqns, graph.out_atoms, out_tree=graph.out_tree)
 
 
 # ---- the two equations ---------------------------------------------------------------------------
@@ -348,7 +407,7 @@ def _custom_vjp_call_vjp(g, ans, *args, graph, bwd_graph, n_consts):
     consts, xs = _split(args, n_consts)
     diff = [is_float(aval_of(x)) for x in xs]
     cts = [c for c, a in zip(g, graph.out_avals) if is_float(a)]
-    arg_cts = _scatter(run_graph(bwd_graph, consts + xs + cts), diff)
+    arg_cts = _scatter(run_graph(_graph(bwd_graph), consts + xs + cts), diff)
     return _consts_vjp(graph, consts, xs, g) + arg_cts
 
 
@@ -359,7 +418,7 @@ def _custom_vjp_call_jvp(tangents, ans, *args, graph, bwd_graph, n_consts):
     diff = [is_float(aval_of(x)) for x in xs]
 
     def bwd(*cts: Any) -> list:
-        return run_graph(bwd_graph, consts + xs + list(cts))
+        return run_graph(_graph(bwd_graph), consts + xs + list(cts))
 
     lin = transpose(bwd, [y for y, f in zip(ans, out_float) if f],
                     [t for t, d in zip(t_xs, diff) if d])

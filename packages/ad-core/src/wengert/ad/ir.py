@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Aval, Primitive
+from ._core import Aval, Primitive, Tracer, aval_of
 
 _ids = itertools.count()
 
@@ -31,6 +31,24 @@ class Var:
 
     def __repr__(self) -> str:
         return f"Var({self.id}: {self.aval})"
+
+
+def input_aval(x: Any) -> Aval | None:
+    """How a leaf of a staged function's arguments enters the graph (JAX's rules):
+    arrays, NumPy scalars and `Aval` placeholders as inputs of their type; Python
+    ``int``/``float``/``complex`` as weakly typed 0-d inputs (one graph for every
+    value); ``bool``, ``None``, strings, callables and other objects stay static."""
+    if isinstance(x, Aval):
+        return x
+    if isinstance(x, Tracer):
+        return x.aval
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, (int, float, complex, np.generic)):
+        return aval_of(x)
+    if hasattr(x, "shape") and hasattr(x, "dtype") and not callable(x):
+        return Aval(x.shape, x.dtype)
+    return None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .numpy import _common
 from .primitives.contraction import dot_general_p
+from .primitives import dynamic
 from .primitives.convolution import (
     check_conv_features,
     conv_general_dilated_p,
@@ -27,8 +28,10 @@ from .primitives.convolution import (
     reduce_window_sum_p,
 )
 
-__all__ = ["conv_dimension_numbers", "conv_general_dilated", "dot_general", "padtype_to_pads",
-           "reduce_window", "reduce_window_max", "reduce_window_sum"]
+__all__ = ["conv_dimension_numbers", "conv_general_dilated", "dot_general",
+           "dynamic_slice", "dynamic_slice_in_dim", "dynamic_update_slice",
+           "dynamic_update_slice_in_dim", "padtype_to_pads", "reduce_window",
+           "reduce_window_max", "reduce_window_sum"]
 
 Padding = str | Sequence[tuple[int, int]]
 
@@ -215,3 +218,40 @@ def reduce_window(operand: Any, init_value: Any, computation: str | Callable,
         raise ValueError(f"reduce_window: init_value for {kind!r} must be its identity "
                          f"{identity(dtype)!r}, got {init_value!r}")
     return fn(operand, window_dimensions, window_strides, padding)
+
+
+# ---- indexing with run-time starts ---------------------------------------------------------
+
+
+def dynamic_slice(operand: Any, start_indices: Sequence[Any], slice_sizes: Sequence[int]
+                  ) -> Any:
+    """``operand[s0:s0+n0, ...]`` with start indices known only at run time (traced
+    scalars), clamped so the window fits, as XLA's DynamicSlice."""
+    return dynamic.dynamic_slice(_array(operand), tuple(start_indices), tuple(slice_sizes))
+
+
+def dynamic_update_slice(operand: Any, update: Any, start_indices: Sequence[Any]) -> Any:
+    """A copy of ``operand`` with ``update`` written at run-time (clamped) starts: the
+    functional form of ``a[s:s+n] = update`` that works on untraced arrays too."""
+    return dynamic.dynamic_update_slice(_array(operand), _array(update), tuple(start_indices))
+
+
+def dynamic_slice_in_dim(operand: Any, start_index: Any, slice_size: int, axis: int = 0
+                         ) -> Any:
+    """``dynamic_slice`` along one axis: ``slice_size`` entries from ``start_index``."""
+    operand = _array(operand)
+    axis = axis % operand.ndim
+    starts = [0] * operand.ndim
+    starts[axis] = start_index
+    sizes = list(operand.shape)
+    sizes[axis] = int(slice_size)
+    return dynamic_slice(operand, starts, sizes)
+
+
+def dynamic_update_slice_in_dim(operand: Any, update: Any, start_index: Any, axis: int
+                                ) -> Any:
+    """``dynamic_update_slice`` along one axis."""
+    operand = _array(operand)
+    starts: list[Any] = [0] * operand.ndim
+    starts[axis % operand.ndim] = start_index
+    return dynamic_update_slice(operand, update, starts)

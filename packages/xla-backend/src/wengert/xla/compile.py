@@ -10,6 +10,7 @@ and the ahead-of-time compiled executable.
 from __future__ import annotations
 
 import functools
+import inspect
 import types
 import warnings
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ import numpy as np
 
 import wengert.ad as ad
 from wengert.ad import ir
-from wengert.ad.primitives import Aval
+from wengert.ad.primitives import Aval, Tracer
 from wengert.ad.primitives.control import MaxStepsExceeded
 
 from . import _jax_adapter, devices
@@ -30,11 +31,6 @@ from .lowering import collect_overflow, interpret
 #: Constants up to this many elements are baked into the program (XLA can fold
 #: them); larger ones are passed as arguments, placed on the device once.
 EMBED_CONST_MAX_SIZE = 64
-
-
-def _is_array(x: Any) -> bool:
-    return (not isinstance(x, (bool, int, float, complex))
-            and hasattr(x, "shape") and hasattr(x, "dtype"))
 
 
 def _refuse_non_numeric(x: Any, position: int) -> None:
@@ -50,11 +46,27 @@ def _refuse_non_numeric(x: Any, position: int) -> None:
             "hashable value such as a tuple")
 
 
-def _static_key(x: Any) -> Any:
+def _static_key(x: Any, where: str) -> Any:
+    """A static value as part of the cache key, compared by value.
+
+    Lists, dicts and sets are keyed by their contents (a list that grows gets a
+    new program); other unhashable objects are refused, since keying them by
+    identity would return a stale program after they change."""
+    if isinstance(x, (list, tuple)):
+        return (type(x), tuple(_static_key(v, where) for v in x))
+    if isinstance(x, dict):
+        return (dict, tuple(sorted(((k, _static_key(v, where)) for k, v in x.items()),
+                                   key=repr)))
+    if isinstance(x, (set, frozenset)):
+        return (frozenset, frozenset(_static_key(v, where) for v in x))
     try:
         hash(x)
     except TypeError:
-        return ("id", id(x))
+        raise TypeError(
+            f"jit: the static value {where} is a {type(x).__name__}, which is not hashable, so "
+            "a compiled program cannot be keyed on its value. Pass arrays as traced "
+            "arguments, or make the object hashable (define __hash__ and __eq__ by value)."
+            ) from None
     return (type(x), x)
 
 
@@ -146,15 +158,24 @@ class Program:
         return self._compiled
 
     def __call__(self, leaves: Sequence[Any]) -> Any:
-        compiled = self.compiled
-        with _jax_adapter.x64_scope(self.x64):
-            args = [devices.to_jax(x, self.sharding) for x in leaves]
-            outs = list(compiled(*args, *self._const_args))
-        if self._checks_overflow and bool(outs.pop()):
-            raise MaxStepsExceeded(
-                "a while_loop ran past its max_steps inside the compiled program (its results "
-                "would be those after max_steps iterations); raise max_steps")
-        return ad.tree_unflatten(self.out_tree, outs)
+        # jax.jit's own dispatch (its C++ fast path) unless the program was compiled
+        # ahead of time (`Lowered.compile`): then that executable, not a second compile.
+        run = self._jitted if self._compiled is None else self._compiled
+        if self.x64 and not _jax_adapter.x64_enabled():
+            with _jax_adapter.x64_scope(True):
+                outs = run(*[devices.to_jax(x, self.sharding) for x in leaves],
+                           *self._const_args)
+        else:
+            outs = run(*[devices.to_jax(x, self.sharding) for x in leaves], *self._const_args)
+        if self._checks_overflow:
+            outs = list(outs)
+            if bool(outs.pop()):
+                raise MaxStepsExceeded(
+                    "a while_loop ran past its max_steps inside the compiled program (its "
+                    "results would be those after max_steps iterations); raise max_steps")
+        if self.out_tree.kind is None:  # a single array: no tree to rebuild
+            return outs[0]
+        return ad.tree_unflatten(self.out_tree, list(outs))
 
 
 def _place(value: Any, sharding: jax.sharding.Sharding) -> jax.Array:
@@ -171,46 +192,68 @@ class Jitted:
     """``f`` compiled per input signature; call it like ``f``. See `jit`."""
 
     def __init__(self, f: Callable, *, device: str | jax.Device | None,
-                 static_argnums: Sequence[int], donate_argnums: Sequence[int],
-                 autograph: bool) -> None:
+                 static_argnums: int | Sequence[int], static_argnames: str | Sequence[str],
+                 donate_argnums: int | Sequence[int], autograph: bool) -> None:
         self._fun = f
         self._device = devices.resolve_device(device)
-        self._static = frozenset(_argnums(static_argnums))
+        names = _parameter_names(f)
+        nums = set(_argnums(static_argnums))
+        argnames = {static_argnames} if isinstance(static_argnames, str) else \
+            set(static_argnames)
+        # As jax: a static position also makes its parameter name static, and back.
+        nums |= {names.index(n) for n in argnames if n in names}
+        argnames |= {names[i] for i in nums if i < len(names)}
+        self._static = frozenset(nums)
+        self._static_names = frozenset(argnames)
         self._donate = frozenset(_argnums(donate_argnums))
         if self._static & self._donate:
             raise ValueError("an argument cannot be both static and donated: "
                              f"{sorted(self._static & self._donate)}")
         self._autograph = autograph
+        self._converted: Callable | None = None
         self._programs: dict[Any, Program] = {}
+        self._by_arrays: dict[Any, Program] = {}  # calls with array arguments only
         self._loop_bound = DEFAULT_LOOP_BOUND
         self._warned = False
         if isinstance(f, types.FunctionType):
-            functools.update_wrapper(self, f)
+            # Not `updated=("__dict__",)`: a wrapped function's attributes (e.g. copied
+            # from another Jitted by functools.wraps) must not overwrite this one's state.
+            functools.update_wrapper(self, f, updated=())
 
     # -- signature --------------------------------------------------------------------------
-    def _split(self, args: tuple) -> tuple[Any, list, list, list]:
-        """(key, input leaves, per-argument leaves, static arguments) of a call."""
-        static = []
-        dynamic = []
-        for i, a in enumerate(args):
-            (static if i in self._static else dynamic).append((i, a))
-        per_arg = [ad.tree_flatten(a) for _, a in dynamic]
+    def _split(self, args: tuple, kwargs: dict) -> tuple[Any, list, Any, dict]:
+        """(key, input leaves, dynamic part, static part) of a call.
+
+        The dynamic part is ``(positional, keyword)`` with static arguments
+        removed; each of its leaves is an input (arrays, numbers) or static."""
+        if self._static:
+            dyn_args = tuple(a for i, a in enumerate(args) if i not in self._static)
+            static = {i: a for i, a in enumerate(args) if i in self._static}
+        else:
+            dyn_args, static = args, {}
+        if kwargs:
+            dyn_kwargs = {k: v for k, v in kwargs.items() if k not in self._static_names}
+            static.update((k, v) for k, v in kwargs.items() if k in self._static_names)
+        else:
+            dyn_kwargs = kwargs
+        leaves, treedef = ad.tree_flatten((dyn_args, dyn_kwargs))
         leaf_keys = []
         inputs = []
-        for (position, _), (leaves, _) in zip(dynamic, per_arg):
-            for x in leaves:
-                if _is_array(x):
-                    _refuse_non_numeric(x, position)
-                    leaf_keys.append((tuple(x.shape), np.dtype(x.dtype)))
-                    inputs.append(x)
-                else:
-                    leaf_keys.append(_static_key(x))
+        for k, x in enumerate(leaves):
+            aval = ir.input_aval(x)
+            if aval is None:
+                leaf_keys.append(_static_key(x, f"at leaf {k} of the arguments"))
+            else:
+                if aval.dtype.kind in "OUS":
+                    _refuse_non_numeric(x, _argument_of_leaf(k, dyn_args, len(args), static))
+                leaf_keys.append((type(aval), aval))
+                inputs.append(x)
         device = self._device or self._device_from(inputs)
-        key = (len(args), tuple((i, _static_key(a)) for i, a in static),
-               tuple(d for _, d in per_arg), tuple(leaf_keys), device,
+        static_keys = tuple(sorted(((k, _static_key(v, f"argument {k!r}"))
+                                    for k, v in static.items()), key=repr)) if static else ()
+        key = (len(args), static_keys, treedef, tuple(leaf_keys), device,
                _jax_adapter.x64_enabled())
-        return key, inputs, [(i, leaves) for (i, _), (leaves, _) in zip(dynamic, per_arg)], \
-            static
+        return key, inputs, (dyn_args, dyn_kwargs), static
 
     @staticmethod
     def _device_from(inputs: Sequence[Any]) -> jax.Device:
@@ -220,38 +263,57 @@ class Jitted:
                 return d
         return jax.devices()[0]
 
-    def _program(self, args: tuple) -> tuple[Program, list]:
-        key, inputs, per_arg, static = self._split(args)
+    def _program(self, args: tuple, kwargs: dict) -> tuple[Program, list]:
+        key, inputs, dynamic, static = self._split(args, kwargs)
         program = self._programs.get(key)
         if program is None:
-            program = self._build(args, key[4], per_arg, static)
+            program = self._build(len(args), key[4], dynamic, static)
             self._programs[key] = program
         return program, inputs
 
-    def _build(self, args: tuple, device: jax.Device, per_arg: list, static: list) -> Program:
-        fun = self._fun
-        if self._autograph:
-            from .autograph import convert
+    def _function(self) -> Callable:
+        """The function that is staged: ``f`` with its control flow converted."""
+        if self._converted is None:
+            if self._autograph:
+                from .autograph import convert
 
-            fun = convert(fun)
-        static_by_pos = dict(static)
-        positions = [i for i, _ in per_arg]
+                self._converted = convert(self._fun)
+            else:
+                self._converted = self._fun
+        return self._converted
 
-        def staged(*dyn: Any) -> Any:
-            full = dict(zip(positions, dyn))
-            full.update(static_by_pos)
-            return fun(*(full[i] for i in range(len(args))))
+    def _build(self, n_args: int, device: jax.Device, dynamic: tuple, static: dict
+               ) -> Program:
+        fun = self._function()
+        positions = [i for i in range(n_args) if i not in static]
 
-        abstract = [ad.tree_map(lambda x: Aval(x.shape, x.dtype) if _is_array(x) else x,
-                                args[i]) for i in positions]
+        def staged(dyn: tuple) -> Any:
+            dyn_args, dyn_kwargs = dyn
+            full = dict(zip(positions, dyn_args))
+            full.update((k, v) for k, v in static.items() if isinstance(k, int))
+            kwargs = {k: v for k, v in static.items() if isinstance(k, str)}
+            kwargs.update(dyn_kwargs)
+            return fun(*(full[i] for i in range(n_args)), **kwargs)
+
+        abstract = ad.tree_map(lambda x: Aval(x.shape, x.dtype)
+                               if type(ir.input_aval(x)) is Aval else x, dynamic)
         captures = Captures(self._fun)  # before staging: the values the graph will hold
-        with ad.while_loop_bound(self._loop_bound) as bound:
-            graph = ad.make_graph(staged, *abstract)
+        try:
+            with ad.while_loop_bound(self._loop_bound) as bound:
+                graph = ad.make_graph(staged, abstract)
+        except RecursionError:
+            raise RecursionError(
+                f"jit: staging {getattr(self._fun, '__qualname__', self._fun)!r} recursed "
+                "without end. A recursive function whose stopping condition depends on a "
+                "traced value stages both branches of that `if` at every depth; make the "
+                "value that bounds the recursion static (static_argnums/static_argnames), "
+                "or write the recursion as a while_loop") from None
         donate = []
         flat = 0
-        for i, leaves in per_arg:
-            for x in leaves:
-                if _is_array(x):
+        for k, (i, a) in enumerate([*zip(positions, dynamic[0]),
+                                    *((None, v) for v in dynamic[1].values())]):
+            for x in ad.tree_flatten(a)[0]:
+                if ir.input_aval(x) is not None:
                     if i in self._donate:
                         donate.append(flat)
                     flat += 1
@@ -282,11 +344,23 @@ class Jitted:
                 "Give the loop set_loop_options(max_steps=N) to compile it once.",
                 LoopBoundWarning, stacklevel=3)
         self._programs = {k: p for k, p in self._programs.items() if not p.default_bound}
+        self._by_arrays = {k: p for k, p in self._by_arrays.items() if not p.default_bound}
 
     # -- public -------------------------------------------------------------------------------
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        quick = None if kwargs else self._arrays_key(args)
+        if quick is None and _any_traced(args, kwargs):
+            # Called by a transformation (another jit, grad, jvp, checkpoint, vmap):
+            # inline, so the caller's trace sees every primitive (a sub-graph of its own).
+            return self._function()(*args, **kwargs)
         while True:
-            program, inputs = self._program(args)
+            program = self._by_arrays.get(quick) if quick is not None else None
+            if program is None:
+                program, inputs = self._program(args, kwargs)
+                if quick is not None:
+                    self._by_arrays[quick] = program
+            else:
+                inputs = args
             program.captures.check()
             try:
                 return program(inputs)
@@ -295,17 +369,59 @@ class Jitted:
                     raise
                 self._grow_loop_bound(program)
 
-    def lower(self, *args: Any) -> Lowered:
-        """Stage and lower for these arguments (arrays or `jax.ShapeDtypeStruct`/`Aval`)."""
-        return Lowered(self, self._program(args)[0])
+    def _arrays_key(self, args: tuple) -> Any:
+        """The common call's signature without tree flattening: every argument a NumPy or
+        jax array (then each is one input leaf). ``None`` for any other call."""
+        if self._static:
+            return None
+        key = []
+        for a in args:
+            t = type(a)
+            if t is np.ndarray:
+                key.append((a.shape, a.dtype))
+            elif isinstance(a, jax.Array):
+                key.append((a.shape, a.dtype, a.sharding))
+            else:
+                return None
+        key.append(_jax_adapter.x64_enabled())
+        return tuple(key)
 
-    def graph(self, *args: Any) -> ir.Graph:
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        """Stage and lower for these arguments (arrays or `jax.ShapeDtypeStruct`/`Aval`)."""
+        return Lowered(self, self._program(args, kwargs)[0])
+
+    def graph(self, *args: Any, **kwargs: Any) -> ir.Graph:
         """The staged `wengert.ad` graph that is compiled for these arguments."""
-        return self._program(args)[0].graph
+        return self._program(args, kwargs)[0].graph
+
+
+def _argument_of_leaf(k: int, dyn_args: tuple, n_args: int, static: dict) -> int | str:
+    """The position of the argument holding leaf ``k`` of ``(dyn_args, kwargs)``."""
+    positions = [i for i in range(n_args) if i not in static]
+    seen = 0
+    for position, a in zip(positions, dyn_args):
+        seen += len(ad.tree_flatten(a)[0])
+        if k < seen:
+            return position
+    return "given by keyword"
+
+
+def _any_traced(args: tuple, kwargs: dict) -> bool:
+    return any(isinstance(x, Tracer) for x in ad.tree_leaves((args, kwargs)))
 
 
 def _argnums(nums: int | Sequence[int]) -> tuple[int, ...]:
     return (nums,) if isinstance(nums, int) else tuple(nums)
+
+
+def _parameter_names(f: Callable) -> list[str]:
+    """Names of ``f``'s positional parameters, in order (empty if it has no signature)."""
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 class Lowered:
@@ -334,8 +450,8 @@ class Compiled:
         self._jitted = jitted
         self.program = program
 
-    def __call__(self, *args: Any) -> Any:
-        program, inputs = self._jitted._program(args)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        program, inputs = self._jitted._program(args, kwargs)
         if program is not self.program:
             raise TypeError("these arguments do not match the signature this executable was "
                             "compiled for; call the jitted function to compile a new one")
@@ -355,19 +471,26 @@ class Compiled:
 
 
 def jit(f: Callable | None = None, *, device: str | jax.Device | None = None,
-        static_argnums: int | Sequence[int] = (), donate_argnums: int | Sequence[int] = (),
-        autograph: bool = True) -> Any:
+        static_argnums: int | Sequence[int] = (), static_argnames: str | Sequence[str] = (),
+        donate_argnums: int | Sequence[int] = (), autograph: bool = True) -> Any:
     """Compile ``f`` (staged with `wengert.ad.make_graph`) into one XLA executable per
     input signature. Usable as ``@jit`` or ``@jit(device="gpu")``.
 
-    ``static_argnums`` are hashed into the signature instead of traced;
+    Arrays, NumPy scalars and Python ``int``/``float``/``complex`` arguments
+    (positional or keyword) are traced — numbers as weakly typed scalars, so a
+    loop counter does not recompile — while ``bool``, ``None``, strings and other
+    objects are static. ``static_argnums``/``static_argnames`` make arguments static:
+    their values (compared by value) are part of the signature. A jitted function
+    called by another transformation (jit, grad, jvp, checkpoint, vmap) is inlined
+    into the caller's program.
     ``donate_argnums`` lets XLA reuse those inputs' buffers for outputs (in-place
     parameter updates; the donated jax arrays are invalid afterwards);
     ``autograph`` converts Python ``if``/``while``/``for`` on traced values into
     `wengert.ad` control flow.
     """
     options = dict(device=device, static_argnums=static_argnums,
-                   donate_argnums=donate_argnums, autograph=autograph)
+                   static_argnames=static_argnames, donate_argnums=donate_argnums,
+                   autograph=autograph)
     if f is None:
         return lambda fun: Jitted(fun, **options)
     return Jitted(f, **options)

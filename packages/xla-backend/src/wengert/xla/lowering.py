@@ -22,6 +22,7 @@ from jax import lax
 from wengert.ad import ir
 from wengert.ad.primitives import Aval
 from wengert.ad.primitives.structural import decode_index
+from wengert.ad.random import threefry_rounds
 
 from .errors import LoweringError
 
@@ -503,7 +504,7 @@ def _dynamic_update_slice(outs, x, update, *starts):
 
 # ---- special functions ---------------------------------------------------------------------
 
-for _name, _fn in {"erf": lax.erf, "erfc": lax.erfc, "gammaln": lax.lgamma,
+for _name, _fn in {"erf": lax.erf, "erfc": lax.erfc, "erfinv": lax.erf_inv, "gammaln": lax.lgamma,
                    "digamma": lax.digamma, "logit": jax.scipy.special.logit,
                    "xlogy": jax.scipy.special.xlogy}.items():
     rule(_name)(_same_dtype_rule(_fn))
@@ -521,6 +522,68 @@ def _stdtr(outs, df, t):
 def _polygamma(outs, x, n):
     (x,) = _operands(outs[0], (x,))
     return lax.polygamma(jnp.full(x.shape, n, x.dtype), x)
+
+
+# ---- random numbers (wengert.ad.random): the same cipher, in XLA's integer ops ---------------
+
+
+class _LaxUint32:
+    """The uint32 operations `wengert.ad.random.threefry_rounds` needs, on jax values."""
+
+    @staticmethod
+    def add(a: Any, b: Any) -> Any:
+        return lax.add(a, _u32(b))
+
+    @staticmethod
+    def xor(a: Any, b: Any) -> Any:
+        return lax.bitwise_xor(a, _u32(b))
+
+    @staticmethod
+    def rotl(x: Any, r: int) -> Any:
+        return lax.bitwise_or(lax.shift_left(x, np.uint32(r)),
+                              lax.shift_right_logical(x, np.uint32(32 - r)))
+
+
+def _u32(v: Any) -> Any:
+    return np.uint32(v) if isinstance(v, int) else v
+
+
+@rule("threefry2x32")
+def _threefry2x32(outs, k1, k2, x1, x2):
+    shape = outs[0].shape
+    k1, k2, x1, x2 = (_bcast(_as(v, np.uint32), shape) for v in (k1, k2, x1, x2))
+    return threefry_rounds(k1, k2, x1, x2, _LaxUint32)
+
+
+@rule("random_counters")
+def _random_counters(outs, key, shape):
+    size = int(np.prod(shape, dtype=np.int64))
+    if size >= 2 ** 32:
+        raise LoweringError("random: more than 2**32 numbers in one draw; split the key")
+    lo = lax.reshape(lax.iota(np.uint32, size), tuple(shape))
+    return jnp.zeros(tuple(shape), np.uint32), lo
+
+
+@rule("random_combine")
+def _random_combine(outs, y1, y2, bit_width):
+    dtype = outs[0].dtype
+    y1, y2 = _as(y1, np.uint32), _as(y2, np.uint32)
+    if bit_width == 64:
+        return lax.bitwise_or(lax.shift_left(_as(y1, dtype), np.uint64(32)), _as(y2, dtype))
+    return _as(lax.bitwise_xor(y1, y2), dtype)
+
+
+@rule("random_unit")
+def _random_unit(outs, bits, dtype):
+    dtype = np.dtype(outs[0].dtype)
+    finfo = np.finfo(dtype)
+    uint = np.dtype(f"uint{finfo.bits}")
+    shift = uint.type(np.dtype(bits.dtype).itemsize * 8 - finfo.nmant)
+    bits = _as(bits, uint)
+    one = np.array(1.0, dtype).view(uint)
+    floats = lax.bitcast_convert_type(lax.bitwise_or(lax.shift_right_logical(bits, shift), one),
+                                      dtype)
+    return floats - np.array(1.0, dtype)
 
 
 # ---- fft -------------------------------------------------------------------------------------

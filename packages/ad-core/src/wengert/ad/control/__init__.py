@@ -16,6 +16,7 @@ init)``, ``scan(f, init, xs, length=None)``. Carries and operands are trees.
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from .._core import ConcreteTracer, Tracer, trace_stack
+from .._mutation import journal, rebind
 from .._staging import StagingTrace
+from ..errors import TracerMutationError
 from ..primitives.control import MaxStepsExceeded
 from ..primitives.elementwise import convert_element_type_p, ne_p
 from ..tree import TreeDef, tree_flatten, tree_unflatten
@@ -34,8 +37,10 @@ __all__ = ["MaxStepsExceeded", "cond", "fori_loop", "scan", "while_loop", "while
 
 
 def staging_active() -> bool:
-    """True inside `make_graph` (or a sub-graph being staged): loops then stage."""
-    return any(type(t) is StagingTrace for t in trace_stack())
+    """True inside `make_graph` (or a sub-graph being staged) or `vmap`: loops then
+    build their equation (which vmap batches) instead of looping in Python."""
+    return any(type(t) is StagingTrace or getattr(t, "stages_control_flow", False)
+               for t in trace_stack())
 
 
 def is_concrete(x: Any) -> bool:
@@ -77,21 +82,45 @@ def cond(pred: Any, true_fn: Callable, false_fn: Callable, *operands: Any) -> An
     if is_concrete(pred):
         return (true_fn if bool(pred) else false_fn)(*operands)
     leaves, in_tree = tree_flatten(list(operands))
-    out_trees: list[TreeDef] = []
-
-    def flat(fn: Callable) -> Callable:
-        def branch(*xs: Any) -> list:
-            out_leaves, out_tree = tree_flatten(fn(*tree_unflatten(in_tree, list(xs))))
-            out_trees.append(out_tree)
-            return out_leaves
-
-        return branch
-
     index = convert_element_type_p.bind(_scalar_predicate(pred, "cond: pred"),
                                         new_dtype=np.dtype(np.int32))
-    outs = bind_cond(index, [flat(false_fn), flat(true_fn)], leaves)
+    # Arrays from outside that a branch updates in place (`im[0] += 1`) are isolated:
+    # each branch starts from their old values, and their values after the branch
+    # taken become extra outputs, rebound to the handles after the cond.
+    written: dict[int, Tracer] = {}
+    while True:
+        known = list(written.values())
+        out_trees: list[TreeDef] = []
+
+        def flat(fn: Callable, known: list = known, out_trees: list = out_trees) -> Callable:
+            def branch(*xs: Any) -> list:
+                level = trace_stack()[-1].level
+                with journal() as writes:
+                    out_leaves, out_tree = tree_flatten(fn(*tree_unflatten(in_tree, list(xs))))
+                    # Values as the branch leaves them, before the handles are restored.
+                    out_leaves = [copy.copy(x) if isinstance(x, Tracer) else x
+                                  for x in out_leaves]
+                    extras = [copy.copy(h) for h in known]
+                outer = writes.outer(level)
+                writes.restore(outer)
+                for h in outer:
+                    written.setdefault(id(h), h)
+                out_trees.append(out_tree)
+                return out_leaves + extras
+
+            return branch
+
+        outs = bind_cond(index, [flat(false_fn), flat(true_fn)], leaves)
+        if len(written) == len(known):
+            break
     _same_tree(out_trees[1], out_trees[0], "cond: the output of true_fn vs false_fn")
-    return tree_unflatten(out_trees[0], outs)
+    n = len(outs) - len(known)
+    for h, new in zip(known, outs[n:]):
+        if not rebind(h, new):
+            raise TracerMutationError(
+                "cond: a branch updated in place an array of an enclosing transformation; "
+                "return the new value from the branch instead (a = cond(p, f, g, a))")
+    return tree_unflatten(out_trees[0], outs[:n])
 
 
 # ---- while_loop -------------------------------------------------------------------------
@@ -166,7 +195,7 @@ def fori_loop(lower: Any, upper: Any, body_fn: Callable, init: Any, *,
         def step(c: tuple, _: Any) -> tuple:
             return (c[0] + 1, body_fn(c[0], c[1])), None
 
-        start = np.asarray(lo, np.int64)
+        start = np.asarray(lo, np.int32 if -2**31 <= lo and hi < 2**31 else np.int64)
         return scan(step, (start, init), None, length=max(hi - lo, 0),
                     checkpoint_every=checkpoint_every)[0][1]
     return while_loop(lambda c: c[0] < upper, lambda c: (c[0] + 1, body_fn(c[0], c[1])),

@@ -17,19 +17,11 @@ import numpy as np
 
 from .. import errors
 from .._core import ConcreteTracer, Tracer, escaped_tracer_error, is_inexact_dtype
+from .._mutation import rebind as _rebind
 from ..primitives import elementwise as ew
 from ..primitives import structural as st
 
 _STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
-
-
-def _rebind(handle: Tracer, new: Any) -> bool:
-    """Point ``handle`` at ``new``'s value; False if ``new`` lives on another trace."""
-    if type(new) is not type(handle) or new._trace is not handle._trace:
-        return False
-    for name in type(handle).__slots__:
-        setattr(handle, name, getattr(new, name))
-    return True
 
 
 def _index_update(x: Any, index: Any, values: Any, prim) -> Any:
@@ -114,7 +106,8 @@ def _binary_methods(prim):
 def _refuse_array(self: Tracer, dtype: Any = None, copy: Any = None) -> Any:
     raise errors.TracerArrayConversionError(
         "a traced value was converted to a plain NumPy array (np.asarray, np.array, or "
-        "writing it into a NumPy array), which would silently drop its derivative. "
+        "writing it into an array that is not traced, such as one made by np.zeros or "
+        "wnp.zeros), which would silently drop its derivative. "
         + _conversion_hint(sys._getframe(1)))
 
 
@@ -151,9 +144,10 @@ def _conversion_hint(frame: Any) -> str:
                 + (f"call {twin} instead, which is differentiable." if found else
                    "wengert.ad.scipy has no differentiable version of it: write it with "
                    "wengert.ad.numpy, or give it a rule with @wengert.ad.adjoint."))
-    return ("Build the array with wengert.ad.numpy (e.g. wnp.stack, wnp.zeros(...) then "
-            "a[i] = v on the traced array), or use ad.stop_gradient(x) if no derivative is "
-            "wanted.")
+    return ("Build the array from the traced values with wengert.ad.numpy instead: "
+            "wnp.stack([...]) / wnp.concatenate, wnp.where(mask, v, a), or a functional "
+            "update such as wengert.ad.lax.dynamic_update_slice(a, v, starts); or use "
+            "ad.stop_gradient(x) if no derivative is wanted.")
 
 
 def _array(self: Tracer, dtype: Any = None, copy: Any = None) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core import Aval, ConcreteTracer, Primitive, aval_of
+from .._core import Aval, ConcreteTracer, Primitive, WeakAval, aval_of
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
@@ -113,18 +113,28 @@ def _elementwise_dtype(impl, kinds: tuple) -> np.dtype:
 
 
 def dtype_key(x: Any) -> Any:
-    if isinstance(x, (bool, int, float, complex)):
+    """What decides ``x``'s part in NumPy's promotion: the Python type of a (weak)
+    number, else the dtype."""
+    if isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic):
         return type(x)
-    return aval_of(x).dtype
+    aval = aval_of(x)
+    return aval.python_type if type(aval) is WeakAval else aval.dtype
 
 
 def elementwise_shape(prim: Primitive):
-    """Shape rule for an elementwise primitive: broadcast shapes, numpy's dtype."""
+    """Shape rule for an elementwise primitive: broadcast shapes, numpy's dtype.
+
+    Weak numbers only meeting weak numbers give a weak number (``2 * i``)."""
     def rule(*args, **params):
         impl = functools.partial(prim.impl, **params) if params else prim.impl
         shape = np.broadcast_shapes(*(shape_of(a) for a in args))
-        return Aval(shape, _elementwise_dtype(impl, tuple(dtype_key(a) for a in args)))
+        keys = tuple(dtype_key(a) for a in args)
+        dtype = _elementwise_dtype(impl, keys)
+        if not shape and dtype.kind in "iufc" and all(isinstance(k, type) for k in keys):
+            return WeakAval(shape, dtype)
+        return Aval(shape, dtype)
 
+    rule.elementwise = True  # batching derives the rule of every such primitive
     return rule
 
 

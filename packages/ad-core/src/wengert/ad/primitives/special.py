@@ -39,6 +39,9 @@ polygamma_p = _unary("polygamma", lambda x, n: _polygamma(n, x),
                             (lambda t, ans, x, n: t * polygamma_p.bind(x, n=n + 1),)))
 digamma_p = _unary("digamma", _special("digamma"), lambda ans, x: polygamma_p.bind(x, n=1))
 gammaln_p = _unary("gammaln", _special("gammaln"), lambda ans, x: digamma_p.bind(x))
+# d erfinv(x)/dx = sqrt(pi)/2 exp(erfinv(x)^2): from the answer, so kept.
+erfinv_p = _unary("erfinv", _special("erfinv"),
+                  lambda ans, x: (np.sqrt(np.pi) / 2) * exp_p.bind(ans * ans), keep_ans=True)
 logit_p = _unary("logit", _special("logit"), lambda ans, x: 1 / (x * (1 - x)))
 
 

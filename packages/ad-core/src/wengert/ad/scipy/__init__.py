@@ -1,9 +1,10 @@
 """SciPy-compatible namespaces whose functions are differentiable, as
 `wengert.ad.numpy` is for NumPy: ``special``, ``stats`` (``norm``, ``t``,
 ``multivariate_normal``), ``signal`` (``convolve``, ``correlate``),
-``integrate`` (``odeint``, by the adjoint method) and ``optimize``
-(``fixed_point``, by the implicit-function rule)."""
+``integrate`` (``odeint``, by the adjoint method), ``optimize``
+(``fixed_point``, by the implicit-function rule) and ``linalg``
+(``solve_triangular``, ``cho_factor``, ``cho_solve``)."""
 
-from . import integrate, optimize, signal, special, stats
+from . import integrate, linalg, optimize, signal, special, stats
 
-__all__ = ["integrate", "optimize", "signal", "special", "stats"]
+__all__ = ["integrate", "linalg", "optimize", "signal", "special", "stats"]

@@ -1,4 +1,4 @@
-"""Differentiable `scipy.special` functions: ``erf``, ``erfc``, ``gammaln``,
+"""Differentiable `scipy.special` functions: ``erf``, ``erfc``, ``erfinv``, ``gammaln``,
 ``digamma``, ``polygamma``, ``expit``, ``logit``, ``xlogy``, ``logsumexp``,
 ``ndtr`` (the normal distribution function) and ``stdtr`` (Student's t; not
 differentiable in the degrees of freedom, which is refused by name).
@@ -15,6 +15,7 @@ from ..primitives import special as _sp
 
 erf = _sp.erf_p.bind
 erfc = _sp.erfc_p.bind
+erfinv = _sp.erfinv_p.bind
 gammaln = _sp.gammaln_p.bind
 digamma = psi = _sp.digamma_p.bind
 expit = _ew.logistic_p.bind
@@ -36,5 +37,5 @@ def polygamma(n: int, x: Any) -> Any:
     return _sp.polygamma_p.bind(x, n=int(n))
 
 
-__all__ = ["digamma", "erf", "erfc", "expit", "gammaln", "logit", "logsumexp", "ndtr",
-           "polygamma", "psi", "stdtr", "xlogy"]
+__all__ = ["digamma", "erf", "erfc", "erfinv", "expit", "gammaln", "logit", "logsumexp",
+           "ndtr", "polygamma", "psi", "stdtr", "xlogy"]

@@ -522,11 +522,19 @@ def _lambda_def(tree: ast.Module, code: types.CodeType, where: str) -> ast.Funct
 def compile_converted(fn_def: ast.FunctionDef, filename: str,
                       freevars: tuple[str, ...]) -> types.CodeType:
     """Compile a converted ``def`` so that its free variables are ``freevars`` plus the
-    runtime, then return the function's code object."""
+    runtime, then return the function's code object.
+
+    Inside the factory the ``def`` has a reserved name: under its own name it
+    would become a local of the factory, and a recursive call in its body a
+    free variable that the original function does not have."""
+    name = fn_def.name
+    fn_def = copy.copy(fn_def)
+    fn_def.name = f"{_HELPER}converted"
     factory = _def(f"{_HELPER}factory", [RUNTIME, *freevars],
                    [fn_def, ast.Return(value=_name(fn_def.name))])
     module = ast.fix_missing_locations(ast.Module(body=[factory], type_ignores=[]))
     code = compile(module, filename, "exec")
     factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
-    return next(c for c in factory_code.co_consts
-                if isinstance(c, types.CodeType) and c.co_name == fn_def.name)
+    converted = next(c for c in factory_code.co_consts
+                     if isinstance(c, types.CodeType) and c.co_name == fn_def.name)
+    return converted.replace(co_name=name)

@@ -1,0 +1,59 @@
+"""Differentiable `scipy.linalg` solves: ``solve_triangular``, ``cho_factor`` and
+``cho_solve``. Each is built on the ``triangular_solve`` and ``cholesky``
+primitives, so it differentiates to any order, stages, and lowers to XLA's
+TriangularSolve and Cholesky. (SciPy's ``lu_factor``/``lu_solve`` have no
+counterpart yet: use ``wengert.ad.numpy.linalg.solve``.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..numpy import _common
+from ..numpy import linalg as _linalg
+from ..primitives.linalg import triangular_solve_p
+from ..primitives.structural import reshape_p
+
+_TRANS = {0: (False, False), "N": (False, False), 1: (True, False), "T": (True, False),
+          2: (True, True), "C": (True, True)}
+
+
+def _array(x: Any) -> Any:
+    return x if hasattr(x, "shape") and hasattr(x, "dtype") else _common.as_array(x)
+
+
+def solve_triangular(a: Any, b: Any, trans: int | str = 0, lower: bool = False,
+                     unit_diagonal: bool = False) -> Any:
+    """``x`` with ``op(a) x = b`` for triangular ``a`` (``trans``: 0/'N' ``a``,
+    1/'T' ``a^T``, 2/'C' ``a^H``); ``b`` a vector or a matrix, as SciPy's."""
+    if unit_diagonal:
+        raise NotImplementedError("solve_triangular: unit_diagonal=True is not supported; "
+                                  "set the diagonal of a to ones instead")
+    if trans not in _TRANS:
+        raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', "
+                         f"got {trans!r}")
+    a, b = _array(a), _array(b)
+    transpose, conjugate = _TRANS[trans]
+    vector = len(b.shape) == len(a.shape) - 1
+    rhs = reshape_p.bind(b, new_sizes=(*b.shape, 1)) if vector else b
+    x = triangular_solve_p.bind(a, rhs, left_side=True, lower=bool(lower),
+                                transpose_a=transpose, conjugate_a=conjugate)
+    return reshape_p.bind(x, new_sizes=tuple(b.shape)) if vector else x
+
+
+def cho_factor(a: Any, lower: bool = False) -> tuple[Any, bool]:
+    """``(c, lower)``: the Cholesky factor of Hermitian positive-definite ``a`` (lower
+    ``L`` or upper ``L^H``), for `cho_solve`. The other triangle is zero."""
+    return _linalg.cholesky(_array(a), upper=not lower), bool(lower)
+
+
+def cho_solve(c_and_lower: tuple[Any, bool], b: Any) -> Any:
+    """``x`` with ``a x = b``, from ``cho_factor(a)``."""
+    c, lower = c_and_lower
+    if lower:  # a = L L^H
+        return solve_triangular(c, solve_triangular(c, b, lower=True), trans="C", lower=True)
+    # a = U^H U
+    return solve_triangular(c, solve_triangular(c, b, trans="C", lower=False), lower=False)
+
+
+__all__ = ["cho_factor", "cho_solve", "solve_triangular"]
