@@ -19,6 +19,10 @@ import numpy as np
 
 from .mpi import mpi
 
+#: Seconds between naming the silent ranks and aborting, for the message to reach the
+#: launcher.
+ABORT_GRACE = 1.0
+
 _PING, _PONG = 7301, 7302
 ABORT_CODE = 3
 
@@ -93,4 +97,7 @@ class Watchdog:
         print(f"wengert-hpcgan: rank {self.comm.Get_rank()}: {what} ({self.context}) {reason}; "
               f"{who}; aborting all {self.comm.Get_size()} ranks. Resume from the last "
               "checkpoint with --resume", file=sys.stderr, flush=True)
+        # Abort kills the job at once; the launcher forwards a rank's stderr through its
+        # proxy, and a message still in transit was lost (seen in CI: exit 3, no text).
+        time.sleep(ABORT_GRACE)
         self.comm.Abort(ABORT_CODE)
