@@ -24,8 +24,8 @@ from ..presets import Preset, parse_preset
 from .config import make_config
 from .networks import Generators
 from .problem import site_problem
-from .runs import observe, site_fields
-from .training import RUN_FILE, initial_state, load_checkpoint, write_json
+from .runs import check_dataset, observe, site_fields
+from .training import RUN_FILE, initial_state, load_checkpoint, read_metrics, write_json
 
 METRICS_FILE = "metrics.json"
 #: Realisations per batch when drawing fields on the grid.
@@ -110,8 +110,6 @@ class LoadedRun:
 
 def load_run(folder: str | os.PathLike) -> LoadedRun:
     """A run folder's description and its last checkpoint's generators."""
-    from .training import read_metrics
-
     folder = Path(folder)
     try:
         description = json.loads((folder / RUN_FILE).read_text())
@@ -169,8 +167,6 @@ def evaluate(run_dir: str | os.PathLike, *, reference: str | os.PathLike | None 
     run = load_run(run_dir)
     ref_folder = reference or run.description["dataset"]["folder"]
     ref = load_dataset(ref_folder)
-    from .runs import check_dataset
-
     check_dataset(ref, run.preset)
     result = evaluate_run(run, ref, samples)
     other = None

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
 from matplotlib.path import Path as PolygonPath
 
 from ..geometry import polygon_edges
