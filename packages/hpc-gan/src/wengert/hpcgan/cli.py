@@ -151,6 +151,48 @@ def summary_lines(result: dict) -> list[str]:
     return lines
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from .bench.scaling import free_cores, run_scaling, write_results
+
+    model = args.kind == "model"
+    cores = free_cores()
+    ranks = args.ranks or ([1, 2] if model else
+                           [n for n in (1, 2, 4, 8, 16, 32, 64) if n <= cores] or [1])
+    measurements, machine = run_scaling(
+        args.preset, ranks=ranks, modes=["weak"] if model else args.modes,
+        decomps=["1x1"] if model else args.decomp, backend=args.backend, steps=args.steps,
+        warmup=args.warmup, per_replica=args.per_replica,
+        physics_per_replica=args.physics_per_replica, overrides=args.set, data=args.data,
+        work=args.work, timeout=args.timeout, oversubscribe=args.oversubscribe,
+        progress=not args.quiet)
+    print(write_results(measurements, machine, None if model else args.json, args.markdown))
+    if not model:
+        return
+    from .bench.model import (
+        Link,
+        build_model,
+        gradient_messages,
+        plot,
+        run_probe,
+        summary,
+        write_json,
+    )
+
+    result = build_model(measurements, gradient_messages(args.preset, args.set),
+                         run_probe(2, args.probe_repeats), compute_seconds=args.compute_seconds,
+                         intra=None if args.intra_alpha is None else Link(
+                             args.intra_alpha, 1 / args.intra_bandwidth),
+                         inter=Link(args.inter_alpha, 1 / args.inter_bandwidth))
+    for line in summary(result):
+        print(line)
+    inside = "measured here" if args.intra_alpha is None else "assumed"
+    title = (f"{args.preset}: α–β model, intra-node {inside}, inter-node assumed; "
+             f"T_c = {result.compute_seconds * 1e3:.0f} ms")
+    print(plot(result, args.png, title))
+    if args.json:
+        write_json(result, args.json)
+
+
 def _presets(args: argparse.Namespace) -> None:
     from .presets import available_presets, load_preset
 
@@ -273,6 +315,55 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--samples", type=_positive_int, default=1000)
     evaluate.add_argument("--compare", help="another run (e.g. trained with --set w_pde=0 w_bc=0)")
     evaluate.set_defaults(run=_evaluate)
+
+    bench = commands.add_parser(
+        "bench", help="scaling study: step time, FLOPs, communication, efficiency under mpiexec"
+        " ('bench model': the α–β model to 27,500 GPUs)")
+    bench.add_argument("kind", nargs="?", choices=("scaling", "model"), default="scaling",
+                       help="scaling (default): weak and strong scaling table; model: fit the "
+                            "α–β model to 1-2 rank runs, predict 27,500 GPUs, draw --png")
+    bench.add_argument("--preset", default="tiny")
+    bench.add_argument("--ranks", type=_positive_int, nargs="+",
+                       help="rank counts (default: powers of two up to the free cores; "
+                            "model: 1 2)")
+    bench.add_argument("--modes", nargs="+", choices=("weak", "strong"),
+                       default=["weak", "strong"])
+    bench.add_argument("--decomp", nargs="+", default=["1x1"], metavar="PxQ",
+                       help="domain decompositions to run (ranks must be multiples of P*Q)")
+    bench.add_argument("--backend", choices=("auto", "eager", "xla"), default="auto")
+    bench.add_argument("--steps", type=_positive_int, default=20,
+                       help="iterations per configuration (default 20)")
+    bench.add_argument("--warmup", type=_seed, default=3,
+                       help="first iterations left out of the medians (compilation; default 3)")
+    bench.add_argument("--per-replica", type=_positive_int,
+                       help="realisations per replica and step (default: the preset's batch)")
+    bench.add_argument("--physics-per-replica", type=_positive_int,
+                       help="physics realisations per replica (default: the preset's)")
+    bench.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="training overrides for every configuration")
+    bench.add_argument("--data", help="dataset folder (default: 64 realisations made in --work)")
+    bench.add_argument("--work", help="folder for runs and data (default: hpcgan-bench-PRESET)")
+    bench.add_argument("--json", help="also write the results as JSON")
+    bench.add_argument("--markdown", help="also write the table as a Markdown file")
+    bench.add_argument("--timeout", type=float, default=1800.0,
+                       help="seconds one configuration may run (default 1800)")
+    bench.add_argument("--oversubscribe", action="store_true",
+                       help="allow more ranks than free cores (the numbers then say little)")
+    bench.add_argument("--png", default="hpcgan-bench-model.png", help="model: the plot")
+    bench.add_argument("--compute-seconds", type=float,
+                       help="model: T_c per iteration (default: measured at 1 rank)")
+    bench.add_argument("--inter-alpha", type=float, default=2e-6,
+                       help="model: assumed inter-node latency, s (default 2e-6, EDR InfiniBand)")
+    bench.add_argument("--inter-bandwidth", type=float, default=12.5e9,
+                       help="model: assumed inter-node bandwidth, B/s (default 12.5e9)")
+    bench.add_argument("--intra-alpha", type=float,
+                       help="model: assume this intra-node latency, s, instead of the fit (with "
+                            "--intra-bandwidth; e.g. NVLink on a GPU node)")
+    bench.add_argument("--intra-bandwidth", type=float, default=50e9,
+                       help="model: with --intra-alpha, the assumed bandwidth, B/s (default 50e9)")
+    bench.add_argument("--probe-repeats", type=_positive_int, default=30)
+    bench.add_argument("--quiet", action="store_true", help="no per-configuration progress")
+    bench.set_defaults(run=_bench)
 
     commands.add_parser("presets", help="list the shipped presets").set_defaults(run=_presets)
 

@@ -16,6 +16,7 @@ subdomain to the higher.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from wengert import ad
 from ..pigan.config import TrainConfig
 from ..pigan.losses import Snapshots, flux_residual, generator_terms
 from ..pigan.networks import Generators
-from ..pigan.steps import global_norm
+from ..pigan.steps import global_norm, resolve_backend
 from .decomposition import Decomposition
 from .watchdog import Watchdog
 
@@ -57,17 +58,19 @@ def interfaces(decomposition: Decomposition, i: int, partner_rank: Any) -> list[
 
 
 def interface_points(face: Interface, config: TrainConfig, iteration: int, step: int,
-                     h: float, dtype: Any) -> np.ndarray:
-    """The pair's interface points of one generator step (the same on both sides)."""
+                     h: float, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The pair's interface points of one generator step (the same on both sides) and the
+    face's normal at each of them: ``(k, 2)`` each."""
     rng = np.random.default_rng([config.seed, iteration, 7_000 + step, face.pair])
     cells = rng.integers(0, len(face.centres), config.boundary)
-    return (face.centres[cells] + h * (rng.random((len(cells), 2)) - 0.5)).astype(dtype)
+    x = (face.centres[cells] + h * (rng.random((len(cells), 2)) - 0.5)).astype(dtype)
+    return x, np.broadcast_to(np.asarray(face.normal, dtype), x.shape).copy()
 
 
-def values(gen: Generators, xi: Any, x: Any, normal: np.ndarray) -> tuple[Any, Any]:
-    """Head and normal flux at ``x`` for latents ``xi``: ``(b, k)`` each."""
-    direction = np.broadcast_to(np.asarray(normal, x.dtype), x.shape).copy()
-    return gen.u(x, xi), flux_residual(gen, xi, x, direction, 0.0)
+def values(gen: Generators, xi: Any, x: Any, normal: Any) -> tuple[Any, Any]:
+    """Head and normal flux at ``x`` for latents ``xi``: ``(b, k)`` each (``normal`` has
+    ``x``'s shape: an array argument, so that a compiled step takes it as an input)."""
+    return gen.u(x, xi), flux_residual(gen, xi, x, normal, 0.0)
 
 
 def exchange(watchdog: Watchdog, comm: Any, faces: list[Interface], mine: list[np.ndarray],
@@ -86,8 +89,9 @@ def exchange(watchdog: Watchdog, comm: Any, faces: list[Interface], mine: list[n
 def generator_gradients(gen: Generators, critic: Any, batch: dict, snapshots: Snapshots,
                         config: TrainConfig, weight: float, coupling: list[tuple]) -> tuple:
     """The generator's gradient and metrics with the interface term added; ``coupling``
-    holds ``(points, normal, neighbour's u, neighbour's flux)`` per interface."""
-    weights = {"adversarial": 1.0, "pde": config.w_pde, "bc": config.w_bc, "interface": weight}
+    holds ``(points, normals, neighbour's u, neighbour's flux)`` per interface."""
+    weights = {"adversarial": config.w_adv, "pde": config.w_pde, "bc": config.w_bc,
+               "interface": weight}
 
     def objective(g: Generators) -> dict:
         terms = generator_terms(g, critic, snapshots, batch)
@@ -101,3 +105,27 @@ def generator_gradients(gen: Generators, critic: Any, batch: dict, snapshots: Sn
     (grads,) = back(weights)
     loss = sum(weights[k] * terms[k] for k in weights)
     return grads, dict(terms, generator_loss=loss, generator_grad_norm=global_norm(grads))
+
+
+@dataclass(frozen=True, eq=False)
+class CoupledSteps:
+    """A subdomain's generator functions with the interface term, built once per run:
+    ``values(gen, xi, x, normals)`` (what goes to the neighbour) and ``gradients(gen,
+    critic, batch, coupling)``; under the xla backend each is one compiled executable,
+    as the single-domain steps are."""
+
+    values: Callable[..., tuple]
+    gradients: Callable[..., tuple]
+
+
+def coupled_steps(config: TrainConfig, snapshots: Snapshots, weight: float,
+                  backend: str = "eager") -> CoupledSteps:
+    """The interface-coupled generator functions for ``backend`` (``eager``/``xla``/``auto``)."""
+    def gradients(gen: Generators, critic: Any, batch: dict, coupling: list[tuple]) -> tuple:
+        return generator_gradients(gen, critic, batch, snapshots, config, weight, coupling)
+
+    if resolve_backend(backend) == "xla":
+        from wengert import xla
+
+        return CoupledSteps(xla.jit(values), xla.jit(gradients))
+    return CoupledSteps(values, gradients)

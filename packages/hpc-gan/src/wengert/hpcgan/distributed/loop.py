@@ -30,7 +30,6 @@ from tqdm import tqdm
 
 from ..errors import TrainingDiverged, TrainingError, TrainingInterrupted
 from ..pigan.config import TrainConfig
-from ..pigan.losses import Snapshots
 from ..pigan.problem import FlowProblem
 from ..pigan.steps import Steps, global_norm, make_steps
 from ..pigan.training import (
@@ -46,8 +45,14 @@ from ..pigan.training import (
 from .allreduce import DEFAULT_BUCKET_BYTES, HierarchicalAllreduce
 from .checkpoints import load_states, save_states
 from .decomposition import DEFAULT_OVERLAP, Decomposition, restrict
-from .interface import Interface, exchange, interface_points, interfaces, values
-from .interface import generator_gradients as coupled_generator_gradients
+from .interface import (
+    CoupledSteps,
+    Interface,
+    coupled_steps,
+    exchange,
+    interface_points,
+    interfaces,
+)
 from .mpi import mpi
 from .sharding import check_shards, draw_shards
 from .topology import topology
@@ -150,8 +155,9 @@ def run_distributed(problem: FlowProblem, observed: Observed, config: TrainConfi
                desc=f"train {problem.name} ({steps.backend}, {comm.Get_size()} ranks)",
                disable=not (progress and replica.is_root), unit="it")
     good = state
-    coupling = Coupling(parallel.interface_weight, snapshots,
-                        decomposition.grid.h if decomposition is not None else 0.0)
+    coupling = None if decomposition is None else Coupling(
+        coupled_steps(config, snapshots, parallel.interface_weight, backend),
+        decomposition.grid.h)
     try:
         while state.iteration < config.steps:
             start, comm_start = time.perf_counter(), replica.comm_seconds
@@ -190,9 +196,8 @@ def subdomain_problems(problem: FlowProblem, observed: Observed,
 class Coupling:
     """What a generator step of a subdomain needs for its interface term."""
 
-    weight: float
-    snapshots: Snapshots
-    h: float
+    steps: CoupledSteps
+    h: float  # cell size: interface points scatter within their cells
 
 
 def checkpoint(replica: Replica, out: Path, state: RunState) -> None:
@@ -232,7 +237,7 @@ def _starting_state(replica: Replica, pieces: list, config: TrainConfig, out: Pa
 
 
 def _iteration(state: RunState, steps: Steps, replica: Replica, problem: FlowProblem,
-               observed: Observed, config: TrainConfig, dtype: Any, coupling: Coupling
+               observed: Observed, config: TrainConfig, dtype: Any, coupling: Coupling | None
                ) -> tuple[RunState, dict]:
     i = state.iteration + 1
     gen, critic, g_opt, c_opt = (state.generators, state.critic, state.generator_opt,
@@ -266,14 +271,14 @@ def _coupled_gradients(gen: Any, critic: Any, batch: dict, replica: Replica, cou
     neighbours, theirs in (non-blocking), then the gradient with theirs held fixed."""
     points = [interface_points(f, config, iteration, step, coupling.h, dtype)
               for f in replica.faces]
-    mine = [np.stack([np.asarray(v) for v in values(gen, batch["xi_physics"], x, f.normal)])
-            for f, x in zip(replica.faces, points)]
+    xi = batch["xi_physics"]
+    mine = [np.stack([np.asarray(v) for v in coupling.steps.values(gen, xi, x, n)])
+            for x, n in points]
     start = time.perf_counter()
     theirs = exchange(replica.watchdog, replica.world, list(replica.faces), mine, step)
     replica.comm_seconds += time.perf_counter() - start
-    terms = [(x, f.normal, t[0], t[1]) for f, x, t in zip(replica.faces, points, theirs)]
-    return coupled_generator_gradients(gen, critic, batch, coupling.snapshots, config,
-                                       coupling.weight, terms)
+    terms = [(x, n, t[0], t[1]) for (x, n), t in zip(points, theirs)]
+    return coupling.steps.gradients(gen, critic, batch, terms)
 
 
 def _average(replica: Replica, grads: Any, metrics: dict, iteration: int, config: TrainConfig,
