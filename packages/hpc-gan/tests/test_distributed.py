@@ -112,6 +112,15 @@ def test_checkpoint_write_cut_short_leaves_the_last_good_checkpoint(tmp_path):
     assert checkpoint_iteration(tmp_path / "run") == 2  # not the iteration-4 file being written
 
 
+def test_checkpoint_gather_is_watched_and_a_hung_rank_aborts_it():
+    result = mpiexec(2, "check_gather.py")
+    assert "ok: watched gather == comm.gather" in result.stdout, result.stdout + result.stderr
+    assert result.returncode != 0 and "the gather returned" not in result.stdout
+    assert ("gathering the subdomains' checkpoint (rank 1 hangs) did not complete within 2 s; "
+            "no answer from rank 1 (died or hung); aborting all 2 ranks") in result.stderr, (
+        result.stderr)
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     from wengert.hpcgan import load_preset, simulate

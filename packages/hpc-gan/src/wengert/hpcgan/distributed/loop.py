@@ -37,9 +37,9 @@ from ..pigan.training import (
     METRICS_FILE,
     Observed,
     RunState,
-    _check_finite,
-    _log,
-    _trim_metrics,
+    check_finite,
+    append_metrics,
+    trim_metrics,
     initial_state,
     save_checkpoint,
 )
@@ -163,7 +163,7 @@ def run_distributed(problem: FlowProblem, observed: Observed, config: TrainConfi
             metrics["comm_time"] = replica.comm_seconds - comm_start  # this rank's
             due = state.iteration == config.steps
             if replica.is_root and (state.iteration % config.log_every == 0 or due):
-                _log(out, state.iteration, metrics)
+                append_metrics(out, state.iteration, metrics)
             if state.iteration % config.checkpoint_every == 0 or due:
                 checkpoint(replica, out, state)
             bar.update(1)
@@ -203,8 +203,8 @@ def checkpoint(replica: Replica, out: Path, state: RunState) -> None:
         if replica.is_root:
             save_states(out, [state])
     else:
-        replica.watchdog.barrier("barrier before gathering the checkpoint")
-        states = replica.world.gather(state if replica.comm.Get_rank() == 0 else None, root=0)
+        states = replica.watchdog.gather(state if replica.comm.Get_rank() == 0 else None,
+                                         "gathering the subdomains' checkpoint")
         if replica.is_root:
             save_states(out, [s for s in states if s is not None])
     replica.watchdog.barrier("checkpoint barrier")
@@ -222,7 +222,7 @@ def _starting_state(replica: Replica, pieces: list, config: TrainConfig, out: Pa
     if replica.is_root:
         try:
             loaded = load_states(out, fresh)
-            _trim_metrics(out, loaded[0].iteration)
+            trim_metrics(out, loaded[0].iteration)
         except TrainingError as exc:
             error = str(exc)
     loaded, error = replica.world.bcast((loaded, error), root=0)
@@ -304,6 +304,6 @@ def _average(replica: Replica, grads: Any, metrics: dict, iteration: int, config
     averaged = dict(zip(names, map(float, local)))
     if replica.world_reducer is None:
         averaged[norm_key] = float(global_norm(grads))  # the norm of the step actually taken
-    _check_finite(averaged, iteration, config.divergence_limit)
+    check_finite(averaged, iteration, config.divergence_limit)
     replica.comm_seconds += time.perf_counter() - start
     return grads, averaged
