@@ -186,7 +186,7 @@ def test_two_subdomains_on_tiny_train_and_evaluate_stitched(tiny_data, tmp_path)
     """Level 1 end to end: ``mpiexec -n 2 ... --decomp 2x1`` trains both subdomains with
     the interface term, and ``evaluate`` reports finite errors of the stitched fields.
     (Whether they are within 1.5x of one domain's needs longer training than CI allows:
-    ``benchmarks/pigan_decomposition.py`` measures it.)"""
+    the manual ``test_decomposition_accuracy.py`` asserts it.)"""
     from wengert.hpcgan.pigan.evaluation import evaluate
     from wengert.hpcgan.pigan.training import read_metrics
 

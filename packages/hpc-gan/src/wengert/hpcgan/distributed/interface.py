@@ -27,7 +27,7 @@ from wengert import ad
 from ..pigan.config import TrainConfig
 from ..pigan.losses import Snapshots, flux_residual, generator_terms
 from ..pigan.networks import Generators
-from ..pigan.steps import global_norm, resolve_backend
+from ..pigan.steps import compiler, global_norm, resolve_backend
 from .decomposition import Decomposition
 from .watchdog import Watchdog
 
@@ -124,8 +124,5 @@ def coupled_steps(config: TrainConfig, snapshots: Snapshots, weight: float,
     def gradients(gen: Generators, critic: Any, batch: dict, coupling: list[tuple]) -> tuple:
         return generator_gradients(gen, critic, batch, snapshots, config, weight, coupling)
 
-    if resolve_backend(backend) == "xla":
-        from wengert import xla
-
-        return CoupledSteps(xla.jit(values), xla.jit(gradients))
-    return CoupledSteps(values, gradients)
+    compile_ = compiler(resolve_backend(backend))
+    return CoupledSteps(compile_(values), compile_(gradients))
