@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from tqdm import tqdm
+from wengert import ad
 
 from ..errors import TrainingDiverged, TrainingError, TrainingInterrupted
 from ..pigan.config import TrainConfig
@@ -318,6 +319,7 @@ def _average(replica: Replica, grads: Any, metrics: dict, iteration: int, config
              norm_key: str) -> tuple[Any, dict]:
     """The replicas' mean gradient and the job's mean metrics, with each rank's
     finiteness flag; stops every rank together when any rank's numbers are bad."""
+    _computed((grads, metrics))  # the step's own time is not communication time
     start = time.perf_counter()
     world = replica.world
     if replica.world_reducer is not None:  # subdomains: gradients within, metrics across
@@ -337,6 +339,15 @@ def _average(replica: Replica, grads: Any, metrics: dict, iteration: int, config
     _stop_if_bad(world, bad, averaged, iteration, config)
     replica.comm_seconds += time.perf_counter() - start
     return grads, averaged
+
+
+def _computed(tree: Any) -> None:
+    """Wait until the arrays of ``tree`` are computed: a compiled step returns before its
+    results are, and the wait would otherwise be timed as the all-reduce's."""
+    for leaf in ad.tree_leaves(tree):
+        wait = getattr(leaf, "block_until_ready", None)
+        if wait is not None:
+            wait()
 
 
 def _sound(values: np.ndarray, config: TrainConfig) -> bool:
