@@ -29,21 +29,72 @@ Array = Any
 
 
 @ad.adjoint
-def _pieces(x: Array, n: int, axis: int, squeeze: bool) -> tuple:
-    """``n`` equal slices of ``x`` along ``axis`` (each with that axis removed
-    when ``squeeze``: unstacking time steps); the pullback writes all slices'
-    cotangents into one buffer, where slicing piece by piece would send back a
-    full-size, mostly zero gradient per piece."""
-    size = wnp.shape(x)[axis] // n
-    lead = (slice(None),) * (axis % wnp.ndim(x))
-    parts = tuple(x[lead + ((i,) if squeeze else (slice(i * size, (i + 1) * size),))]
-                  for i in range(n))
+def _time_steps(x: Array) -> tuple:
+    """The time steps ``x[:, t]`` of ``(N, T, F)``; the pullback stacks all their
+    cotangents into one buffer, where slicing step by step would send back a
+    full-size, mostly zero gradient per step."""
+    parts = tuple(x[:, t] for t in range(wnp.shape(x)[1]))
 
     def back(cotangents: tuple) -> tuple:
-        join = wnp.stack if squeeze else wnp.concatenate
-        return join(list(cotangents), axis=axis), None, None, None
+        return (wnp.stack(list(cotangents), axis=1),)
 
     return parts, back
+
+
+def _split(x: Array, n: int) -> list:
+    size = wnp.shape(x)[-1] // n
+    return [x[..., k * size:(k + 1) * size] for k in range(n)]
+
+
+@ad.adjoint
+def _lstm_update(gates: Array, c: Array | None) -> tuple:
+    """The elementwise part of an LSTM step, ``(i, f, g, o), c -> (h, c')``, as one
+    adjoint: a handful of array operations each way instead of a tape entry and a
+    rule dispatch per operation (the step's cost at these sizes). The pullback
+    is written with differentiable operations, so higher orders still work."""
+    i, f, g, o = _split(gates, 4)
+    si, so, tg = sigmoid(i), sigmoid(o), tanh(g)
+    sf = None if c is None else sigmoid(f)
+    c_new = si * tg if c is None else si * tg + sf * c
+    tc = tanh(c_new)
+    h = so * tc
+
+    def back(cts: tuple) -> tuple:
+        dh, dc = cts
+        dc = dh * so * (1 - tc * tc) + dc
+        di = dc * tg * si * (1 - si)
+        df = wnp.zeros_like(di) if c is None else dc * c * sf * (1 - sf)
+        dg = dc * si * (1 - tg * tg)
+        do = dh * tc * so * (1 - so)
+        return (wnp.concatenate([di, df, dg, do], axis=-1),
+                None if c is None else dc * sf)
+
+    return (h, c_new), back
+
+
+@ad.adjoint
+def _gru_update(xp: Array, hp: Array, h: Array | None) -> Array:
+    """The elementwise part of a GRU step (PyTorch's form) as one adjoint, for the
+    reason `_lstm_update` gives; ``hp`` is ``h Wh + bh``, or ``bh`` alone when the
+    state is zero (its cotangent is then summed over the batch)."""
+    xr, xz, xn = _split(xp, 3)
+    hr, hz, hn = _split(hp, 3)
+    r, z = sigmoid(xr + hr), sigmoid(xz + hz)
+    n = tanh(xn + r * hn)
+    out = (1 - z) * n if h is None else (1 - z) * n + z * h
+
+    def back(dh: Array) -> tuple:
+        dz = dh * (-n if h is None else h - n)
+        da = dh * (1 - z) * (1 - n * n)
+        dar = da * hn * r * (1 - r)
+        daz = dz * z * (1 - z)
+        dhp = wnp.concatenate([dar, daz, da * r], axis=-1)
+        if wnp.ndim(hp) < wnp.ndim(dhp):
+            dhp = wnp.sum(dhp, axis=tuple(range(wnp.ndim(dhp) - wnp.ndim(hp))))
+        return (wnp.concatenate([dar, daz, da], axis=-1), dhp,
+                None if h is None else dh * z)
+
+    return out, back
 
 
 def _weights(n_in: int, n_hidden: int, gates: int, init: Callable, rng: Any, dtype: Any):
@@ -110,11 +161,7 @@ class LSTMCell(Layer):
 
     def step(self, xp: Array, state: tuple | None) -> tuple[Array, tuple]:
         gates = xp if state is None else xp + state[0] @ self.Wh
-        i, f, g, o = _pieces(gates, 4, -1, False)
-        c = sigmoid(i) * tanh(g)
-        if state is not None:
-            c = c + sigmoid(f) * state[1]
-        h = sigmoid(o) * tanh(c)
+        h, c = _lstm_update(gates, None if state is None else state[1])
         return h, (h, c)
 
     __call__ = RNNCell.__call__
@@ -143,11 +190,7 @@ class GRUCell(Layer):
 
     def step(self, xp: Array, h: Array | None) -> tuple[Array, Array]:
         hp = self.bh if h is None else h @ self.Wh + self.bh
-        xr, xz, xn = _pieces(xp, 3, -1, False)
-        hr, hz, hn = _pieces(hp, 3, -1, False)
-        r, z = sigmoid(xr + hr), sigmoid(xz + hz)
-        n = tanh(xn + r * hn)
-        h = (1 - z) * n if h is None else (1 - z) * n + z * h
+        h = _gru_update(xp, hp, h)
         return h, h
 
     __call__ = RNNCell.__call__
@@ -179,7 +222,7 @@ class Recurrence(Layer):
         proj = self.cell.project(xs)
         state = current(self.state) if self.stateful else None
         outputs = []
-        for step in _pieces(proj, wnp.shape(xs)[1], 1, True):
+        for step in _time_steps(proj):
             y, state = self.cell.step(step, state)
             outputs.append(y)
         if self.stateful:
