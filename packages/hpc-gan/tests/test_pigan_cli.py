@@ -15,13 +15,6 @@ FAST = ["width=8", "depth=2", "critic_width=8", "critic_depth=2", "batch=8", "ph
         "collocation=16", "boundary=8", "checkpoint_every=2", "log_every=1", "critic_steps=1"]
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-data")
-    simulate(load_preset("tiny"), folder, samples=48, seed=0, workers=1, progress=False)
-    return folder
-
-
 def train(data, out, *extra):
     return main(["train", "--preset", "tiny", "--data", str(data), "--out", str(out),
                  "--backend", "eager", "--steps", "3", "--quiet", "--set", *FAST, *extra])
