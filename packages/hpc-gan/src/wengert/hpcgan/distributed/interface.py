@@ -24,7 +24,7 @@ import wengert.ad.numpy as wnp
 from wengert import ad
 
 from ..pigan.config import TrainConfig
-from ..pigan.losses import Snapshots, flux_residual, generator_terms
+from ..pigan.losses import Snapshots, flux_residual, generator_terms, on_device_of
 from ..pigan.networks import Generators
 from ..pigan.steps import arithmetic, global_norm
 from .decomposition import Decomposition
@@ -66,7 +66,7 @@ def interface_points(face: Interface, config: TrainConfig, iteration: int, step:
 
 def values(gen: Generators, xi: Any, x: Any, normal: np.ndarray) -> tuple[Any, Any]:
     """Head and normal flux at ``x`` for latents ``xi``: ``(b, k)`` each."""
-    direction = np.broadcast_to(np.asarray(normal, x.dtype), x.shape).copy()
+    direction = on_device_of(x, np.broadcast_to(np.asarray(normal, x.dtype), x.shape).copy())
     return gen.u(x, xi), flux_residual(gen, xi, x, direction, 0.0)
 
 

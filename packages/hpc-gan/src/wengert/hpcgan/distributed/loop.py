@@ -135,9 +135,13 @@ def connect(world: Any, parallel: Parallel, config: TrainConfig, shards: int,
     topo = topology(comm, parallel.ranks_per_node)
     host = HierarchicalAllreduce(topo, watchdog, parallel.bucket_bytes)
     reducer = gradient_reducer(binding, host, topo, watchdog, announce=rank == 0)
-    world_reducer = None if comm is world and reducer is host else host if comm is world else (
-        HierarchicalAllreduce(topology(world, parallel.ranks_per_node), watchdog,
-                              parallel.bucket_bytes))
+    if comm is world and reducer is host:
+        world_reducer = None  # one all-reduce carries the gradients, metrics and flags
+    elif comm is world:
+        world_reducer = host  # gradients on the GPUs, metrics through MPI
+    else:
+        world_reducer = HierarchicalAllreduce(topology(world, parallel.ranks_per_node),
+                                              watchdog, parallel.bucket_bytes)
     faces = () if n_sub == 1 else tuple(interfaces(
         decomposition, subdomain, lambda j: j * replicas + replica))
     if n_sub > 1 and not faces:
@@ -170,7 +174,7 @@ def run_distributed(problem: FlowProblem, observed: Observed, config: TrainConfi
     dtype = np.dtype(config.dtype)
     pieces = subdomain_problems(problem, observed, decomposition)
     problem, observed = pieces[replica.subdomain]
-    snapshots = observed.normaliser(problem, dtype)
+    snapshots = replica.binding.to_device(observed.normaliser(problem, dtype))
     split = replica.role != "both"
     steps = (make_split_steps if split else make_steps)(config, snapshots, backend,
                                                         replica.binding.handle)
@@ -317,8 +321,9 @@ def _coupled_gradients(gen: Any, critic: Any, batch: dict, replica: Replica, cou
                        config: TrainConfig, iteration: int, step: int, dtype: Any) -> tuple:
     """The generator gradient with the interface term: own interface values out to the
     neighbours, theirs in (non-blocking), then the gradient with theirs held fixed."""
-    points = [interface_points(f, config, iteration, step, coupling.h, dtype)
-              for f in replica.faces]
+    points = replica.binding.to_device([interface_points(f, config, iteration, step,
+                                                         coupling.h, dtype)
+                                        for f in replica.faces])
     mine = [np.stack(to_host(list(values(gen, batch["xi_physics"], x, f.normal))))
             for f, x in zip(replica.faces, points)]
     start = time.perf_counter()
