@@ -28,9 +28,11 @@ def installed(name: str) -> str:
     return found
 
 
-def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run a command with a timeout; a non-zero exit fails with its output."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+def run(command: list[str], *, env: dict[str, str] | None = None,
+        **kwargs) -> subprocess.CompletedProcess:
+    """Run a command (in ``env``, or this process's environment) with a timeout; a
+    non-zero exit fails with its output."""
+    env = dict(os.environ if env is None else env, OMP_NUM_THREADS="1")
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
                               env=env, check=False, **kwargs)
