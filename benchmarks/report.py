@@ -172,7 +172,7 @@ def run_script(script: Script, gpu: str | None, work: Path) -> Outcome:
         return out
     json_path = work / f"{script.marker}.json"
     log = LOGS / f"{script.marker}.log"
-    print(f"[bench] {name} (timeout {script.timeout_s} s, log {log.relative_to(ROOT)})",
+    print(f"[bench] {name} (timeout {script.timeout_s} s, log {os.path.relpath(log, ROOT)})",
           flush=True)
     start = time.perf_counter()
     try:
@@ -376,7 +376,7 @@ def readmes() -> list[Path]:
 
 def write_outputs(record: dict, report: Path, update_readmes: bool) -> None:
     report.write_text(render_report(record))
-    print(f"[bench] wrote {report.relative_to(ROOT)}")
+    print(f"[bench] wrote {os.path.relpath(report, ROOT)}")
     if not update_readmes:
         return
     for readme in readmes():
@@ -384,7 +384,7 @@ def write_outputs(record: dict, report: Path, update_readmes: bool) -> None:
         text, done = rewrite_markers(readme.read_text(), record, link)
         if done:
             readme.write_text(text)
-            print(f"[bench] {readme.relative_to(ROOT)}: rewrote {', '.join(done)}")
+            print(f"[bench] {os.path.relpath(readme, ROOT)}: rewrote {', '.join(done)}")
 
 
 # ---- main ------------------------------------------------------------------------------------
@@ -407,7 +407,7 @@ def main() -> int:
     gpu = gpu_problem()
     if args.gpu and gpu:
         print(f"make bench-gpu needs a CUDA GPU, and there is none: {gpu}.\nNothing was "
-              f"measured; {report.relative_to(ROOT)} was not written.", file=sys.stderr)
+              f"measured; {os.path.relpath(report, ROOT)} was not written.", file=sys.stderr)
         return 2
     suite = GPU_SUITE if args.gpu else CPU_SUITE
     only = set(args.only.split(",")) if args.only else None
@@ -439,8 +439,8 @@ def main() -> int:
     write_outputs(record, report, not args.no_readmes and only is None)
     failed = [o["script"] for o in record["outcomes"] if o["status"] == "failed"]
     if failed:
-        print(f"[bench] FAILED: {'; '.join(failed)} (see {report.relative_to(ROOT)} and "
-              f"{LOGS.relative_to(ROOT)}/)", file=sys.stderr)
+        print(f"[bench] FAILED: {'; '.join(failed)} (see {os.path.relpath(report, ROOT)} and "
+              f"{os.path.relpath(LOGS, ROOT)}/)", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -154,3 +154,12 @@ def test_every_benchmark_script_is_in_a_suite_and_writes_rows():
 
 def test_the_device_suite_fits_its_budget():
     assert sum(s.timeout_s for s in report.GPU_SUITE) <= report.GPU_BUDGET_S
+
+
+def test_bench_gpu_without_a_gpu_fails_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(report, "HERE", tmp_path)
+    monkeypatch.setattr(report, "gpu_problem", lambda: "no NVIDIA driver here")
+    monkeypatch.setattr(sys, "argv", ["report.py", "--gpu"])
+    assert report.main() == 2
+    assert "needs a CUDA GPU, and there is none: no NVIDIA driver here" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
