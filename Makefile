@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml)))
 
-.PHONY: demo test lint bench bench-gpu clean
+.PHONY: demo test lint browser bench bench-gpu clean
 
 $(STAMP): pyproject.toml requirements-dev.txt $(wildcard packages/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,18 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/lint-imports
 
-test: lint
+# The browser test of report.html (integration_tests/test_report_in_browser.py) needs
+# Chromium from the system's packages: installed here where we run as root with apt-get;
+# elsewhere the test skips and prints why.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	    && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the report's browser test"; \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+	    >/dev/null || echo "could not install chromium: the browser test will skip"; \
+	fi
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 # Not part of the two commands: the benchmark report (benchmarks/report.py).
