@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PACKAGES := $(sort $(dir $(wildcard packages/*/pyproject.toml)))
 
-.PHONY: demo test lint browser clean
+.PHONY: demo test lint browser bench bench-gpu clean
 
 $(STAMP): pyproject.toml requirements-dev.txt $(wildcard packages/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,19 @@ browser:
 
 test: lint browser
 	$(BIN)/python -m pytest
+
+# Not part of the two commands: the benchmark report (benchmarks/report.py).
+# bench: every CPU benchmark, --quick, one at a time -> benchmarks/REPORT.md and the
+# README tables. bench-gpu: the GPU suite (8 minutes on one GPU) -> REPORT_GPU.md; it uses
+# GPU_PYTHON (the GPU image's python3 with jax[cuda] and cupy), not the CPU-only .venv,
+# and fails, measuring nothing, where no GPU is visible.
+GPU_PYTHON ?= python3
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/report.py
+
+bench-gpu:
+	$(GPU_PYTHON) benchmarks/report.py --gpu
 
 clean:
 	rm -rf $(VENV)

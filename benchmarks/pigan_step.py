@@ -65,6 +65,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from report_rows import Row, add_json_option, write_rows
+
 HANFORD = {"latent_dim": 8, "width": 1024, "depth": 6, "collocation": 65_536,
            "physics_batch": 1}
 TOLERANCE = {"float64": 1e-9, "float32": 2e-3, "bfloat16": 1e-1}
@@ -633,6 +635,7 @@ def main() -> None:
                         help="CPU threads of every library (default: all this process may use)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="training-configuration override, as in `wengert-hpcgan train`")
+    add_json_option(parser)
     args = parser.parse_args()
     # Thread pools are sized when the libraries load: pin the process first (XLA sizes
     # its pool from the affinity mask), then tell BLAS, OpenMP and torch.
@@ -700,6 +703,27 @@ def main() -> None:
                                          compiled_target, caveat))
         print(f"* {step}: " + ratio_line("eager/torch.func", ms, "wengert eager", "torch.func",
                                          1.0))
+    workload = f"PI-GAN {{step}} step, {args.size}, {args.dtype}, {args.device}, " \
+               f"{args.threads} thread(s)"
+    write_rows(args.json, report_rows(rows, workload, compiled_target, caveat)
+               + [Row("hpc-gan", workload.format(step=step) + ": compile time", ours, theirs,
+                      "JAX (jax.jit)", "s") for step, ours, theirs in
+                  zip(("generator", "critic"), wengert_compile, jax_compile)])
+
+
+def report_rows(rows: dict, workload: str, compiled_target: float, caveat: str) -> list[Row]:
+    """compiled/JAX and eager/torch.func of each step, with the targets printed above
+    (none for compiled/JAX when the two do not run the same program)."""
+    out = []
+    for step, ms in rows.items():
+        name = workload.format(step=step)
+        for ours, peer, target in (("wengert compiled", "JAX", None if caveat else
+                                    compiled_target),
+                                   ("wengert eager", "torch.func", 1.0)):
+            if ours in ms and peer in ms:
+                out.append(Row("hpc-gan", f"{name}, {ours}", ms[ours], ms[peer], peer, "ms",
+                               target, caveat if ours == "wengert compiled" else ""))
+    return out
 
 
 if __name__ == "__main__":
