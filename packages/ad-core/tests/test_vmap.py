@@ -107,8 +107,8 @@ EXTRA = [
     ("argmax", lambda x: wnp.argmax(x, axis=1) + wnp.argmax(x), (_F,)),
     ("argmin", lambda x: wnp.argmin(x, axis=0) + wnp.argmin(x), (_F,)),
     ("argsort", lambda x: wnp.argsort(x, axis=-1), (_F,)),
-    ("bitwise", lambda a, b: registry["bitwise_or"].bind(registry["bitwise_and"].bind(a, b), 1)
-     * wnp.logical_xor(a < b, a >= b), (_I, _I[::-1])),
+    ("bitwise", lambda a, b: ((a & b) | 1) * wnp.logical_xor(a < b, a >= b)
+     + ((~a ^ b) << 2) + (-a >> 1), (_I, _I[::-1])),
     ("compare", lambda a, b: wnp.logical_xor(a <= b, a != b), (_F, _F[::-1])),
     ("random", lambda k: ad.random.normal(k, (2, 3)) + ad.random.bits(k, (3,), np.uint64) % 7,
      (ad.random.split(ad.random.key(0), 3),)),
