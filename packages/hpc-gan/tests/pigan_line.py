@@ -64,3 +64,11 @@ def line_problem() -> tuple[FlowProblem, Observed]:
     Y, u = realisations(FINE, 2000, seed=1)
     snapshots = np.concatenate([Y[:, _cells(CONDUCTIVITY_WELLS)], u[:, _cells(HEAD_WELLS)]], 1)
     return problem, Observed(snapshots, len(CONDUCTIVITY_WELLS))
+
+
+#: Tiny float64 players for the distributed tests under mpiexec (seconds per launch).
+SMALL_TRAINING = {"latent_dim": 2, "width": 8, "depth": 2, "critic_width": 8,
+                  "critic_depth": 2, "batch": 8, "physics_batch": 4, "collocation": 8,
+                  "boundary": 2, "checkpoint_every": 2, "log_every": 1, "critic_steps": 2,
+                  "generator_steps": 1, "dtype": "float64", "lr_generator": 1e-3,
+                  "lr_critic": 1e-3}

@@ -93,13 +93,21 @@ def test_resume_with_another_replica_count_continues_the_run_exactly(tmp_path):
         mpiexec(2, "run_line.py", "resume", str(tmp_path)))
 
 
-def test_killed_rank_ends_the_job_naming_it_and_keeps_the_checkpoint(tmp_path):
-    ended_for_dead_rank(mpiexec(2, "run_line.py", "kill", str(tmp_path)), 1)
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_split_placement_trains_like_one_rank_with_both_players(ranks):
+    assert f"ok: split placement on {ranks} ranks vs one rank" in ok(
+        mpiexec(ranks, "check_split.py"))
+
+
+@pytest.mark.parametrize("placement", ["together", "split"])
+def test_killed_rank_ends_the_job_naming_it_and_keeps_the_checkpoint(tmp_path, placement):
+    ended_for_dead_rank(mpiexec(2, "run_line.py", "kill", str(tmp_path), placement), 1)
     assert checkpoint_iteration(tmp_path / "run") == 2
 
 
-def test_nan_on_one_rank_stops_every_rank_at_the_same_iteration(tmp_path):
-    result = mpiexec(2, "run_line.py", "nan", str(tmp_path))
+@pytest.mark.parametrize("placement", ["together", "split"])
+def test_nan_on_one_rank_stops_every_rank_at_the_same_iteration(tmp_path, placement):
+    result = mpiexec(2, "run_line.py", "nan", str(tmp_path), placement)
     assert result.returncode == 2, result.stderr
     for rank in (0, 1):
         assert (f"rank {rank} stopped: training stopped at iteration 3 on all 2 ranks: rank 1 "
@@ -110,6 +118,15 @@ def test_nan_on_one_rank_stops_every_rank_at_the_same_iteration(tmp_path):
 def test_checkpoint_write_cut_short_leaves_the_last_good_checkpoint(tmp_path):
     ended_for_dead_rank(mpiexec(2, "run_line.py", "killwrite", str(tmp_path)), 0)
     assert checkpoint_iteration(tmp_path / "run") == 2  # not the iteration-4 file being written
+
+
+def test_checkpoint_gather_is_watched_and_a_hung_rank_aborts_it():
+    result = mpiexec(2, "check_gather.py")
+    assert "ok: watched gather == comm.gather" in result.stdout, result.stdout + result.stderr
+    assert result.returncode != 0 and "the gather returned" not in result.stdout
+    assert ("gathering the subdomains' checkpoint (rank 1 hangs) did not complete within 2 s; "
+            "no answer from rank 1 (died or hung); aborting all 2 ranks") in result.stderr, (
+        result.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +155,12 @@ def test_mpiexec_train_on_tiny_and_layout_errors_printed_once(tiny_data, tmp_pat
     assert wrong.stderr.count("1 subdomain(s) x 4 replica(s) need 4 MPI ranks, but the job "
                               "has 2") == 1
     assert not (tmp_path / "wrong").exists()  # refused before any folder was made
+    split = subprocess.run([*command, *train, "--out", str(tmp_path / "split"), "--placement",
+                            "split", "--replicas", "2"], capture_output=True, text=True,
+                           timeout=TIMEOUT, check=False)
+    assert split.returncode == 2
+    assert split.stderr.count("2 role(s) (generators, critic) x 2 replica(s) need 4 MPI ranks"
+                              ", but the job has 2") == 1
 
 
 def test_two_subdomains_of_two_replicas_resume_on_one_replica_each(tiny_data, tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 from mpi4py import MPI
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from pigan_line import line_problem
+from pigan_line import SMALL_TRAINING, line_problem
 from wengert import ad
 from wengert.hpcgan.distributed.loop import Parallel, run_distributed
 from wengert.hpcgan.pigan.config import make_config
@@ -18,11 +18,7 @@ from wengert.hpcgan.pigan.training import read_metrics
 
 comm = MPI.COMM_WORLD
 R = comm.Get_size()
-config = make_config(({"latent_dim": 2, "width": 8, "depth": 2, "critic_width": 8,
-                       "critic_depth": 2, "batch": 8, "physics_batch": 4, "collocation": 8,
-                       "boundary": 2, "steps": 4, "checkpoint_every": 2, "log_every": 1,
-                       "critic_steps": 2, "generator_steps": 1, "dtype": "float64",
-                       "lr_generator": 1e-3, "lr_critic": 1e-3}, "check"))
+config = make_config((SMALL_TRAINING, "check"), ({"steps": 4}, "check"))
 problem, observed = line_problem()
 folder = Path(comm.bcast(tempfile.mkdtemp() if comm.Get_rank() == 0 else None))
 ranks_per_node = 2 if R == 4 else None  # two fake nodes of two ranks at -n 4

@@ -1,12 +1,13 @@
 """Run under mpiexec: train the 1-D line PI-GAN data-parallel, with a fault injected.
 
-    python run_line.py MODE FOLDER
+    python run_line.py MODE FOLDER [PLACEMENT]
 
 MODE ``resume``: 2 iterations on all ranks, resumed to 4 on rank 0 alone (another replica
 count), compared with 4 uninterrupted iterations on all ranks.  ``kill``: rank 1 kills
 itself at iteration 3.  ``nan``: rank 1 sees NaN data at iteration 3.  ``killwrite``:
 rank 0 is killed while writing the iteration-4 checkpoint.  Checkpoints every 2
-iterations.  The pytest wrapper checks the exit code, the messages and the folder.
+iterations.  ``PLACEMENT`` (``together`` by default, or ``split``: rank 1 is then the critic
+rank) is the ``--placement`` of the faulty modes.  The pytest wrapper checks the exit code, the messages and the folder.
 """
 
 import os
@@ -18,30 +19,28 @@ import numpy as np
 from mpi4py import MPI
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from pigan_line import line_problem
+from pigan_line import SMALL_TRAINING, line_problem
 from wengert.hpcgan.distributed import loop
 from wengert.hpcgan.errors import TrainingDiverged
 from wengert.hpcgan.pigan.config import make_config
 from wengert.hpcgan.pigan.training import read_metrics
 
 mode, folder = sys.argv[1], Path(sys.argv[2])
+placement = sys.argv[3] if len(sys.argv) > 3 else "together"
 comm = MPI.COMM_WORLD
 rank = comm.Get_rank()
-SMALL = {"latent_dim": 2, "width": 8, "depth": 2, "critic_width": 8, "critic_depth": 2,
-         "batch": 8, "physics_batch": 4, "collocation": 8, "boundary": 2, "checkpoint_every": 2,
-         "log_every": 1, "critic_steps": 2, "generator_steps": 1, "dtype": "float64",
-         "lr_generator": 1e-3, "lr_critic": 1e-3}
 problem, observed = line_problem()
 
 
 def train(out: Path, steps: int, *, comm=comm, resume=False):
+    shards = 1 if placement == "split" else 2
     if comm.Get_rank() == 0:
         out.mkdir(exist_ok=True)
     comm.Barrier()
-    return loop.run_distributed(problem, observed, make_config((SMALL, "test"),
+    return loop.run_distributed(problem, observed, make_config((SMALL_TRAINING, "test"),
                                                                ({"steps": steps}, "test")),
-                                out, comm=comm, shards=2, resume=resume, progress=False,
-                                parallel=loop.Parallel(timeout=10))
+                                out, comm=comm, shards=shards, resume=resume, progress=False,
+                                parallel=loop.Parallel(timeout=10, placement=placement))
 
 
 draw = loop.draw_shards

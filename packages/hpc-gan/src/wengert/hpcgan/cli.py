@@ -260,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     mpi.add_argument("--decomp", metavar="PxQ",
                      help="domain decomposition (only 1x1 so far)")
     mpi.add_argument("--placement", choices=("together", "split"),
-                     help="generators and critic on the same ranks (only 'together' so far)")
+                     help="generators and critic on the same ranks (together, the default) "
+                          "or on different ranks (split: twice the ranks, snapshots and "
+                          "their cotangents sent between them)")
     mpi.add_argument("--comm-timeout", type=float, metavar="SECONDS",
                      help="abort the job when a collective waits longer (default 300)")
     train.set_defaults(run=_train)

@@ -14,7 +14,7 @@ from ..errors import TrainingError
 from ..pigan.training import (
     CHECKPOINT_FILE,
     RunState,
-    _checkpoint_tree,
+    checkpoint_tree,
     load_checkpoint,
     save_checkpoint,
     state_from_tree,
@@ -25,7 +25,7 @@ def save_states(out: Path, states: list[RunState]) -> Path:
     """Write every subdomain's state into the run's one checkpoint file."""
     if len(states) == 1:
         return save_checkpoint(out, states[0])
-    tree = {f"subdomain_{i}": _checkpoint_tree(s) for i, s in enumerate(states)}
+    tree = {f"subdomain_{i}": checkpoint_tree(s) for i, s in enumerate(states)}
     return nn.save(out / CHECKPOINT_FILE, ad.tree_map(np.asarray, tree))
 
 
@@ -37,7 +37,7 @@ def load_states(out: Path, likes: list[RunState]) -> list[RunState]:
     if not path.is_file():
         raise TrainingError(f"{out} has no checkpoint ({CHECKPOINT_FILE} is missing); start "
                             "the run without --resume")
-    like = {f"subdomain_{i}": _checkpoint_tree(s) for i, s in enumerate(likes)}
+    like = {f"subdomain_{i}": checkpoint_tree(s) for i, s in enumerate(likes)}
     try:
         tree = nn.load(path, like)
     except Exception as exc:  # truncated, corrupted or of another decomposition

@@ -15,6 +15,11 @@ With a domain decomposition (level 1) the world is ``n_subdomains × R`` ranks: 
 ``s·R + r`` is replica ``r`` of subdomain ``s``.  Gradients are averaged within a
 subdomain's replicas; metrics and finiteness flags over the whole world; generator steps
 exchange interface values with the same replica of each neighbouring subdomain.
+
+With ``--placement split`` the world is ``2 × R`` ranks: ranks ``0..R-1`` hold the
+generators, ranks ``R..2R-1`` the critics, and generator rank ``r`` works with critic rank
+``R + r`` on the same data shards (see `placement`).  Gradients are averaged within a
+role's ranks; metrics and finiteness flags over the whole world.
 """
 
 from __future__ import annotations
@@ -37,11 +42,11 @@ from ..pigan.training import (
     METRICS_FILE,
     Observed,
     RunState,
-    _check_finite,
-    _log,
-    _trim_metrics,
+    append_metrics,
+    check_finite,
     initial_state,
     save_checkpoint,
+    trim_metrics,
 )
 from .allreduce import DEFAULT_BUCKET_BYTES, HierarchicalAllreduce
 from .checkpoints import load_states, save_states
@@ -49,6 +54,7 @@ from .decomposition import DEFAULT_OVERLAP, Decomposition, restrict
 from .interface import Interface, exchange, interface_points, interfaces, values
 from .interface import generator_gradients as coupled_generator_gradients
 from .mpi import mpi
+from .placement import PLACEMENTS, SplitSteps, generator_metrics, make_split_steps
 from .sharding import check_shards, draw_shards
 from .topology import topology
 from .watchdog import Watchdog
@@ -64,7 +70,7 @@ class Parallel:
     bucket_bytes: int = DEFAULT_BUCKET_BYTES
     timeout: float = 300.0  # seconds a collective may wait before the job is aborted
     decomp: str = "1x1"  # level-1 domain decomposition, PxQ
-    placement: str = "together"  # generators and critic on the same ranks
+    placement: str = "together"  # generators and critic on the same ranks, or "split"
     overlap: int = DEFAULT_OVERLAP  # cells each subdomain extends past its core
     interface_weight: float = 1.0  # weight of the interface-continuity loss
 
@@ -83,6 +89,8 @@ class Replica:
     subdomain: int = 0
     faces: tuple[Interface, ...] = ()
     n_subdomains: int = 1
+    role: str = "both"  # "generator" or "critic" under --placement split
+    partner: int = -1  # the world rank of the other role's rank with the same shards
     comm_seconds: float = 0.0  # spent in all-reduces and interface exchanges so far
 
     @property
@@ -92,14 +100,19 @@ class Replica:
 
 def check_layout(parallel: Parallel, size: int, n_subdomains: int = 1) -> int:
     """The replica count of ``parallel`` on a job of ``size`` ranks, or an error naming the fix."""
-    if parallel.placement != "together":
-        raise TrainingError(f"--placement {parallel.placement}: split placement is not "
-                            "implemented yet; run with --placement together")
-    replicas = parallel.replicas or max(size // n_subdomains, 1)
-    if replicas * n_subdomains != size:
-        raise TrainingError(f"{n_subdomains} subdomain(s) x {replicas} replica(s) need "
-                            f"{replicas * n_subdomains} MPI ranks, but the job has {size}; "
-                            f"launch with mpiexec -n {replicas * n_subdomains}")
+    if parallel.placement not in PLACEMENTS:
+        raise TrainingError(f"unknown --placement {parallel.placement!r}; choose one of "
+                            f"{', '.join(PLACEMENTS)}")
+    roles = 2 if parallel.placement == "split" else 1
+    if roles == 2 and n_subdomains > 1:
+        raise TrainingError("--placement split works with one domain so far; drop --decomp, "
+                            "or use --placement together with --decomp")
+    replicas = parallel.replicas or max(size // (n_subdomains * roles), 1)
+    if replicas * n_subdomains * roles != size:
+        what = "subdomain(s)" if roles == 1 else "role(s) (generators, critic)"
+        raise TrainingError(f"{n_subdomains * roles} {what} x {replicas} replica(s) need "
+                            f"{replicas * n_subdomains * roles} MPI ranks, but the job has "
+                            f"{size}; launch with mpiexec -n {replicas * n_subdomains * roles}")
     return replicas
 
 
@@ -110,12 +123,14 @@ def connect(world: Any, parallel: Parallel, config: TrainConfig, shards: int,
     replicas = check_layout(parallel, world.Get_size(), n_sub)
     check_shards(config, shards, replicas)
     rank = world.Get_rank()
-    subdomain, replica = divmod(rank, replicas)
+    group, replica = divmod(rank, replicas)  # group: the subdomain, or the role when split
+    split = parallel.placement == "split"
+    subdomain = 0 if split else group
     watchdog = Watchdog(world, parallel.timeout)
-    comm = world if n_sub == 1 else world.Split(subdomain, rank)
+    comm = world if replicas == world.Get_size() else world.Split(group, rank)
     reducer = HierarchicalAllreduce(topology(comm, parallel.ranks_per_node), watchdog,
                                     parallel.bucket_bytes)
-    world_reducer = None if n_sub == 1 else HierarchicalAllreduce(
+    world_reducer = None if comm is world else HierarchicalAllreduce(
         topology(world, parallel.ranks_per_node), watchdog, parallel.bucket_bytes)
     faces = () if n_sub == 1 else tuple(interfaces(
         decomposition, subdomain, lambda j: j * replicas + replica))
@@ -125,7 +140,8 @@ def connect(world: Any, parallel: Parallel, config: TrainConfig, shards: int,
     per_rank = shards // replicas
     return Replica(world, comm, reducer, world_reducer, watchdog,
                    range(replica * per_rank, (replica + 1) * per_rank), shards, subdomain,
-                   faces, n_sub)
+                   faces, n_sub, role=("generator", "critic")[group] if split else "both",
+                   partner=(1 - group) * replicas + replica if split else -1)
 
 
 def run_distributed(problem: FlowProblem, observed: Observed, config: TrainConfig, out: Path, *,
@@ -144,7 +160,8 @@ def run_distributed(problem: FlowProblem, observed: Observed, config: TrainConfi
     pieces = subdomain_problems(problem, observed, decomposition)
     problem, observed = pieces[replica.subdomain]
     snapshots = observed.normaliser(problem, dtype)
-    steps = make_steps(config, snapshots, backend)
+    split = replica.role != "both"
+    steps = (make_split_steps if split else make_steps)(config, snapshots, backend)
     state = _starting_state(replica, pieces, config, out, resume)
     bar = tqdm(total=config.steps, initial=min(state.iteration, config.steps),
                desc=f"train {problem.name} ({steps.backend}, {comm.Get_size()} ranks)",
@@ -156,20 +173,24 @@ def run_distributed(problem: FlowProblem, observed: Observed, config: TrainConfi
         while state.iteration < config.steps:
             start, comm_start = time.perf_counter(), replica.comm_seconds
             replica.watchdog.context = f"iteration {state.iteration + 1}"
-            state, metrics = _iteration(state, steps, replica, problem, observed, config, dtype,
-                                        coupling)
+            if split:
+                state, metrics = _split_iteration(state, steps, replica, problem, observed,
+                                                  config, dtype)
+            else:
+                state, metrics = _iteration(state, steps, replica, problem, observed, config,
+                                            dtype, coupling)
             good = state
             metrics["step_time"] = time.perf_counter() - start
             metrics["comm_time"] = replica.comm_seconds - comm_start  # this rank's
             due = state.iteration == config.steps
             if replica.is_root and (state.iteration % config.log_every == 0 or due):
-                _log(out, state.iteration, metrics)
+                append_metrics(out, state.iteration, metrics)
             if state.iteration % config.checkpoint_every == 0 or due:
-                checkpoint(replica, out, state)
+                state = checkpoint(replica, out, state)
             bar.update(1)
     except KeyboardInterrupt:
-        if replica.is_root and replica.n_subdomains == 1:  # replicas are equal: rank 0's
-            save_checkpoint(out, good)                     # last whole iteration is the run's
+        if replica.is_root and replica.world_reducer is None:  # replicas are equal: rank
+            save_checkpoint(out, good)                         # 0's last iteration is the run's
         raise TrainingInterrupted(f"interrupted at iteration {good.iteration}; continue from "
                                   f"the last checkpoint in {out} with --resume") from None
     finally:
@@ -195,19 +216,31 @@ class Coupling:
     h: float
 
 
-def checkpoint(replica: Replica, out: Path, state: RunState) -> None:
+def checkpoint(replica: Replica, out: Path, state: RunState) -> RunState:
     """Rank 0 writes the one checkpoint of every subdomain atomically (the replicas of a
     subdomain are equal: its first replica's state is sent); nobody continues before it
-    is whole."""
-    if replica.n_subdomains == 1:
+    is whole.  Under split placement rank 0 receives the critic's half of the state and
+    returns the whole state; other ranks get their ``state`` back."""
+    if replica.role == "critic" and replica.partner == 0:
+        replica.watchdog.gather((state.critic, state.critic_opt), "gathering the critic's "
+                                "checkpoint")
+    elif replica.role != "both":
+        parts = replica.watchdog.gather(None, "gathering the critic's checkpoint")
+        if replica.is_root:
+            critic, critic_opt = next(p for p in parts if p is not None)
+            state = RunState(state.generators, critic, state.generator_opt, critic_opt,
+                             state.iteration)
+            save_states(out, [state])
+    elif replica.n_subdomains == 1:
         if replica.is_root:
             save_states(out, [state])
     else:
-        replica.watchdog.barrier("barrier before gathering the checkpoint")
-        states = replica.world.gather(state if replica.comm.Get_rank() == 0 else None, root=0)
+        states = replica.watchdog.gather(state if replica.comm.Get_rank() == 0 else None,
+                                         "gathering the subdomains' checkpoint")
         if replica.is_root:
             save_states(out, [s for s in states if s is not None])
     replica.watchdog.barrier("checkpoint barrier")
+    return state
 
 
 def _starting_state(replica: Replica, pieces: list, config: TrainConfig, out: Path,
@@ -222,7 +255,7 @@ def _starting_state(replica: Replica, pieces: list, config: TrainConfig, out: Pa
     if replica.is_root:
         try:
             loaded = load_states(out, fresh)
-            _trim_metrics(out, loaded[0].iteration)
+            trim_metrics(out, loaded[0].iteration)
         except TrainingError as exc:
             error = str(exc)
     loaded, error = replica.world.bcast((loaded, error), root=0)
@@ -288,12 +321,27 @@ def _average(replica: Replica, grads: Any, metrics: dict, iteration: int, config
     names = sorted(metrics)
     local = np.array([float(metrics[k]) for k in names])
     bad = np.zeros(world.Get_size())
-    bad[world.Get_rank()] = not all(math.isfinite(v) and abs(v) <= config.divergence_limit
-                                    for v in local)
+    bad[world.Get_rank()] = not _sound(local, config)
     if replica.world_reducer is None:
         grads, local, bad = replica.reducer.mean_tree((grads, local, bad))
     else:
         local, bad = replica.world_reducer.mean_tree((local, bad))
+    averaged = dict(zip(names, map(float, local)))
+    if replica.world_reducer is None:
+        averaged[norm_key] = float(global_norm(grads))  # the norm of the step actually taken
+    _stop_if_bad(world, bad, averaged, iteration, config)
+    replica.comm_seconds += time.perf_counter() - start
+    return grads, averaged
+
+
+def _sound(values: np.ndarray, config: TrainConfig) -> bool:
+    return all(math.isfinite(v) and abs(v) <= config.divergence_limit for v in values)
+
+
+def _stop_if_bad(world: Any, bad: np.ndarray, averaged: dict, iteration: int,
+                 config: TrainConfig) -> None:
+    """Every rank raises the same `TrainingDiverged` when any rank flagged its numbers
+    (``bad`` is the all-reduced flag vector), or when the averaged metrics diverge."""
     culprits = [r for r, flag in enumerate(bad) if flag > 0]
     if culprits:
         raise TrainingDiverged(
@@ -301,9 +349,99 @@ def _average(replica: Replica, grads: Any, metrics: dict, iteration: int, config
             f"rank{'s' if len(culprits) > 1 else ''} {', '.join(map(str, culprits))} computed a "
             "non-finite or diverging loss or gradient; the last good checkpoint was kept. Lower "
             "the learning rates, raise gp_lambda, or check the data for NaN")
-    averaged = dict(zip(names, map(float, local)))
-    if replica.world_reducer is None:
-        averaged[norm_key] = float(global_norm(grads))  # the norm of the step actually taken
-    _check_finite(averaged, iteration, config.divergence_limit)
+    check_finite(averaged, iteration, config.divergence_limit)
+
+
+# ---- --placement split ---------------------------------------------------------------------
+
+_CRITIC_METRICS = ("critic_grad_norm", "critic_loss", "penalty", "wasserstein")
+_GENERATOR_METRICS = ("adversarial", "bc", "generator_grad_norm", "generator_loss", "pde")
+_SNAPSHOT_TAG, _COTANGENT_TAG = 5100, 5200
+
+
+def _split_iteration(state: RunState, steps: SplitSteps, replica: Replica, problem: FlowProblem,
+                     observed: Observed, config: TrainConfig, dtype: Any
+                     ) -> tuple[RunState, dict]:
+    """One iteration of a generator rank or of a critic rank (`placement`)."""
+    i = state.iteration + 1
+    gen, critic, g_opt, c_opt = (state.generators, state.critic, state.generator_opt,
+                                 state.critic_opt)
+    generator = replica.role == "generator"
+    shape = (config.batch // replica.shards * len(replica.owned), len(observed.snapshots[0]))
+    metrics: dict = {}
+
+    def batch(kind: str) -> dict:
+        return draw_shards(problem, observed.snapshots, config, i, kind, replica.owned,
+                           replica.shards, dtype)
+
+    for k in range(config.critic_steps):
+        b = batch(f"critic {k}")
+        if generator:
+            fake = np.ascontiguousarray(steps.snapshots(gen, b["xi"]), dtype)
+            _talk(replica, [replica.world.Isend(fake, replica.partner, _SNAPSHOT_TAG)],
+                  "sending snapshots to the critic")
+            _, m = _share(replica, None, {}, _CRITIC_METRICS, i, config)
+        else:
+            fake = _receive(replica, shape, dtype, _SNAPSHOT_TAG, "snapshots from the generators")
+            grads, m = steps.critic_gradients(critic, fake, b)
+            grads, m = _share(replica, grads, m, _CRITIC_METRICS, i, config)
+            critic, c_opt = steps.critic_update(critic, grads, c_opt)
+        metrics.update(m)
+    for k in range(config.generator_steps):
+        if generator:
+            b = batch(f"generator {k}")
+            fake = np.ascontiguousarray(steps.snapshots(gen, b["xi"]), dtype)
+            reply = np.empty(1 + fake.size, dtype)
+            requests = [replica.world.Isend(fake, replica.partner, _SNAPSHOT_TAG),
+                        replica.world.Irecv(reply, replica.partner, _COTANGENT_TAG)]
+            physics, terms = steps.physics_gradients(gen, b)  # while the critic works
+            _talk(replica, requests, "exchanging snapshots and cotangents with the critic")
+            grads = steps.adversarial_gradients(gen, b["xi"], reply[1:].reshape(fake.shape),
+                                                physics)
+            grads, m = _share(replica, grads, generator_metrics(config, terms, reply[0]),
+                              _GENERATOR_METRICS, i, config)
+            gen, g_opt = steps.generator_update(gen, grads, g_opt)
+        else:
+            fake = _receive(replica, shape, dtype, _SNAPSHOT_TAG, "snapshots from the generators")
+            value, cotangent = steps.adversarial_cotangent(critic, fake)
+            reply = np.concatenate([np.reshape(np.asarray(value, dtype), 1),
+                                    np.asarray(cotangent, dtype).ravel()])
+            _talk(replica, [replica.world.Isend(reply, replica.partner, _COTANGENT_TAG)],
+                  "sending cotangents to the generators")
+            _, m = _share(replica, None, {}, _GENERATOR_METRICS, i, config)
+        metrics.update(m)
+    return RunState(gen, critic, g_opt, c_opt, i), metrics
+
+
+def _talk(replica: Replica, requests: list, what: str) -> None:
+    start = time.perf_counter()
+    replica.watchdog.waitall(requests, f"{what} (rank {replica.partner})")
+    replica.comm_seconds += time.perf_counter() - start
+
+
+def _receive(replica: Replica, shape: tuple, dtype: Any, tag: int, what: str) -> np.ndarray:
+    out = np.empty(shape, dtype)
+    _talk(replica, [replica.world.Irecv(out, replica.partner, tag)], f"receiving {what}")
+    return out
+
+
+def _share(replica: Replica, grads: Any, metrics: dict, names: tuple[str, ...],
+           iteration: int, config: TrainConfig) -> tuple[Any, dict]:
+    """Split placement's `_average`: the gradient (``None`` on the other role's ranks) is
+    averaged over this role's ranks; the step's metrics ``names``, held by one role, and
+    every rank's finiteness flag over the world."""
+    start = time.perf_counter()
+    world = replica.world
+    if grads is not None:
+        grads = replica.reducer.mean_tree(grads)
+        metrics = dict(metrics, **{next(k for k in names if k.endswith("grad_norm")):
+                                   global_norm(grads)})
+    local = np.array([float(metrics.get(k, 0.0)) for k in names])
+    held = np.array([k in metrics for k in names], np.float64)
+    bad = np.zeros(world.Get_size())
+    bad[world.Get_rank()] = not _sound(local, config)
+    local, held, bad = replica.world_reducer.sum([local, held, bad])
+    averaged = {k: float(v / n) for k, v, n in zip(names, local, held)}
+    _stop_if_bad(world, bad, averaged, iteration, config)
     replica.comm_seconds += time.perf_counter() - start
     return grads, averaged

@@ -10,6 +10,7 @@ above one step's time.
 
 from __future__ import annotations
 
+import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -55,6 +56,25 @@ class Watchdog:
 
     def barrier(self, what: str) -> None:
         self.waitall([self.comm.Ibarrier()], what)
+
+    def gather(self, obj: Any, what: str, root: int = 0) -> list[Any] | None:
+        """``comm.gather(obj, root)`` with every wait under the deadline: the objects are
+        pickled and travel as bytes (``Igather`` of the lengths, then ``Igatherv``), since
+        mpi4py's object gather has no non-blocking form.  ``root`` gets the list in rank
+        order, the other ranks ``None``."""
+        MPI = mpi()
+        payload = np.frombuffer(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL), np.uint8)
+        is_root = self.comm.Get_rank() == root
+        lengths = np.zeros(self.comm.Get_size() if is_root else 0, np.int64)
+        self.waitall([self.comm.Igather(np.array([payload.size], np.int64),
+                                        lengths if is_root else None, root)], what)
+        received = np.empty(int(lengths.sum()), np.uint8) if is_root else None
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if is_root else None
+        self.waitall([self.comm.Igatherv(
+            payload, [received, lengths, offsets, MPI.BYTE] if is_root else None, root)], what)
+        if not is_root:
+            return None
+        return [pickle.loads(received[o:o + n].tobytes()) for o, n in zip(offsets, lengths)]
 
     def _answer_pings(self) -> None:
         MPI = mpi()

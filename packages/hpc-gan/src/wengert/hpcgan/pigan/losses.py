@@ -89,20 +89,29 @@ def flux_residual(gen: Generators, xi: Array, x: Array, normal: Array, inflow: A
 
 def generator_terms(gen: Generators, critic: Any, snapshots: Snapshots, batch: dict) -> dict:
     """The generator objective's three terms (combined with weights by the step):
-    ``adversarial = −E[D(fake)]``, ``pde = mean r²``, ``bc = mean b²`` over all boundaries.
+    ``adversarial = −E[D(fake)]``, ``pde = mean r²``, ``bc = mean b²`` over all boundaries."""
+    fake = snapshots.of(gen, batch["xi"])
+    return {"adversarial": adversarial_term(critic, snapshots, fake),
+            **physics_terms(gen, batch)}
 
-    The physics terms use their own (smaller) batch of latents ``xi_physics``: the
-    residual costs far more per realisation than a snapshot, and it constrains each
-    realisation separately, so fewer realisations per step suffice."""
-    xi = batch["xi"]
-    fake = snapshots.standardise(snapshots.of(gen, xi))
+
+def adversarial_term(critic: Any, snapshots: Snapshots, fake: Array) -> Array:
+    """``−E[D(fake)]`` for generated snapshots ``fake`` in physical units."""
+    return -wnp.mean(critic(snapshots.standardise(fake)))
+
+
+def physics_terms(gen: Generators, batch: dict) -> dict:
+    """``pde = mean r²`` and ``bc = mean b²`` (all boundaries) of the generated fields.
+
+    They use their own (smaller) batch of latents ``xi_physics``: the residual costs far
+    more per realisation than a snapshot, and it constrains each realisation separately,
+    so fewer realisations per step suffice."""
     xi = batch["xi_physics"]
     r = pde_residual(gen, xi, batch["x"], batch["source"])
     b_dir = dirichlet_residual(gen, xi, batch["x_dirichlet"], batch["head"])
     b_flux = flux_residual(gen, xi, batch["x_flux"], batch["normal"], batch["inflow"])
     n_bc = b_dir.shape[1] + b_flux.shape[1]
     return {
-        "adversarial": -wnp.mean(critic(fake)),
         "pde": wnp.mean(r * r),
         "bc": (wnp.sum(b_dir * b_dir) + wnp.sum(b_flux * b_flux)) / (n_bc * b_dir.shape[0]),
     }
@@ -120,7 +129,14 @@ def gradient_penalty(critic: Any, real: Array, fake: Array, eps: Array) -> Array
 def critic_terms(critic: Any, gen: Generators, snapshots: Snapshots, batch: dict) -> dict:
     """The critic objective's terms: ``wasserstein = E[D(real)] − E[D(fake)]`` (the
     estimate the critic maximises) and the gradient penalty."""
-    fake = ad.stop_gradient(snapshots.standardise(snapshots.of(gen, batch["xi"])))
+    fake = ad.stop_gradient(snapshots.of(gen, batch["xi"]))
+    return critic_terms_of(critic, snapshots, fake, batch)
+
+
+def critic_terms_of(critic: Any, snapshots: Snapshots, fake: Array, batch: dict) -> dict:
+    """`critic_terms` for given generated snapshots ``fake`` (physical units): what a
+    critic on another rank than the generators computes from the snapshots it receives."""
+    fake = snapshots.standardise(fake)
     real = snapshots.standardise(batch["real"])
     return {
         "wasserstein": wnp.mean(critic(real)) - wnp.mean(critic(fake)),

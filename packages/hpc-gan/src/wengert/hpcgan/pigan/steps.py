@@ -103,12 +103,16 @@ def make_steps(config: TrainConfig, snapshots: Snapshots, backend: str = "eager"
         grads, metrics = generator_gradients(gen, critic, batch)
         return (*opt_g.update(gen, grads, state), metrics)
 
-    functions = (critic_step, generator_step, critic_gradients, generator_gradients,
-                 opt_c.update, opt_g.update)
     backend = resolve_backend(backend)
-    if backend == "xla":
-        functions = tuple(map(_xla().jit, functions))
+    functions = map(compiler(backend), (critic_step, generator_step, critic_gradients,
+                                        generator_gradients, opt_c.update, opt_g.update))
     return Steps(*functions, backend)
+
+
+def compiler(backend: str) -> Callable[[Callable], Callable]:
+    """What makes a step function for ``backend`` (resolved): ``xla.jit`` for ``xla``,
+    the function itself for ``eager``."""
+    return _xla().jit if backend == "xla" else (lambda f: f)
 
 
 def resolve_backend(backend: str) -> str:

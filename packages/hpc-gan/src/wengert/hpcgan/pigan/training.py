@@ -95,7 +95,9 @@ def _counted(state: nn.OptState) -> nn.OptState:
 
 # ---- checkpoints ---------------------------------------------------------------------------
 
-def _checkpoint_tree(state: RunState) -> dict:
+def checkpoint_tree(state: RunState) -> dict:
+    """The tree a checkpoint file stores for ``state`` (players, optimiser moments, step
+    counts): the one layout shared by single-process and distributed checkpoints."""
     return {"generators": state.generators, "critic": state.critic,
             "generator_opt": ad.tree_leaves(state.generator_opt.tree),
             "critic_opt": ad.tree_leaves(state.critic_opt.tree),
@@ -105,7 +107,7 @@ def _checkpoint_tree(state: RunState) -> dict:
 
 def save_checkpoint(folder: Path, state: RunState) -> Path:
     """Write the run state atomically (the old checkpoint stays until the new one is whole)."""
-    host = ad.tree_map(np.asarray, _checkpoint_tree(state))
+    host = ad.tree_map(np.asarray, checkpoint_tree(state))
     return nn.save(folder / CHECKPOINT_FILE, host)
 
 
@@ -116,7 +118,7 @@ def load_checkpoint(folder: Path, like: RunState) -> RunState:
         raise TrainingError(f"{folder} has no checkpoint ({CHECKPOINT_FILE} is missing); start "
                             "the run without --resume")
     try:
-        tree = nn.load(path, _checkpoint_tree(like))
+        tree = nn.load(path, checkpoint_tree(like))
     except Exception as exc:  # truncated, corrupted or of another model: never half-load
         raise TrainingError(f"cannot read the checkpoint {path} ({exc}); it is damaged or "
                             "belongs to another configuration: start a new run in another "
@@ -201,9 +203,9 @@ def read_metrics(out: Path) -> list[dict]:
     return rows
 
 
-def _trim_metrics(out: Path, iteration: int) -> None:
-    """On resume, keep only the metrics up to the checkpoint: the log then reads as one
-    continuous run."""
+def trim_metrics(out: Path, iteration: int) -> None:
+    """On resume, keep only the metrics up to the checkpoint's ``iteration``: the log then
+    reads as one continuous run."""
     rows = [r for r in read_metrics(out) if r["iteration"] <= iteration]
     text = "".join(json.dumps(r) + "\n" for r in rows).encode()
     write_atomically(out / METRICS_FILE, lambda handle: handle.write(text))
@@ -211,7 +213,9 @@ def _trim_metrics(out: Path, iteration: int) -> None:
 
 # ---- the loop ----------------------------------------------------------------------------
 
-def _check_finite(metrics: dict, iteration: int, limit: float) -> None:
+def check_finite(metrics: dict, iteration: int, limit: float) -> None:
+    """Raise `TrainingDiverged`, naming the metric and the remedies, when a metric is not
+    finite or above ``limit``: the caller then keeps its last good checkpoint."""
     for name, value in metrics.items():
         if not math.isfinite(value) or abs(value) > limit:
             raise TrainingDiverged(
@@ -238,7 +242,7 @@ def run_training(problem: FlowProblem, observed: Observed, config: TrainConfig, 
     state = initial_state(problem, observed, config)
     if resume:
         state = load_checkpoint(out, state)
-        _trim_metrics(out, state.iteration)
+        trim_metrics(out, state.iteration)
     elif (out / METRICS_FILE).exists():
         (out / METRICS_FILE).unlink()
     state = move(state)
@@ -251,11 +255,11 @@ def run_training(problem: FlowProblem, observed: Observed, config: TrainConfig, 
             start = time.perf_counter()
             state, metrics = _iteration(state, steps, problem, observed, config, move, dtype)
             metrics = {k: float(v) for k, v in metrics.items()}
-            _check_finite(metrics, state.iteration, config.divergence_limit)
+            check_finite(metrics, state.iteration, config.divergence_limit)
             good = state
             metrics["step_time"] = time.perf_counter() - start
             if state.iteration % config.log_every == 0 or state.iteration == config.steps:
-                _log(out, state.iteration, metrics)
+                append_metrics(out, state.iteration, metrics)
                 bar.set_postfix({k: f"{metrics[k]:.3g}" for k in ("wasserstein", "pde", "bc")
                                  if k in metrics}, refresh=False)
             if state.iteration % config.checkpoint_every == 0 or state.iteration == config.steps:
@@ -289,7 +293,9 @@ def _iteration(state: RunState, steps: Steps, problem: FlowProblem, observed: Ob
     return RunState(gen, critic, g_opt, c_opt, i), metrics
 
 
-def _log(out: Path, iteration: int, metrics: dict) -> None:
+def append_metrics(out: Path, iteration: int, metrics: dict) -> None:
+    """Append one iteration's row to ``metrics.jsonl``, flushed to disk (a kill leaves at
+    most a cut last line, which `read_metrics` drops)."""
     with open(out / METRICS_FILE, "a") as handle:
         handle.write(json.dumps({"iteration": iteration, **metrics}) + "\n")
         handle.flush()
