@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+
 import wengert.xla as xla
 
 BINARY: dict[str, Callable] = {
