@@ -127,6 +127,54 @@ def test_conv_other_layouts_agree_with_channels_last():
         (x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1)), order=2)
 
 
+# Geometries for the three implementation paths (patch matrix, input-side scatter, one
+# GEMM per output pixel): one input channel, a transposed (non-contiguous) operand as a
+# kernel derivative passes, a large kernel over a dilated input with few outputs.
+PATH_CASES = [
+    ((3, 9, 8, 1), (3, 2, 1, 4), (1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1)),
+    ((3, 9, 8, 1), (3, 2, 1, 4), (2, 1), ((1, 0), (0, 1)), (1, 1), (1, 2)),
+    ((3, 7, 6, 5), (3, 3, 5, 2), (1, 1), ((2, 2), (1, 2)), (1, 1), (1, 1)),
+    ((2, 4, 5, 3), (7, 8, 3, 2), (1, 1), ((2, 1), (2, 3)), (2, 2), (1, 1)),
+    ((2, 4, 5, 3), (6, 5, 3, 2), (2, 1), ((1, 1), (3, -1)), (2, 3), (1, 2)),
+]
+
+
+@pytest.mark.parametrize("case", PATH_CASES)
+@pytest.mark.parametrize("transposed", [False, True])
+def test_every_convolution_path_matches_the_loop_reference(case, transposed):
+    from wengert.ad.primitives import convolution as conv
+
+    x_shape, w_shape, strides, padding, lhs_dil, rhs_dil = case
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    if transposed:  # same values, memory in the opposite axis order
+        x = np.ascontiguousarray(x.transpose(3, 2, 1, 0)).transpose(3, 2, 1, 0)
+        w = np.ascontiguousarray(w.transpose(3, 2, 1, 0)).transpose(3, 2, 1, 0)
+    want = reference_conv(x, w, strides, padding, lhs_dil, rhs_dil, 1)
+    got = conv._im2col_conv(x, w, strides, padding, lhs_dil, rhs_dil, 1)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    got = conv._window_conv(x, w, strides, padding, lhs_dil, rhs_dil)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    if strides == (1, 1):
+        got = conv._scatter_conv(x, w, padding, lhs_dil, rhs_dil)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_each_path_is_chosen_where_it_saves_the_most():
+    """DCGAN's shapes: the kernel derivative of a stride-2 transposed convolution
+    (batch as channels, a 32x32 cotangent as kernel over a dilated input) takes the
+    per-pixel path; the transposed convolution itself the scatter path; a plain
+    3x3 convolution the patch matrix."""
+    from wengert.ad.primitives import convolution as conv
+
+    pads = ((2, 2), (2, 2))
+    assert conv._algorithm((32, 16, 16, 32), (32, 32, 32, 3), (1, 1), pads, (2, 2),
+                           (1, 1)) is conv._window_conv
+    assert conv._algorithm((32, 16, 16, 32), (4, 4, 32, 3), (1, 1), pads, (2, 2),
+                           (1, 1)) is conv._scatter_conv
+    assert conv._algorithm((32, 16, 16, 64), (3, 3, 64, 64), (1, 1), ((1, 1), (1, 1)), (1, 1),
+                           (1, 1)) is conv._im2col_conv
+
+
 def test_same_padding_keeps_size_and_puts_the_extra_pixel_last():
     assert lax.padtype_to_pads((8, 7), (3, 4), (1, 1), "SAME") == ((1, 1), (1, 2))
     assert lax.padtype_to_pads((7,), (3,), (2,), "SAME") == ((1, 1),)

@@ -180,3 +180,45 @@ def test_state_dict_without_a_torch_module_uses_our_paths():
     again = nn.from_torch(sd, like=nn.Chain(nn.Dense(4, 8), nn.LSTM(8, 2)))
     np.testing.assert_array_equal(again.layers[0].weight, model.layers[0].weight)
     np.testing.assert_array_equal(again.layers[1].cell.b, model.layers[1].cell.b)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "RNN"])
+def test_hidden_bias_trains_both_biases_as_pytorch_does(torch, rng, kind):
+    """`hidden_bias=True` keeps PyTorch's `bias_hh` as a parameter of its own: after SGD
+    steps the model still equals PyTorch's; one summed bias moves half as far."""
+    ref = getattr(torch.nn, kind)(3, 4, batch_first=True).double()
+    x, y = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 4))
+    two = nn.from_torch(ref, like=getattr(nn, kind)(3, 4, hidden_bias=True, **F64))
+    one = nn.from_torch(ref, like=getattr(nn, kind)(3, 4, **F64))
+    assert two.cell.bh is not None and one.cell.bh is None
+    opt, topt = nn.Descent(0.5), torch.optim.SGD(ref.parameters(), 0.5)
+    states = [opt.init(two), opt.init(one)]
+    for _ in range(3):
+        topt.zero_grad()
+        ((ref(torch.tensor(x))[0] - torch.tensor(y)) ** 2).mean().backward()
+        topt.step()
+        two, states[0], _ = nn.train_step(two, lambda m, x, y: nn.mse(m(x), y), (x, y), opt,
+                                          states[0])
+        one, states[1], _ = nn.train_step(one, lambda m, x, y: nn.mse(m(x), y), (x, y), opt,
+                                          states[1])
+    want = ref(torch.tensor(x))[0].detach().numpy()
+    np.testing.assert_allclose(two(x), want, rtol=1e-9, atol=1e-12)
+    assert np.abs(one(x) - want).max() > 1e-4
+    back = nn.to_torch_state_dict(two, like=ref)
+    for name, value in ref.state_dict().items():
+        np.testing.assert_allclose(back[name].numpy(), value.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_from_torch_copies_so_pytorch_updates_do_not_leak_in(torch):
+    """Biases, norms and embeddings used to be views of PyTorch's tensors: a PyTorch
+    optimiser step (in place) then changed the converted model too."""
+    ref = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4),
+                              torch.nn.Embedding(5, 4)).double()
+    ours = nn.from_torch(ref, like=nn.Chain(nn.Dense(3, 4, **F64), nn.LayerNorm(4, **F64),
+                                            nn.Embedding(5, 4, **F64)))
+    before = [np.array(a) for a in nn.parameters(ours)]
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(1.0)
+    for a, b in zip(nn.parameters(ours), before):
+        np.testing.assert_array_equal(a, b)

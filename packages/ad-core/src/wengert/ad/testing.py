@@ -81,7 +81,8 @@ def check_grads(f: Callable, args: Sequence[Any], order: int = 1, *,
     if "rev" in modes:
         v = tree_map(lambda yi: _random_like(yi, rng), y)
         _, back = pullback(f, *args)
-        cts = back(tree_map(lambda vi, yi: np.zeros_like(yi) if vi is None else vi, v, y,
+        cts = back(tree_map(lambda vi, yi: vi if vi is not None or yi is None else
+                            np.zeros_like(yi), v, y,
                             is_leaf=lambda t: t is None))
         lhs, rhs = _inner(v, dy_fd), _inner(cts, u)
         scale = max(1.0, abs(lhs), abs(rhs))

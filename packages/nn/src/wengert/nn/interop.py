@@ -15,7 +15,8 @@ the next PyTorch module's tensors, converted between the two layouts:
   is not used); LayerNorm/GroupNorm/InstanceNorm: ``weight, bias``;
 * RNN/LSTM/GRU (``nn.LSTM`` with ``num_layers`` or ``nn.LSTMCell``): the
   ``_ih``/``_hh`` matrices transposed; RNN and LSTM keep one bias, the sum of
-  PyTorch's two (the same function); GRU keeps both;
+  PyTorch's two (the same function), or both with ``hidden_bias=True``; GRU
+  keeps both;
 * MultiHeadAttention: ``in_proj_weight`` split into q, k, v, and ``out_proj``.
 
 Nothing here imports torch: a module is read through ``state_dict()``, and
@@ -118,7 +119,7 @@ def _cell_in(t: Arrays, layer: Layer, ctx: _Context) -> dict:
     fields = {"Wi": t["weight_ih"].T, "Wh": t["weight_hh"].T}
     b_ih = t.get("bias_ih", np.zeros(t["weight_ih"].shape[0], t["weight_ih"].dtype))
     b_hh = t.get("bias_hh", np.zeros_like(b_ih))
-    if isinstance(layer, GRUCell):
+    if layer.bh is not None:  # GRU, or hidden_bias=True: both, as PyTorch
         fields["b"], fields["bh"] = b_ih, b_hh
     else:  # one bias: the same function as PyTorch's two
         fields["b"] = b_ih + b_hh
@@ -128,8 +129,8 @@ def _cell_in(t: Arrays, layer: Layer, ctx: _Context) -> dict:
 def _cell_out(layer: Layer, ctx: _Context) -> Arrays:
     b = np.asarray(layer.b)
     return {"weight_ih": np.asarray(layer.Wi).T, "weight_hh": np.asarray(layer.Wh).T,
-            "bias_ih": b, "bias_hh": np.asarray(layer.bh) if isinstance(
-                layer, GRUCell) else np.zeros_like(b)}
+            "bias_ih": b, "bias_hh": np.zeros_like(b) if layer.bh is None else
+            np.asarray(layer.bh)}
 
 
 def _attention_in(t: Arrays, layer: MultiHeadAttention, ctx: _Context) -> dict:
@@ -320,7 +321,9 @@ def from_torch(source: Any, like: Any) -> Any:
                 raise ValueError(f"from_torch: {_name(path, layer)}.{field} has shape "
                                  f"{tuple(old_array.shape)} but PyTorch's {module!r} gives "
                                  f"{tuple(new_array.shape)}")
-            new_array = np.ascontiguousarray(new_array, dtype=old_array.dtype)
+            # always a copy: a view would follow PyTorch's in-place updates (its
+            # optimiser steps) into this model
+            new_array = np.array(new_array, dtype=old_array.dtype, order="C", copy=True)
             changes[field] = Buffer(new_array) if isinstance(old, Buffer) else new_array
         replacements[id(layer)] = layer.replace(**changes)
     return _rebuild(like, replacements)

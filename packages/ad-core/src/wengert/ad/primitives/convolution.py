@@ -83,19 +83,15 @@ def _canonical_numbers(nd: int) -> tuple:
             (0, nd - 1) + spatial)
 
 
-#: Kernels up to this many taps take the scatter path of `_transposed_conv` (one add per
-#: tap); larger ones (a weight derivative's "kernel" is a whole feature map) use im2col.
-_SCATTER_MAX_TAPS = 49
-
-
-def _transposed_conv(x: Any, w: Any, padding: tuple, lhs_dilation: tuple,
-                     rhs_dilation: tuple) -> Any:
-    """Unit-stride convolution of an input dilated by ``lhs_dilation`` (a
-    transposed convolution, and every strided convolution's input derivative)
-    without the zeros: one GEMM of the input with all taps of the kernel, then
-    each tap's product is added into the output at the strided positions it
-    reaches (im2col over the dilated input would spend most of its GEMM on
-    zeros: three quarters of it at stride 2 in 2-D). Canonical layouts."""
+def _scatter_conv(x: Any, w: Any, padding: tuple, lhs_dilation: tuple,
+                  rhs_dilation: tuple) -> Any:
+    """Unit-stride convolution that works from the input side: one GEMM of the
+    input with all taps of the kernel, then each tap's product is added into the
+    output at the (strided, when the input is dilated) positions it reaches.
+    A dilated input (a transposed convolution, a strided convolution's input
+    derivative) costs no multiplications by its zeros, and no patch matrix is
+    built: the cheaper side when the output has fewer channels than the input.
+    Canonical layouts."""
     n_sp = x.ndim - 2
     kernel, (c_in, c_out) = w.shape[:n_sp], w.shape[n_sp:]
     in_sp = x.shape[1:-1]
@@ -103,11 +99,17 @@ def _transposed_conv(x: Any, w: Any, padding: tuple, lhs_dilation: tuple,
                    zip(in_sp, kernel, padding, lhs_dilation, rhs_dilation))
     xp = _xp(x)
     taps = math.prod(kernel)
-    z = x.reshape(-1, c_in) @ xp.moveaxis(w, -2, 0).reshape(c_in, taps * c_out)
-    z = z.reshape(x.shape[:-1] + (taps, c_out))
-    out = xp.zeros((x.shape[0], *out_sp, c_out), np.result_type(x.dtype, w.dtype))
+    # Tap-major products: each tap's slice is then a contiguous image, so the adds
+    # below run over whole rows (pixel-major, their inner loops are c_out long).
+    z = xp.matmul(x.reshape(-1, c_in), w.reshape(taps, c_in, c_out))
+    z = z.reshape((taps,) + x.shape[:-1] + (c_out,))
+    dtype = np.result_type(x.dtype, w.dtype)
+    # The output pixels of one residue class modulo the input dilation (a phase)
+    # are reached by the same taps: each phase accumulates in its own dense
+    # buffer, so every add runs along whole rows; the phases interleave once.
+    phases: dict = {}
     for t, k in enumerate(np.ndindex(*kernel)):
-        src, dst = [slice(None)], [slice(None)]
+        src, dst, phase = [slice(None)], [slice(None)], []
         for n, m, ki, (lo, _), d, r in zip(in_sp, out_sp, k, padding, lhs_dilation,
                                            rhs_dilation):
             start = lo - ki * r  # input j lands on output start + j * d
@@ -117,10 +119,158 @@ def _transposed_conv(x: Any, w: Any, padding: tuple, lhs_dilation: tuple,
                 break
             src.append(slice(j_lo, j_hi))
             first = start + j_lo * d
-            dst.append(slice(first, first + (j_hi - j_lo - 1) * d + 1, d))
+            phase.append(first % d)
+            dst.append(slice(first // d, first // d + j_hi - j_lo))
         else:
-            out[tuple(dst)] += z[(*src, t)]
+            key = tuple(phase)
+            if key not in phases:
+                phases[key] = xp.zeros((x.shape[0], *((m - p + d - 1) // d for m, p, d in
+                                                      zip(out_sp, key, lhs_dilation)), c_out),
+                                       dtype)
+            phases[key][tuple(dst)] += z[t][tuple(src)]
+    if max(lhs_dilation) == 1 and phases:
+        return phases[(0,) * n_sp]
+    out = xp.zeros((x.shape[0], *out_sp, c_out), dtype)
+    for key, buf in phases.items():
+        out[(slice(None), *(slice(p, None, d) for p, d in zip(key, lhs_dilation)))] = buf
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _reach(n: int, k: int, stride: int, lo: int, lhs_dil: int, rhs_dil: int,
+           out: int) -> tuple:
+    """Per output index along one axis: the input slice and the matching kernel
+    slice of the taps that land on an input pixel (not on a dilation zero or the
+    padding), or ``None`` when none does. Both are arithmetic progressions."""
+    reach = []
+    for o in range(out):
+        pairs = [(q // lhs_dil, t) for t in range(k)
+                 for q in (o * stride + t * rhs_dil - lo,)
+                 if q % lhs_dil == 0 and 0 <= q // lhs_dil < n]
+        if not pairs:
+            reach.append(None)
+            continue
+        (j0, t0), (j1, t1) = pairs[0], pairs[-1]
+        js = (j1 - j0) // (len(pairs) - 1) if len(pairs) > 1 else 1
+        ts = (t1 - t0) // (len(pairs) - 1) if len(pairs) > 1 else 1
+        reach.append((slice(j0, j1 + 1, js), slice(t0, t1 + 1, ts)))
+    return tuple(reach)
+
+
+def _window_conv(x: Any, w: Any, strides: tuple, padding: tuple, lhs_dilation: tuple,
+                 rhs_dilation: tuple) -> Any:
+    """One GEMM per output pixel, over exactly the input pixels and taps that
+    meet there: for a few output pixels and a large kernel on a dilated input
+    (the kernel derivative of a transposed or strided convolution, whose
+    "kernel" is a whole cotangent map) this skips the dilation zeros that a
+    patch matrix would copy and multiply. Canonical layouts."""
+    n_sp = x.ndim - 2
+    kernel, c_out = w.shape[:n_sp], w.shape[-1]
+    in_sp = x.shape[1:-1]
+    out_sp = tuple(_out_size(n, k, s, pad, d, r) for n, k, s, pad, d, r in
+                   zip(in_sp, kernel, strides, padding, lhs_dilation, rhs_dilation))
+    reach = [_reach(n, k, s, lo, d, r, m) for n, k, s, (lo, _), d, r, m in
+             zip(in_sp, kernel, strides, padding, lhs_dilation, rhs_dilation, out_sp)]
+    xp = _xp(x)
+    x = xp.ascontiguousarray(x)  # once, not once per output pixel
+    out = xp.zeros((x.shape[0], *out_sp, c_out), np.result_type(x.dtype, w.dtype))
+    for o in np.ndindex(*out_sp):
+        axes = [r[i] for r, i in zip(reach, o)]
+        if None in axes:
+            continue
+        xs = x[(slice(None), *(a[0] for a in axes))]
+        ws = w[tuple(a[1] for a in axes)]
+        out[(slice(None), *o)] = xs.reshape(x.shape[0], -1) @ ws.reshape(-1, c_out)
+    return out
+
+
+def _memory_order(strides: tuple, shape: tuple, axes: tuple) -> list:
+    """``axes`` from the largest stride to the smallest (size-1 axes first: their
+    stride means nothing), so that copying in this order reads memory forward."""
+    return sorted(axes, key=lambda a: (shape[a] > 1, -abs(strides[a])))
+
+
+def _run(view: Any, order: list) -> int:
+    """How many elements a copy in axis ``order`` reads contiguously at a time."""
+    run = 1
+    for a in reversed(order):
+        if view.shape[a] == 1:
+            continue
+        if view.strides[a] != run * view.itemsize:
+            break
+        run *= view.shape[a]
+    return run
+
+
+def _im2col_conv(x: Any, w: Any, strides: tuple, padding: tuple, lhs_dilation: tuple,
+                 rhs_dilation: tuple, groups: int) -> Any:
+    """The general path: the input (padded and dilated) is copied once into a
+    patch matrix, then one GEMM (one per group). The patch matrix is laid out
+    to follow the input's memory (pixels by taps, or taps by pixels; each side
+    ordered by stride): a copy along five-element kernel rows, or across a
+    transposed operand (a kernel derivative sees the batch as its channels) is
+    several times slower than one along image rows."""
+    n_sp = x.ndim - 2
+    x = _padded(x, ((0, 0, 0),) + tuple((lo, hi, d - 1) for (lo, hi), d in
+                                          zip(padding, lhs_dilation)) + ((0, 0, 0),), 0)
+    kernel = w.shape[:n_sp]
+    out_sp = tuple(_out_size(n, k, s, (0, 0), 1, d) for n, k, s, d in
+                   zip(x.shape[1:-1], kernel, strides, rhs_dilation))
+    n, c = x.shape[0], x.shape[-1]
+    i, o = c // groups, w.shape[-1]
+    m = n * math.prod(out_sp)
+    kp = math.prod(kernel)
+    view = _patches(x, kernel, strides, rhs_dilation, out_sp)  # (N, Out..., K..., C)
+    xp = _xp(x)
+    if groups > 1:  # one GEMM per group; BLAS needs contiguous operands
+        cols = xp.ascontiguousarray(view.reshape(m, kp, groups, i).transpose(2, 0, 1, 3))
+        kern = xp.ascontiguousarray(w.reshape(kp, i, groups, o // groups).transpose(2, 0, 1, 3))
+        y = xp.matmul(cols.reshape(groups, m, kp * i),
+                      kern.reshape(groups, kp * i, o // groups)).transpose(1, 0, 2)
+        return y.reshape((n, *out_sp, o))
+    pixels = _memory_order(view.strides, view.shape, tuple(range(n_sp + 1)))
+    taps = _memory_order(view.strides, view.shape, tuple(range(n_sp + 1, 2 * n_sp + 2)))
+    # the kernel's axes (K..., C, O) in the order the taps side of the matrix takes
+    kern = xp.ascontiguousarray(w.transpose([a - n_sp - 1 for a in taps] + [n_sp + 1]))
+    kern = kern.reshape(kp * c, o)
+    if _run(view, pixels + taps) >= _run(view, taps + pixels):
+        cols = xp.ascontiguousarray(view.transpose(pixels + taps)).reshape(m, kp * c)
+        y = cols @ kern
+    else:
+        cols = xp.ascontiguousarray(view.transpose(taps + pixels)).reshape(kp * c, m)
+        y = (kern.T @ cols).T
+    y = y.reshape([view.shape[a] for a in pixels] + [o])
+    return y.transpose([pixels.index(a) for a in range(n_sp + 1)] + [n_sp + 1])
+
+
+#: Relative costs for choosing a convolution algorithm, in units of one strided
+#: element copy: one multiply-add in a GEMM, and one NumPy call's fixed overhead.
+_FLOP_COST = 0.03
+_CALL_COST = 3000.0
+
+
+@functools.lru_cache(maxsize=512)
+def _algorithm(x_shape: tuple, w_shape: tuple, strides: tuple, padding: tuple,
+               lhs_dilation: tuple, rhs_dilation: tuple) -> Any:
+    """The cheapest of the three paths for one ungrouped convolution, by a rough
+    model of copies, multiply-adds and NumPy calls (cached per signature)."""
+    n_sp = len(x_shape) - 2
+    n, in_sp, c = x_shape[0], x_shape[1:-1], x_shape[-1]
+    kernel, o = w_shape[:n_sp], w_shape[-1]
+    out_sp = [_out_size(a, k, s, p, d, r) for a, k, s, p, d, r in
+              zip(in_sp, kernel, strides, padding, lhs_dilation, rhs_dilation)]
+    taps, m_in, m_out = math.prod(kernel), n * math.prod(in_sp), n * math.prod(out_sp)
+    padded = math.prod((a - 1) * d + 1 + max(lo, 0) + max(hi, 0)
+                       for a, d, (lo, hi) in zip(in_sp, lhs_dilation, padding))
+    costs = {_im2col_conv: n * padded * c + m_out * taps * c * (1 + _FLOP_COST * o)
+             + 4 * _CALL_COST}
+    if max(strides) == 1:
+        costs[_scatter_conv] = m_in * taps * o * (2 + _FLOP_COST * c) + taps * _CALL_COST
+    if max(lhs_dilation) > 1:  # the taps that meet input pixels, per output pixel
+        live = taps / math.prod(lhs_dilation)
+        costs[_window_conv] = math.prod(out_sp) * (
+            (n + o) * live * c + _FLOP_COST * n * live * c * o + 3 * _CALL_COST)
+    return min(costs, key=costs.get)
 
 
 def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
@@ -128,31 +278,18 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
     lp, rp, op = _canonical_perms(dimension_numbers)
     x = lhs.transpose(lp)
     w = rhs.transpose(rp)
-    n_sp = x.ndim - 2
-    if (feature_group_count == 1 and max(lhs_dilation, default=1) > 1
-            and max(window_strides, default=1) == 1 and x.size and w.size
-            and math.prod(w.shape[:n_sp]) <= _SCATTER_MAX_TAPS):
-        return _transposed_conv(x, w, padding, lhs_dilation, rhs_dilation).transpose(
-            _inverse(op))
-    x = _padded(x, ((0, 0, 0),) + tuple((lo, hi, d - 1) for (lo, hi), d in
-                                          zip(padding, lhs_dilation)) + ((0, 0, 0),), 0)
-    kernel = w.shape[:n_sp]
-    out_sp = tuple(_out_size(n, k, s, (0, 0), 1, d) for n, k, s, d in
-                   zip(x.shape[1:-1], kernel, window_strides, rhs_dilation))
-    n, c = x.shape[0], x.shape[-1]
-    g = feature_group_count
-    i, o = c // g, w.shape[-1]
-    m = n * math.prod(out_sp)
-    kp = math.prod(kernel)
-    cols = _patches(x, kernel, window_strides, rhs_dilation, out_sp).reshape(m, kp, g, i)
-    xp = _xp(cols)
-    if g == 1:
-        y = cols.reshape(m, kp * i) @ w.reshape(kp * i, o)
-    else:  # one GEMM per group; BLAS needs contiguous operands
-        cols = xp.ascontiguousarray(cols.transpose(2, 0, 1, 3)).reshape(g, m, kp * i)
-        kern = xp.ascontiguousarray(w.reshape(kp, i, g, o // g).transpose(2, 0, 1, 3))
-        y = xp.matmul(cols, kern.reshape(g, kp * i, o // g)).transpose(1, 0, 2)
-    return y.reshape((n, *out_sp, o)).transpose(_inverse(op))
+    algorithm = _im2col_conv
+    if feature_group_count == 1 and x.size and w.size:
+        algorithm = _algorithm(x.shape, w.shape, tuple(window_strides), tuple(padding),
+                               tuple(lhs_dilation), tuple(rhs_dilation))
+    if algorithm is _scatter_conv:
+        y = _scatter_conv(x, w, padding, lhs_dilation, rhs_dilation)
+    elif algorithm is _window_conv:
+        y = _window_conv(x, w, window_strides, padding, lhs_dilation, rhs_dilation)
+    else:
+        y = _im2col_conv(x, w, window_strides, padding, lhs_dilation, rhs_dilation,
+                         feature_group_count)
+    return y.transpose(_inverse(op))
 
 
 def check_conv_features(lhs_shape: tuple, rhs_shape: tuple, dimension_numbers: tuple,
@@ -279,7 +416,9 @@ def _padded(x: Any, config: tuple, value: Any) -> Any:
     shape = tuple(lo + (n + (n - 1) * d if n else 0) + hi
                   for n, (lo, hi, d) in zip(x.shape, config))
     xp = _xp(x)
-    out = xp.zeros(shape, x.dtype) if value == 0 else xp.full(shape, value, x.dtype)
+    # the buffer keeps the memory order of x (a transposed operand stays transposed)
+    order = _memory_order(x.strides, x.shape, tuple(range(x.ndim)))
+    out = xp.full(tuple(shape[a] for a in order), value, x.dtype).transpose(_inverse(tuple(order)))
     out[tuple(slice(lo, lo + (d + 1) * (n - 1) + 1 if n else lo, d + 1)
               for n, (lo, _, d) in zip(x.shape, config))] = x
     return out

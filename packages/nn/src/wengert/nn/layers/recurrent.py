@@ -52,22 +52,32 @@ def _weights(n_in: int, n_hidden: int, gates: int, init: Callable, rng: Any, dty
             np.zeros(gates * n_hidden, dtype))
 
 
+def _input_projection(cell: Layer, x: Array, b: Array) -> Array:
+    return match_dtype(x, cell.Wi.dtype, type(cell).__name__) @ cell.Wi + b
+
+
 class RNNCell(Layer):
-    """``h = σ(x Wi + h Wh + b)`` (Elman)."""
+    """``h = σ(x Wi + h Wh + b)`` (Elman). With ``hidden_bias=True`` the cell keeps
+    PyTorch's second bias ``bh`` (``b_hh``) as its own parameter: the same function,
+    but each bias is trained on its own, as PyTorch trains them (one bias moves
+    half as far per step as PyTorch moves the pair)."""
 
     Wi: Array
     Wh: Array
     b: Array
+    bh: Array | None
     σ: Callable = static()
 
     def __init__(self, n_in: int, n_hidden: int, σ: Callable = tanh, *,
-                 init: Callable = initialisers.glorot_uniform, rng: Any = None,
-                 dtype: Any = np.float32) -> None:
+                 hidden_bias: bool = False, init: Callable = initialisers.glorot_uniform,
+                 rng: Any = None, dtype: Any = np.float32) -> None:
         self.Wi, self.Wh, self.b = _weights(n_in, n_hidden, 1, init, rng, dtype)
+        self.bh = np.zeros_like(self.b) if hidden_bias else None
         self.σ = σ
 
     def project(self, x: Array) -> Array:
-        return match_dtype(x, self.Wi.dtype, type(self).__name__) @ self.Wi + self.b
+        """Both biases join the input projection: added once per sequence, not per step."""
+        return _input_projection(self, x, self.b if self.bh is None else self.b + self.bh)
 
     def step(self, xp: Array, h: Array | None) -> tuple[Array, Array]:
         h = self.σ(xp if h is None else xp + h @ self.Wh)
@@ -82,16 +92,19 @@ class RNNCell(Layer):
 
 class LSTMCell(Layer):
     """Long short-term memory (Hochreiter & Schmidhuber 1997); state ``(h, c)``.
-    One bias (PyTorch's ``b_ih + b_hh``)."""
+    One bias (PyTorch's ``b_ih + b_hh``), or with ``hidden_bias=True`` both, as
+    PyTorch trains them (see `RNNCell`)."""
 
     Wi: Array
     Wh: Array
     b: Array
+    bh: Array | None
 
-    def __init__(self, n_in: int, n_hidden: int, *,
+    def __init__(self, n_in: int, n_hidden: int, *, hidden_bias: bool = False,
                  init: Callable = initialisers.glorot_uniform, rng: Any = None,
                  dtype: Any = np.float32) -> None:
         self.Wi, self.Wh, self.b = _weights(n_in, n_hidden, 4, init, rng, dtype)
+        self.bh = np.zeros_like(self.b) if hidden_bias else None
 
     project = RNNCell.project
 
@@ -125,7 +138,8 @@ class GRUCell(Layer):
         self.Wi, self.Wh, self.b = _weights(n_in, n_hidden, 3, init, rng, dtype)
         self.bh = np.zeros(3 * n_hidden, dtype)
 
-    project = RNNCell.project
+    def project(self, x: Array) -> Array:
+        return _input_projection(self, x, self.b)  # bh acts inside the reset gate
 
     def step(self, xp: Array, h: Array | None) -> tuple[Array, Array]:
         hp = self.bh if h is None else h @ self.Wh + self.bh
