@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 import wengert.ad as ad
 import wengert.ad.numpy as wnp
 
