@@ -111,6 +111,11 @@ for _n in ["and", "or", "xor"]:
     sample(_n, ints((6,), 0, 3), ints((6,), 0, 2, name="j").astype(bool))  # truthiness
 sample("not", ints((6,), 0, 2).astype(bool))
 sample("not", ints((6,), 0, 3))
+sample("lu", normal((4, 4)))
+sample("lu", normal((2, 3, 3), F32))  # a batch, single precision
+sample("lu", cplx((3, 3)))
+sample("lu_pivots_to_permutation", np.array([2, 2, 3, 3], np.int32), permutation_size=4)
+sample("lu_pivots_to_permutation", np.array([[1, 1], [0, 1]], np.int32), permutation_size=3)
 for _n in ["bitwise_and", "bitwise_or", "bitwise_xor"]:
     sample(_n, ints((6,), -64, 64), ints((6,), 0, 64, name="j"))
     sample(_n, ints((6,), 0, 2).astype(bool), ints((6,), 0, 2, name="j").astype(bool))

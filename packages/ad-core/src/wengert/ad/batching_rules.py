@@ -317,7 +317,8 @@ _SPECIFIC: dict[str, Callable] = {
 _AXES = {"reduce_sum": "axes", "reduce_max": "axes", "reduce_min": "axes",
          "reduce_prod": "axes", "argmax": "axis", "argmin": "axis", "cumsum": "axis",
          "cumprod": "axis", "sort": "axis", "argsort": "axis"}
-_LEADING_BATCH = ("cholesky", "triangular_solve", "eigh", "eig", "svd", "qr", "slogdet", "fft")
+_LEADING_BATCH = ("cholesky", "triangular_solve", "eigh", "eig", "svd", "qr", "slogdet", "fft",
+                  "lu", "lu_pivots_to_permutation")
 _UNARY_IDENTITY_LIKE = ("stop_gradient",)
 #: Mapped over the batch with one scan: control flow and custom rules (their sub-graphs
 #: are batched by running them per example), and operations without a vectorised rule yet.

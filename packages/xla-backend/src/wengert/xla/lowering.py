@@ -684,6 +684,18 @@ def _eig(outs, a):
     return w.astype(outs[0].dtype), v.astype(outs[1].dtype)
 
 
+@rule("lu")
+def _lu(outs, a):
+    lu, pivots, permutation = lax.linalg.lu(_as(a, outs[0].dtype))
+    return lu, _as(pivots, np.int32), _as(permutation, np.int32)
+
+
+@rule("lu_pivots_to_permutation")
+def _lu_pivots_to_permutation(outs, pivots, *, permutation_size):
+    return _as(lax.linalg.lu_pivots_to_permutation(_as(pivots, np.int32), permutation_size),
+               np.int32)
+
+
 @rule("qr")
 def _qr(outs, a):
     return tuple(jnp.linalg.qr(_as(a, outs[0].dtype), mode="reduced"))
