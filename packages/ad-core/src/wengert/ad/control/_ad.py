@@ -321,7 +321,7 @@ def _accumulate(total: list, new: list) -> list:
 
 
 def while_vjp(g, ans, *args, **params):
-    outs, back = while_vjp_forward(*args, **params, unbounded_ok=False)
+    _, back = while_vjp_forward(*args, **params, unbounded_ok=False)
     return back(g)
 
 
@@ -413,7 +413,7 @@ def scan_jvp(tangents, ans, *args, body_graph, length, reverse, n_consts, n_carr
 
 
 def scan_vjp(g, ans, *args, **params):
-    outs, back = scan_vjp_forward(*args, **params)
+    _, back = scan_vjp_forward(*args, **params)
     return back(g)
 
 

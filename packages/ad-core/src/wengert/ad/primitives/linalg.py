@@ -523,7 +523,7 @@ def _lu_jvp(tangents, ans, a):
     # a[perm] = L U, so L^{-1} da[perm] U^{-1} = L^{-1} dL + dU U^{-1} = X: its strictly
     # lower part gives dL = L tril(X, -1), its upper part dU = triu(X) U.
     (t,) = tangents
-    lu, piv, perm = ans
+    lu, _, perm = ans
     l, u = _unpack_lu(lu)
     x = _right_solve_upper(u, _trisolve_unit(l, _rows(t, perm)), adjoint=False)
     return _mm(l, _tri(x, -1, True)) + _mm(_tri(x, 0, False), u), None, None
@@ -531,7 +531,7 @@ def _lu_jvp(tangents, ans, a):
 
 def _lu_vjp(gs, ans, a):
     g = _unused_on_device(gs, ans)[0]
-    lu, piv, perm = ans
+    lu, _, perm = ans
     l, u = _unpack_lu(lu)
     ct_x = _tri(_mm(_H(l), _tri(g, -1, True)), -1, True) + _tri(_mm(_tri(g, 0, False), _H(u)),
                                                                 0, False)
