@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from report_rows import Row, add_json_option, write_rows
 from wengert.hpcgan import load_preset, simulate
 
 NETWORKS = ["width=32", "depth=3", "critic_width=32", "critic_depth=3", "collocation=64",
@@ -45,7 +46,12 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, default=2, help="largest rank count")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--per-rank", type=int, default=16, help="realisations per rank (weak)")
+    parser.add_argument("--quick", action="store_true", help="--steps 5 (make bench)")
+    add_json_option(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.steps = 5
+    rows = []
     work = Path(tempfile.mkdtemp(prefix="pigan-scaling-"))
     simulate(load_preset("tiny"), work / "data", samples=48, seed=0, progress=False)
     print(f"{'mode':6s} {'ranks':>5s} {'batch':>6s} {'step s':>8s} {'comm %':>7s} "
@@ -59,6 +65,12 @@ def main() -> None:
             efficiency = base / step if mode == "weak" else base / (ranks * step)
             print(f"{mode:6s} {ranks:5d} {batch:6d} {step:8.3f} {100 * comm / step:6.1f}% "
                   f"{100 * efficiency:9.1f}%", flush=True)
+            if ranks > 1:
+                rows.append(Row("hpc-gan", f"{mode} scaling, tiny, {ranks} ranks: step time",
+                                step, base, "our 1-rank run", "s",
+                                notes=f"efficiency {100 * efficiency:.1f}%, communication "
+                                      f"{100 * comm / step:.1f}% of the step"))
+    write_rows(args.json, rows)
 
 
 if __name__ == "__main__":

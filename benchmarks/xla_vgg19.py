@@ -47,6 +47,7 @@ from jax import lax  # noqa: E402
 import wengert.ad as ad  # noqa: E402
 import wengert.nn as nn  # noqa: E402
 import wengert.xla as xla  # noqa: E402
+from report_rows import Row, add_json_option, write_rows  # noqa: E402
 from wengert.nn.models.vgg import _CONFIGS, VGG  # noqa: E402
 
 DTYPES = {"float32": np.dtype(np.float32), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
@@ -238,6 +239,7 @@ def main() -> None:
     parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES))
     parser.add_argument("--jax-relu", choices=sorted(RELU), default="max",
                         help="JAX's ReLU: max(x, 0) (jax.nn.relu) or wengert.nn's select")
+    add_json_option(parser)
     args = parser.parse_args()
     cpu = args.device == "cpu"
     depth = args.depth or (11 if cpu else 19)
@@ -257,6 +259,25 @@ def main() -> None:
           f"{len(os.sched_getaffinity(0))} CPU threads, median of {repeats} runs, "
           f"JAX ReLU: {args.jax_relu}\n")
     print(table(rows, eager=cpu, target=1.10 if cpu else 1.05))
+    workload = f"VGG-{depth} {size}x{size}x3 batch {batch}, {args.device}"
+    write_rows(args.json, report_rows(rows, workload, eager=cpu, target=1.10 if cpu else 1.05))
+
+
+def report_rows(rows: list[dict], workload: str, eager: bool, target: float) -> list[Row]:
+    """The targets of the module docstring, one row each."""
+    out = []
+    for r in rows:
+        name = f"{workload}, {r['dtype']} {r['pass_']}"
+        agree = f"relative difference vs JAX {r['diff']:.1e}" + (
+            " (results DISAGREE: > 5e-2)" if not r["diff"] < 5e-2 else "")
+        out.append(Row("xla-backend", name, r["ours"], r["jax"], "direct JAX (jax.jit)", "ms",
+                       target, agree))
+        if eager:
+            out.append(Row("xla-backend", f"{name} (compiled >= 3x faster than eager)",
+                           r["ours"], r["eager"], "eager wengert.ad", "ms", 1 / 3))
+            out.append(Row("xla-backend", f"{name}: compile time", r["compile_ours"],
+                           r["compile_jax"], "direct JAX (jax.jit)", "s", 1.5))
+    return out
 
 
 if __name__ == "__main__":
