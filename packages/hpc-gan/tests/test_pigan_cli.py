@@ -7,19 +7,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 from wengert.hpcgan import load_preset, simulate
 from wengert.hpcgan.cli import main
 
 FAST = ["width=8", "depth=2", "critic_width=8", "critic_depth=2", "batch=8", "physics_batch=2",
         "collocation=16", "boundary=8", "checkpoint_every=2", "log_every=1", "critic_steps=1"]
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-data")
-    simulate(load_preset("tiny"), folder, samples=48, seed=0, workers=1, progress=False)
-    return folder
 
 
 def train(data, out, *extra):

@@ -24,9 +24,9 @@ import wengert.ad.numpy as wnp
 from wengert import ad
 
 from ..pigan.config import TrainConfig
-from ..pigan.losses import Snapshots, flux_residual, generator_terms
+from ..pigan.losses import Snapshots, flux_residual, generator_terms, on_device_of
 from ..pigan.networks import Generators
-from ..pigan.steps import global_norm
+from ..pigan.steps import arithmetic, global_norm
 from .decomposition import Decomposition
 from .watchdog import Watchdog
 
@@ -66,7 +66,7 @@ def interface_points(face: Interface, config: TrainConfig, iteration: int, step:
 
 def values(gen: Generators, xi: Any, x: Any, normal: np.ndarray) -> tuple[Any, Any]:
     """Head and normal flux at ``x`` for latents ``xi``: ``(b, k)`` each."""
-    direction = np.broadcast_to(np.asarray(normal, x.dtype), x.shape).copy()
+    direction = on_device_of(x, np.broadcast_to(np.asarray(normal, x.dtype), x.shape).copy())
     return gen.u(x, xi), flux_residual(gen, xi, x, direction, 0.0)
 
 
@@ -88,9 +88,11 @@ def generator_gradients(gen: Generators, critic: Any, batch: dict, snapshots: Sn
     """The generator's gradient and metrics with the interface term added; ``coupling``
     holds ``(points, normal, neighbour's u, neighbour's flux)`` per interface."""
     weights = {"adversarial": 1.0, "pde": config.w_pde, "bc": config.w_bc, "interface": weight}
+    as_generators, as_critic = arithmetic(config)
 
     def objective(g: Generators) -> dict:
-        terms = generator_terms(g, critic, snapshots, batch)
+        g = as_generators(g)
+        terms = generator_terms(g, as_critic(critic), snapshots, batch)
         mismatch = 0.0
         for x, normal, u_other, flux_other in coupling:
             u, flux = values(g, batch["xi_physics"], x, normal)
