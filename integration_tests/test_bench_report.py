@@ -121,6 +121,7 @@ def test_marked_tables_are_regenerated_and_the_prose_kept():
     assert "a GPU table, not in this record" in text  # left alone
     assert "[REPORT.md](../../benchmarks/REPORT.md)" in text
     assert "| nn | 2 | 2 | 1 |" in text and "| hpc-gan | 1 | 1 | 1 |" in text
+    assert "Not measured in that run (failed or skipped here): pigan_comm_model.py." in text
     # idempotent: a second rewrite of its own output changes nothing
     again, _ = report.rewrite_markers(text, sample_record(), "../../benchmarks/REPORT.md")
     assert again == text
@@ -163,3 +164,13 @@ def test_bench_gpu_without_a_gpu_fails_and_writes_nothing(tmp_path, monkeypatch,
     assert report.main() == 2
     assert "needs a CUDA GPU, and there is none: no NVIDIA driver here" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scripts_run_on_this_checkout_with_their_thread_caps(tmp_path):
+    mpi = report.Script("pigan_comm_model.py", ("--quick",), ("mpi",), mpi_ranks=2,
+                        blas_threads=1)
+    cmd = report.command(mpi, tmp_path / "rows.json")
+    assert cmd[1:3] == ["-n", "2"] and cmd[-2:] == ["--json", str(tmp_path / "rows.json")]
+    env = report.child_environment(mpi)
+    assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
+    assert env["PYTHONPATH"].split(":")[0] == str(ROOT / "packages" / "ad-core" / "src")
