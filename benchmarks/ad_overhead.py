@@ -20,6 +20,7 @@ import platform
 import time
 
 import numpy as np
+from report_rows import Row, add_json_option, write_rows
 from threadpoolctl import threadpool_limits
 from timing import median_seconds, peak_traced_bytes
 
@@ -149,7 +150,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="8 repeats (make bench)")
+    add_json_option(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 8
     with threadpool_limits(args.threads, "blas"):
         try:
             import torch
@@ -157,10 +162,10 @@ def main() -> None:
             torch.set_num_threads(args.threads)
         except ImportError:
             pass
-        run(args)
+        write_rows(args.json, run(args))
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> list[Row]:
     print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; "
           f"numpy {np.__version__}; threads {args.threads}; date {time.strftime('%Y-%m-%d')}")
     chain_us = bench_chain(args.repeats)
@@ -178,6 +183,26 @@ def run(args: argparse.Namespace) -> None:
     print("\n(c) peak traced memory of (b)")
     for k, v in memory.items():
         print(f"  {k:20s} {v / 2**20:8.2f} MiB  {v / mb:5.2f}x hand-written")
+    return report_rows(chain_us, times, memory)
+
+
+def report_rows(chain_us: dict, times: dict, memory: dict) -> list[Row]:
+    ours = chain_us["wengert gradient"]
+    chain = "(a) gradient of a 600-op elementwise chain, 10 float64"
+    rows = [Row("ad-core", chain, ours, chain_us["numpy forward"], "NumPy forward alone",
+                "us/op", 1.5, target_on="ours")]
+    rows += [Row("ad-core", chain, ours, chain_us[f"{peer} gradient"], label, "us/op", target)
+             for peer, label, target in (("torch", "PyTorch eager", 1.0),
+                                         ("autograd", "HIPS autograd", None))
+             if f"{peer} gradient" in chain_us]
+    mlp = "(b) gradient of MLP 784-512-512-512-10 tanh, batch 256, float32"
+    rows += [Row("ad-core", mlp, times["wengert"] * 1e3, times[peer] * 1e3, label, "ms", target)
+             for peer, label, target in (("hand-written numpy", "hand-written NumPy", 1.10),
+                                         ("torch", "PyTorch eager", None),
+                                         ("autograd", "HIPS autograd", None)) if peer in times]
+    rows.append(Row("ad-core", "(c) peak traced memory of (b)", memory["wengert"] / 2**20,
+                    memory["hand-written numpy"] / 2**20, "hand-written NumPy", "MiB", 1.3))
+    return rows
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import numpy as np
+from report_rows import Row, add_json_option, write_rows
 from scipy.ndimage import gaussian_filter
 from wengert.hpcgan import BoundaryConditions, FlowSystem, rectangle_grid
 from wengert.hpcgan.flow import pyamg_available
@@ -57,6 +58,22 @@ def slope(cells: list[int], times: list[float]) -> float:
     return float(np.polyfit(np.log(cells), np.log(times), 1)[0])
 
 
+def report_rows(results: dict[str, tuple[list[int], list[float]]]) -> list[Row]:
+    """AMG against SuperLU on the largest grid both solved, and AMG's scaling."""
+    if "amg" not in results:
+        return []
+    (amg_cells, amg_times), (direct_cells, direct_times) = results["amg"], results["direct"]
+    n = int(round(direct_cells[-1] ** 0.5))
+    rows = [Row("hpc-gan", f"flow solve (assembly + solve), {n} x {n} cells, AMG-CG",
+                amg_times[amg_cells.index(direct_cells[-1])], direct_times[-1],
+                "SciPy SuperLU", "s")]
+    if len(amg_cells) > 1:
+        rows.append(Row("hpc-gan", f"AMG solve time vs cells, log-log slope up to "
+                        f"{amg_cells[-1]:,} cells", slope(amg_cells, amg_times), None, "",
+                        "slope", target_on="ours", notes="1 is linear in the cells"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -66,7 +83,12 @@ def main() -> None:
         "--direct-max", type=int, default=512, help="largest n timed with the direct solver"
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true",
+                        help="grids up to 512 x 512, one repeat (make bench)")
+    add_json_option(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repeats = [n for n in args.sizes if n <= 512], 1
     methods = ["direct"] + (["amg"] if pyamg_available() else [])
     results: dict[str, tuple[list[int], list[float]]] = {m: ([], []) for m in methods}
     print(
@@ -93,6 +115,7 @@ def main() -> None:
                 f"{method}: log-log slope of time vs cells = {slope(cells, times):.2f} overall, "
                 f"{slope(cells[tail], times[tail]):.2f} over the largest three grids"
             )
+    write_rows(args.json, report_rows(results))
     if not pyamg_available():
         print("pyamg is not installed: pip install 'wengert-hpcgan[amg]' to time the AMG solver")
 

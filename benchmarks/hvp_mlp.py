@@ -17,6 +17,7 @@ import argparse
 import os
 import platform
 
+from report_rows import Row, add_json_option, write_rows
 from timing import median_seconds
 
 SIZES = [2, 128, 128, 128, 128, 1]
@@ -89,7 +90,11 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--float64", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="3 repeats (make bench)")
+    add_json_option(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 3
     # Thread pools are sized at import: pin the process to N cores (XLA sizes its pool
     # from the affinity mask) and tell the BLAS/OpenMP pools, before anything loads.
     if hasattr(os, "sched_setaffinity"):
@@ -124,6 +129,11 @@ def main() -> None:
     print(f"{'':32s} {'ms':>9s} {'time / wengert':>15s}")
     for name, t in results.items():
         print(f"{name:32s} {t * 1e3:9.2f} {t / base:15.2f}")
+    workload = (f"HVP of a 4x128 tanh MLP, {args.points} points, {np.dtype(dtype).name}, "
+                f"{args.threads} threads")
+    peers = {name: t for name, t in results.items() if not name.startswith("wengert")}
+    write_rows(args.json, [Row("ad-core", workload, base * 1e3, t * 1e3, name.split(" jvp")[0],
+                               "ms", 1.0) for name, t in peers.items()])
 
 
 if __name__ == "__main__":

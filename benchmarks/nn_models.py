@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from report_rows import Row, add_json_option, write_rows
 from threadpoolctl import threadpool_limits
 from wengert import ad, nn
 
@@ -391,7 +392,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", default="", help="run the models whose name contains this")
+    p.add_argument("--quick", action="store_true", help="3 timed steps (make bench)")
+    add_json_option(p)
     args = p.parse_args()
+    if args.quick:
+        args.steps = 3
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -406,6 +411,10 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for name, a, b in rows:
         print(f"| {name} | {1e3 * a:.1f} | {1e3 * b:.1f} | {a / b:.2f}x |")
+    # Issue 14's targets: every model <= 1.5x PyTorch eager per step, the MLP <= 1.2x.
+    write_rows(args.json, [Row("nn", f"{name}, training step, {args.threads} thread(s)", 1e3 * a,
+                               1e3 * b, "PyTorch eager", "ms", 1.2 if "MLP" in name else 1.5)
+                           for name, a, b in rows])
 
 
 if __name__ == "__main__":

@@ -38,9 +38,9 @@ Sizes (``--size``):
 
 ``--dtype bfloat16``: JAX and torch keep float32 master weights and Adam moments and
 cast parameters and inputs to bfloat16 inside the step (losses summed in float32).
-``make_steps`` has no compute-dtype option, so wengert compiled runs the step in
-bfloat16 throughout (parameters, moments, inputs); wengert eager is skipped (NumPy has no
-bfloat16 matrix product).  The TFLOP/s column comes from ``generator_step_flops``, an
+wengert compiled does the same through ``mixed_precision=bf16`` (its first generator
+layer, where the coordinates enter, stays float32); wengert eager is skipped (NumPy's
+bfloat16 matrix product, from ml_dtypes, is not a fast path).  The TFLOP/s column comes from ``generator_step_flops``, an
 analytic count of the generator step's matrix-product FLOPs.
 
     python benchmarks/pigan_step.py --threads 1                 # tiny, CPU
@@ -56,7 +56,6 @@ step's cost does not depend on their values.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import os
 import platform
@@ -65,6 +64,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from report_rows import Row, add_json_option, write_rows
 
 HANFORD = {"latent_dim": 8, "width": 1024, "depth": 6, "collocation": 65_536,
            "physics_batch": 1}
@@ -383,7 +384,8 @@ def build_problem(args: argparse.Namespace) -> dict:
     config = make_config((preset.train or {}, f"preset {preset.name} train section"),
                          (HANFORD if args.size == "hanford" else {}, "--size hanford"),
                          (parse_overrides(args.set), "--set"),
-                         ({"dtype": "float64" if args.dtype == "float64" else "float32"},
+                         ({"dtype": "float64" if args.dtype == "float64" else "float32",
+                           "mixed_precision": "bf16" if args.dtype == "bfloat16" else "none"},
                           "--dtype"))
     problem = site_problem(preset, config.problem, pump_width=config.pump_width,
                            well_limit=config.well_limit)
@@ -411,29 +413,20 @@ def wengert_contenders(p: dict, args: argparse.Namespace) -> list[Contender]:
     import numpy as np
     from wengert import ad
     from wengert.hpcgan.pigan import make_steps
-    from wengert.hpcgan.pigan.networks import cast
 
     contenders = []
     inputs = (p["gen"], p["critic"], p["gen_opt"], p["critic_opt"], p["generator_batch"],
               p["critic_batch"])
     leaves = (lambda out: [np.asarray(a, np.float64) for a in ad.tree_leaves(out[0])])
     if args.dtype == "bfloat16":
-        print("wengert eager: skipped in bfloat16 (NumPy has no bfloat16 matrix product)")
+        print("wengert eager: skipped in bfloat16 (NumPy's bfloat16 matrix product is slow)")
     else:
         steps = make_steps(p["config"], p["snapshots"], "eager")
         g, c, go, co, gb, cb = ad.to_device(inputs, "gpu") if args.device == "gpu" else inputs
         contenders.append(Contender("wengert eager", lambda: steps.generator_step(g, c, go, gb),
                                     lambda: steps.critic_step(c, g, co, cb), leaves, leaves))
-    note, snapshots = "", p["snapshots"]
-    if args.dtype == "bfloat16":
-        import ml_dtypes
-
-        bf16 = np.dtype(ml_dtypes.bfloat16)
-        inputs = cast(inputs, bf16)
-        snapshots = dataclasses.replace(snapshots, **{
-            f.name: getattr(snapshots, f.name).astype(bf16)
-            for f in dataclasses.fields(snapshots)})
-        note = "bfloat16 throughout: make_steps has no float32-master option"
+    note = "float32 master weights, bfloat16 compute" if args.dtype == "bfloat16" else ""
+    snapshots = p["snapshots"]
     import jax
     from wengert import xla
 
@@ -642,6 +635,7 @@ def main() -> None:
                         help="CPU threads of every library (default: all this process may use)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="training-configuration override, as in `wengert-hpcgan train`")
+    add_json_option(parser)
     args = parser.parse_args()
     # Thread pools are sized when the libraries load: pin the process first (XLA sizes
     # its pool from the affinity mask), then tell BLAS, OpenMP and torch.
@@ -709,6 +703,27 @@ def main() -> None:
                                          compiled_target, caveat))
         print(f"* {step}: " + ratio_line("eager/torch.func", ms, "wengert eager", "torch.func",
                                          1.0))
+    workload = f"PI-GAN {{step}} step, {args.size}, {args.dtype}, {args.device}, " \
+               f"{args.threads} thread(s)"
+    write_rows(args.json, report_rows(rows, workload, compiled_target, caveat)
+               + [Row("hpc-gan", workload.format(step=step) + ": compile time", ours, theirs,
+                      "JAX (jax.jit)", "s") for step, ours, theirs in
+                  zip(("generator", "critic"), wengert_compile, jax_compile)])
+
+
+def report_rows(rows: dict, workload: str, compiled_target: float, caveat: str) -> list[Row]:
+    """compiled/JAX and eager/torch.func of each step, with the targets printed above
+    (none for compiled/JAX when the two do not run the same program)."""
+    out = []
+    for step, ms in rows.items():
+        name = workload.format(step=step)
+        for ours, peer, target in (("wengert compiled", "JAX", None if caveat else
+                                    compiled_target),
+                                   ("wengert eager", "torch.func", 1.0)):
+            if ours in ms and peer in ms:
+                out.append(Row("hpc-gan", f"{name}, {ours}", ms[ours], ms[peer], peer, "ms",
+                               target, caveat if ours == "wengert compiled" else ""))
+    return out
 
 
 if __name__ == "__main__":

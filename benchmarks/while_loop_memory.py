@@ -19,6 +19,7 @@ import argparse
 from collections.abc import Callable
 
 import numpy as np
+from report_rows import Row, add_json_option, write_rows
 from timing import median_seconds, peak_traced_bytes
 
 import wengert.ad as ad
@@ -46,7 +47,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="2 repeats (make bench)")
+    add_json_option(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 2
     rng = np.random.default_rng(0)
     x0 = rng.standard_normal((64, 256))
     w = rng.standard_normal((256, 256)) / 16
@@ -74,6 +79,12 @@ def main() -> None:
     print(f"{'':26s} {'time s':>8s} {'vs stack':>9s} {'peak MiB':>9s} {'vs stack':>9s}")
     for name, (t, m) in rows.items():
         print(f"{name:26s} {t:8.3f} {t / base_t:9.2f} {m / 2**20:9.1f} {m / base_m:9.3f}")
+    t, m = rows["checkpoint_every=32"]
+    workload = f"staged while_loop gradient, {args.steps} iterations, checkpoint_every=32"
+    write_rows(args.json, [
+        Row("ad-core", f"{workload}: time", t * 1e3, base_t * 1e3, "our carry stack", "ms"),
+        Row("ad-core", f"{workload}: peak memory", m / 2**20, base_m / 2**20,
+            "our carry stack", "MiB")])
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from jax import lax  # noqa: E402
 import wengert.ad as ad  # noqa: E402
 import wengert.nn as nn  # noqa: E402
 import wengert.xla as xla  # noqa: E402
+from report_rows import Row, add_json_option, write_rows  # noqa: E402
 from wengert.nn.models.vgg import _CONFIGS, VGG  # noqa: E402
 
 DTYPES = {"float32": np.dtype(np.float32), "bfloat16": np.dtype(ml_dtypes.bfloat16)}
@@ -127,11 +128,23 @@ def _wait(out: Any) -> None:
     jax.block_until_ready(ad.tree_leaves(out))
 
 
+def in_layer_order(out: Any) -> list:
+    """The leaves of a VGG model (or of its model-shaped gradient) in the order the
+    network runs them, as ``jax_forward`` takes them: ``tree_leaves`` visits the named
+    children ``features`` and ``classifier`` sorted by name, the classifier first."""
+    if isinstance(out, nn.Chain):
+        return ad.tree_leaves((out["features"], out["classifier"]))
+    return ad.tree_leaves(out)
+
+
 def _relative_difference(ours: Any, theirs: Any) -> float:
     """Largest difference between the two results, relative to each leaf's magnitude:
     a timing only counts for a program that computes the same thing."""
     worst = 0.0
-    for a, b in zip(ad.tree_leaves(ours), jax.tree_util.tree_leaves(theirs)):
+    ours, theirs = in_layer_order(ours), jax.tree_util.tree_leaves(theirs)
+    if len(ours) != len(theirs):
+        raise SystemExit(f"the two results have {len(ours)} and {len(theirs)} arrays")
+    for a, b in zip(ours, theirs):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         worst = max(worst, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)))
     return worst
@@ -158,7 +171,7 @@ def measure(depth: int, size: int, batch: int, dtype: np.dtype, device: jax.Devi
     labels = nn.onehot(rng.integers(0, 1000, batch), 1000)
 
     on_device = ad.tree_map(lambda a: jax.device_put(a, device), (model, x, labels))
-    params = [jax.device_put(p, device) for p in ad.tree_leaves(model)]
+    params = [jax.device_put(p, device) for p in in_layer_order(model)]
     jx, jlabels = on_device[1], on_device[2]
 
     def make_ours_fwd():
@@ -238,6 +251,7 @@ def main() -> None:
     parser.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES))
     parser.add_argument("--jax-relu", choices=sorted(RELU), default="max",
                         help="JAX's ReLU: max(x, 0) (jax.nn.relu) or wengert.nn's select")
+    add_json_option(parser)
     args = parser.parse_args()
     cpu = args.device == "cpu"
     depth = args.depth or (11 if cpu else 19)
@@ -257,6 +271,25 @@ def main() -> None:
           f"{len(os.sched_getaffinity(0))} CPU threads, median of {repeats} runs, "
           f"JAX ReLU: {args.jax_relu}\n")
     print(table(rows, eager=cpu, target=1.10 if cpu else 1.05))
+    workload = f"VGG-{depth} {size}x{size}x3 batch {batch}, {args.device}"
+    write_rows(args.json, report_rows(rows, workload, eager=cpu, target=1.10 if cpu else 1.05))
+
+
+def report_rows(rows: list[dict], workload: str, eager: bool, target: float) -> list[Row]:
+    """The targets of the module docstring, one row each."""
+    out = []
+    for r in rows:
+        name = f"{workload}, {r['dtype']} {r['pass_']}"
+        agree = f"relative difference vs JAX {r['diff']:.1e}" + (
+            " (results DISAGREE: > 5e-2)" if not r["diff"] < 5e-2 else "")
+        out.append(Row("xla-backend", name, r["ours"], r["jax"], "direct JAX (jax.jit)", "ms",
+                       target, agree))
+        if eager:
+            out.append(Row("xla-backend", f"{name} (compiled >= 3x faster than eager)",
+                           r["ours"], r["eager"], "eager wengert.ad", "ms", 1 / 3))
+            out.append(Row("xla-backend", f"{name}: compile time", r["compile_ours"],
+                           r["compile_jax"], "direct JAX (jax.jit)", "s", 1.5))
+    return out
 
 
 if __name__ == "__main__":

@@ -200,7 +200,7 @@ PASS_THROUGH = {
     "numpy.not_equal", "numpy.less", "numpy.less_equal", "numpy.greater",
     "numpy.greater_equal", "numpy.logical_and", "numpy.logical_or", "numpy.logical_xor",
     "numpy.logical_not", "numpy.isclose", "numpy.allclose", "numpy.isfinite", "numpy.isinf",
-    "numpy.isnan", "numpy.invert", "numpy.bitwise_not", "numpy.bitwise_invert",
+    "numpy.isnan",
     "numpy.iscomplexobj", "numpy.isrealobj", "numpy.iscomplex", "numpy.isreal",
     "numpy.isscalar", "numpy.iterable", "numpy.ndim", "numpy.shape",
     "numpy.size", "numpy.result_type", "numpy.bmat",
@@ -230,14 +230,20 @@ REFUSED_BY_CONVERSION = {
     "numpy.isfortran",
 }
 
+# Integers and booleans only: on float operands they raise TypeError, as NumPy's do.
+INTEGER_ONLY = {
+    "numpy.bitwise_and", "numpy.bitwise_or", "numpy.bitwise_xor", "numpy.invert",
+    "numpy.bitwise_not", "numpy.bitwise_invert", "numpy.left_shift", "numpy.right_shift",
+    "numpy.bitwise_left_shift", "numpy.bitwise_right_shift",
+}
+
 # NumPy itself refuses a traced operand (with its own TypeError) before any protocol runs.
 REFUSED_BY_NUMPY = {"numpy.nested_iters"}
 
 REFUSED = {
     "numpy.apply_along_axis", "numpy.apply_over_axes", "numpy.argwhere", "numpy.array2string",
     "numpy.array_equal", "numpy.array_equiv", "numpy.array_repr", "numpy.array_str",
-    "numpy.bincount", "numpy.bitwise_and", "numpy.bitwise_count", "numpy.bitwise_left_shift",
-    "numpy.bitwise_or", "numpy.bitwise_right_shift", "numpy.bitwise_xor", "numpy.block",
+    "numpy.bincount", "numpy.bitwise_count", "numpy.block",
     "numpy.choose", "numpy.common_type", "numpy.compress", "numpy.convolve", "numpy.copyto",
     "numpy.corrcoef", "numpy.correlate", "numpy.cov", "numpy.cumulative_prod",
     "numpy.cumulative_sum", "numpy.datetime_as_string", "numpy.delete",
@@ -245,7 +251,7 @@ REFUSED = {
     "numpy.einsum_path", "numpy.extract", "numpy.fill_diagonal", "numpy.flatnonzero",
     "numpy.frexp", "numpy.gcd", "numpy.geomspace", "numpy.histogram", "numpy.histogram2d",
     "numpy.histogram_bin_edges", "numpy.histogramdd", "numpy.i0", "numpy.insert",
-    "numpy.interp", "numpy.intersect1d", "numpy.is_busday", "numpy.isin", "numpy.isnat", "numpy.isneginf", "numpy.isposinf", "numpy.ix_", "numpy.lcm", "numpy.left_shift", "numpy.lexsort",
+    "numpy.interp", "numpy.intersect1d", "numpy.is_busday", "numpy.isin", "numpy.isnat", "numpy.isneginf", "numpy.isposinf", "numpy.ix_", "numpy.lcm", "numpy.lexsort",
     "numpy.logspace", "numpy.may_share_memory", "numpy.min_scalar_type", "numpy.nanargmax",
     "numpy.nanargmin", "numpy.nancumprod", "numpy.nancumsum", "numpy.nanmax",
     "numpy.nanmedian", "numpy.nanmin", "numpy.nanpercentile", "numpy.nanprod",
@@ -253,7 +259,7 @@ REFUSED = {
     "numpy.packbits", "numpy.piecewise", "numpy.place", "numpy.poly", "numpy.polyadd",
     "numpy.polyder", "numpy.polydiv", "numpy.polyfit", "numpy.polyint", "numpy.polymul",
     "numpy.polysub", "numpy.polyval", "numpy.put", "numpy.put_along_axis", "numpy.putmask",
-    "numpy.resize", "numpy.right_shift", "numpy.roots", "numpy.save", "numpy.savetxt",
+    "numpy.resize", "numpy.roots", "numpy.save", "numpy.savetxt",
     "numpy.savez", "numpy.savez_compressed", "numpy.searchsorted", "numpy.setdiff1d",
     "numpy.setxor1d", "numpy.shares_memory", "numpy.signbit", "numpy.sort_complex",
     "numpy.spacing", "numpy.tril_indices_from", "numpy.trim_zeros", "numpy.triu_indices_from",

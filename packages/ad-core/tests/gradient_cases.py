@@ -603,6 +603,24 @@ for _lower in (True, False):
     add("scipy.linalg.cho_solve", spd(3), sample("any", 3, 2), jax=False, order2=_lower,
         fn=lambda op, xp, a, b, _lo=_lower: _cho_solve(op, xp, a, b, _lo),
         label=f"lower={_lower}")
+add("scipy.linalg.lu_factor", well_conditioned(4), jax=False, order2=True,
+    fn=lambda op, xp, a: op(a)[0])
+add("scipy.linalg.lu_factor", well_conditioned(3, cplx=True), jax=False, label="complex",
+    fn=lambda op, xp, a: op(a)[0])
+
+
+def _lu_solve(op, xp, a, b, trans):
+    """``lu_solve`` of ``lu_factor(a)``: the case differentiates through both."""
+    from wengert.ad.scipy.linalg import lu_factor
+
+    return op(lu_factor(a), b, trans=trans)
+
+
+for _trans, _rhs in ((0, sample("any", 4)), (1, sample("any", 4, 2)), (2, sample("any", 4))):
+    add("scipy.linalg.lu_solve", well_conditioned(4), _rhs, jax=False, order2=_trans == 0,
+        fn=lambda op, xp, a, b, _t=_trans: _lu_solve(op, xp, a, b, _t), label=f"trans={_trans}")
+add("scipy.linalg.lu_solve", well_conditioned(3, cplx=True), sample("c", 3), jax=False,
+    fn=lambda op, xp, a, b: _lu_solve(op, xp, a, b, 2), label="complex,trans=2")
 add("lax.dynamic_slice_in_dim", sample("any", 5, 3), jax=False, order2=True,
     fn=lambda op, xp, x: op(x, np.int64(2), 2, axis=0))
 add("lax.dynamic_update_slice_in_dim", sample("any", 5, 3), sample("any", 5, 2), jax=False,

@@ -21,7 +21,8 @@ import wengert.ad as ad
 import wengert.ad.numpy as wnp
 from wengert.ad.errors import NonDifferentiableError, TracerArrayConversionError
 
-from adcore_support import CALLS, PASS_THROUGH, REFUSED, REFUSED_BY_CONVERSION, REFUSED_BY_NUMPY
+from adcore_support import (CALLS, INTEGER_ONLY, PASS_THROUGH, REFUSED, REFUSED_BY_CONVERSION,
+                            REFUSED_BY_NUMPY)
 from gradient_cases import CASES
 
 X = np.arange(1.0, 7.0).reshape(2, 3)
@@ -49,6 +50,7 @@ NAMES = _public(np, "numpy") + _public(np.linalg, "numpy.linalg") + _public(np.f
 def classify(name: str) -> str:
     kinds = [kind for kind, members in (("differentiable", DIFFERENTIABLE),
                                         ("pass-through", PASS_THROUGH),
+                                        ("integer-only", INTEGER_ONLY),
                                         ("refused", REFUSED | REFUSED_BY_CONVERSION | REFUSED_BY_NUMPY))
              if name in members]
     assert len(kinds) <= 1, f"{name} is classified as {kinds}"
@@ -91,8 +93,8 @@ def test_every_name_is_classified() -> None:
 
 def test_classification_has_no_stale_names() -> None:
     public = set(NAMES)
-    stale = sorted((PASS_THROUGH | REFUSED | REFUSED_BY_CONVERSION | REFUSED_BY_NUMPY
-                    | set(CALLS)) - public)
+    stale = sorted((PASS_THROUGH | INTEGER_ONLY | REFUSED | REFUSED_BY_CONVERSION
+                    | REFUSED_BY_NUMPY | set(CALLS)) - public)
     assert not stale, f"conformance table names that NumPy does not have: {stale}"
 
 
@@ -115,6 +117,15 @@ def _float_tracers(tree: Any) -> list:
 def test_pass_through_names_return_no_derivative_carrier(name: str) -> None:
     out = _call_traced(name)
     assert not _float_tracers(out), f"{name} returned a float traced value"
+
+
+@pytest.mark.parametrize("name", sorted(INTEGER_ONLY))
+def test_integer_only_names_refuse_floats_as_numpy_does(name: str) -> None:
+    # (test_operators checks their values on integers and booleans.)
+    with pytest.raises(TypeError):
+        CALLS.get(name, lambda f, x: f(x))(_numpy_function(name), X)
+    with pytest.raises(TypeError):
+        _call_traced(name)
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))

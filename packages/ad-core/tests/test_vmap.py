@@ -107,8 +107,8 @@ EXTRA = [
     ("argmax", lambda x: wnp.argmax(x, axis=1) + wnp.argmax(x), (_F,)),
     ("argmin", lambda x: wnp.argmin(x, axis=0) + wnp.argmin(x), (_F,)),
     ("argsort", lambda x: wnp.argsort(x, axis=-1), (_F,)),
-    ("bitwise", lambda a, b: registry["bitwise_or"].bind(registry["bitwise_and"].bind(a, b), 1)
-     * wnp.logical_xor(a < b, a >= b), (_I, _I[::-1])),
+    ("bitwise", lambda a, b: ((a & b) | 1) * wnp.logical_xor(a < b, a >= b)
+     + ((~a ^ b) << 2) + (-a >> 1), (_I, _I[::-1])),
     ("compare", lambda a, b: wnp.logical_xor(a <= b, a != b), (_F, _F[::-1])),
     ("random", lambda k: ad.random.normal(k, (2, 3)) + ad.random.bits(k, (3,), np.uint64) % 7,
      (ad.random.split(ad.random.key(0), 3),)),
@@ -174,3 +174,44 @@ def test_in_and_out_axes():
         ad.vmap(lambda a, b: a + b)(np.ones(3), np.ones(4))
     with pytest.raises(ad.errors.ConcretizationError, match="one value per example"):
         ad.vmap(lambda r: r if r[0] > 0 else -r)(x)
+
+
+def _conv(x, w, groups=1):
+    return registry["conv_general_dilated"].bind(
+        x, w, window_strides=(1, 2), padding=((1, 1), (0, 1)), lhs_dilation=(1, 1),
+        rhs_dilation=(2, 1), dimension_numbers=((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2)),
+        feature_group_count=groups)
+
+
+_VR = np.random.default_rng(11)
+_X, _W = _VR.standard_normal((3, 2, 7, 6, 4)), _VR.standard_normal((3, 3, 2, 4, 6))
+_A = _VR.standard_normal((3, 4, 4)) + 4 * np.eye(4)
+_B, _BM = _VR.standard_normal((3, 4)), _VR.standard_normal((3, 4, 2))
+# (function, arguments, in_axes, whether the staged batch may keep a scan)
+FOLDED = {
+    "conv, batched input": (_conv, (_X, _W[0]), (0, None), False),
+    "conv, batched kernel": (_conv, (_X[0], _W), (None, 0), False),
+    "grouped conv, batched input": (lambda x, w: _conv(x, w[..., :2, :], 2), (_X, _W[0]),
+                                    (0, None), False),
+    "conv, both batched (per-example kernels: one scan)": (_conv, (_X, _W), (0, 0), True),
+    "solve, shared matrix, vectors": (wnp.linalg.solve, (_A[0], _B), (None, 0), False),
+    "solve, shared matrix, matrices": (wnp.linalg.solve, (_A[0], _BM), (None, 0), False),
+    "solve, batched matrix, shared vector": (wnp.linalg.solve, (_A, _B[0]), (0, None), False),
+    "solve, both batched, vectors": (wnp.linalg.solve, (_A, _B), (0, 0), False),
+    "solve, both batched, matrices": (wnp.linalg.solve, (_A, _BM), (0, 0), False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOLDED))
+def test_convolution_and_solve_batch_without_a_loop(name):
+    """Folded into an axis the operation maps over already (the convolution's batch or
+    output features, the solve's right-hand sides): equal to a loop over examples,
+    eagerly and staged, and staged without a scan."""
+    f, args, axes, may_scan = FOLDED[name]
+    size = next(a.shape[0] for a, ax in zip(args, axes) if ax is not None)
+    want = np.stack([f(*[a[k] if ax is not None else a for a, ax in zip(args, axes)])
+                     for k in range(size)])
+    np.testing.assert_allclose(ad.vmap(f, in_axes=axes)(*args), want, rtol=1e-10, atol=1e-12)
+    graph = ad.make_graph(ad.vmap(f, in_axes=axes), *args)
+    np.testing.assert_allclose(ad.eval_graph(graph, *args), want, rtol=1e-10, atol=1e-12)
+    assert may_scan or "scan" not in {e.prim.name for e in graph.eqns}, str(graph)

@@ -1,11 +1,12 @@
-"""Shared fixtures: the tiny preset, as an object and as an editable JSON tree."""
+"""Shared fixtures: the tiny preset, as an object and as an editable JSON tree, and a small
+Monte Carlo dataset of it."""
 
 import copy
 import json
 from importlib import resources
 
 import pytest
-from wengert.hpcgan import load_preset
+from wengert.hpcgan import load_preset, simulate
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +25,11 @@ def tiny_definition():
     definition = copy.deepcopy(json.loads(text))
     del definition["observations"], definition["train"]
     return definition
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """48 realisations of ``tiny`` (simulated once per test session)."""
+    folder = tmp_path_factory.mktemp("tiny-data")
+    simulate(load_preset("tiny"), folder, samples=48, seed=0, workers=1, progress=False)
+    return folder

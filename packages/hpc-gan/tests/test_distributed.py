@@ -129,15 +129,6 @@ def test_checkpoint_gather_is_watched_and_a_hung_rank_aborts_it():
         result.stderr)
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from wengert.hpcgan import load_preset, simulate
-
-    folder = tmp_path_factory.mktemp("tiny-data")
-    simulate(load_preset("tiny"), folder, samples=48, seed=0, workers=1, progress=False)
-    return folder
-
-
 def test_mpiexec_train_on_tiny_and_layout_errors_printed_once(tiny_data, tmp_path):
     train = ["-m", "wengert.hpcgan.cli", "train", "--preset", "tiny", "--data",
              str(tiny_data), "--backend", "eager", "--steps", "2", "--quiet",
@@ -242,3 +233,36 @@ def test_launcher_environment_is_read_without_initialising_mpi(monkeypatch):
     assert not launched_with_several_ranks()
     monkeypatch.setenv("PMI_SIZE", "4")
     assert launched_with_several_ranks()
+
+
+@pytest.mark.parametrize("mixed_precision, tolerance", [("none", 1e-12), ("bf16", 2e-2)])
+def test_split_step_functions_compose_to_the_colocated_gradients(mixed_precision, tolerance):
+    """What split placement's two roles compute (snapshots, the critic's cotangent, the
+    physics gradient, the pullback of the cotangent) adds up to the colocated step's
+    gradient and metrics: exactly in float64, to bfloat16's rounding in mixed precision."""
+    from wengert import ad
+    from wengert.hpcgan.distributed.placement import generator_metrics, make_split_steps
+    from wengert.hpcgan.pigan.steps import draw_batch, make_steps
+    from wengert.hpcgan.pigan.training import initial_state
+
+    problem, observed = line_problem()
+    dtype = "float64" if mixed_precision == "none" else "float32"
+    config = make_config(({"latent_dim": 2, "width": 8, "depth": 2, "critic_width": 8,
+                           "critic_depth": 2, "batch": 8, "physics_batch": 4, "collocation": 8,
+                           "boundary": 2, "dtype": dtype, "mixed_precision": mixed_precision,
+                           "w_adv": 0.7}, "test"))
+    state = initial_state(problem, observed, config)
+    snapshots = observed.normaliser(problem, np.dtype(dtype))
+    whole, split = make_steps(config, snapshots), make_split_steps(config, snapshots)
+    batch = draw_batch(problem, observed.snapshots, config, 1, "generator 0", np.dtype(dtype))
+    expected, metrics = whole.generator_gradients(state.generators, state.critic, batch)
+    fake = split.snapshots(state.generators, batch["xi"])
+    adversarial, cotangent = split.adversarial_cotangent(state.critic, fake)
+    physics, terms = split.physics_gradients(state.generators, batch)
+    got = split.adversarial_gradients(state.generators, batch["xi"], cotangent, physics)
+    flat = [np.concatenate([np.ravel(a) for a in ad.tree_leaves(g)]) for g in (got, expected)]
+    assert flat[0].dtype == np.dtype(dtype)
+    assert np.linalg.norm(flat[0] - flat[1]) <= tolerance * np.linalg.norm(flat[1])
+    mine = generator_metrics(config, terms, float(adversarial))
+    for key in ("adversarial", "pde", "bc", "generator_loss"):
+        np.testing.assert_allclose(float(mine[key]), float(metrics[key]), rtol=tolerance)

@@ -79,9 +79,12 @@ def test_multihead_attention_against_torch(torch, rng):
     check_grads(lambda m, q, kv: m(q, kv), (layer, q, kv))
 
 
-def test_time_steps_and_gates_are_pieces_with_one_gradient_buffer(rng):
-    """The per-step slices of the input projection and the gate splits share one
-    pullback (a stack / concatenation), and are differentiable twice."""
+def test_time_steps_and_cell_updates_are_adjoints_differentiable_twice(rng):
+    """The per-step slices of the input projection share one pullback (a stack), and
+    each step's gate arithmetic is one hand-written adjoint: both match finite
+    differences, in forward mode too, and to second order."""
     x = rng.standard_normal((2, 4, 2))
-    for cell in (nn.LSTMCell(2, 3, rng=rng, **F64), nn.GRUCell(2, 3, rng=rng, **F64)):
+    for cell in (nn.LSTMCell(2, 3, rng=rng, **F64), nn.GRUCell(2, 3, rng=rng, **F64),
+                 nn.LSTMCell(2, 3, hidden_bias=True, rng=rng, **F64)):
+        check_grads(lambda c, x: nn.Recurrence(c)(x), (cell, x))
         check_grads(lambda c, x: nn.Recurrence(c)(x), (cell, x), order=2, modes=("rev",))

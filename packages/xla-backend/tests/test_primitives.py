@@ -111,9 +111,22 @@ for _n in ["and", "or", "xor"]:
     sample(_n, ints((6,), 0, 3), ints((6,), 0, 2, name="j").astype(bool))  # truthiness
 sample("not", ints((6,), 0, 2).astype(bool))
 sample("not", ints((6,), 0, 3))
-for _n in ["bitwise_and", "bitwise_or"]:
-    sample(_n, ints((6,), 0, 64), ints((6,), 0, 64, name="j"))
+sample("lu", normal((4, 4)))
+sample("lu", normal((2, 3, 3), F32))  # a batch, single precision
+sample("lu", cplx((3, 3)))
+sample("lu_pivots_to_permutation", np.array([2, 2, 3, 3], np.int32), permutation_size=4)
+sample("lu_pivots_to_permutation", np.array([[1, 1], [0, 1]], np.int32), permutation_size=3)
+for _n in ["bitwise_and", "bitwise_or", "bitwise_xor"]:
+    sample(_n, ints((6,), -64, 64), ints((6,), 0, 64, name="j"))
     sample(_n, ints((6,), 0, 2).astype(bool), ints((6,), 0, 2, name="j").astype(bool))
+    sample(_n, ints((6,), 0, 64, np.int32), ints((6,), 0, 2, name="j").astype(bool))
+for _n in ["left_shift", "right_shift"]:  # arithmetic >> on signed, logical on unsigned
+    sample(_n, ints((6,), -64, 64), ints((6,), 0, 8, name="j"))
+    sample(_n, ints((6,), 0, 255, np.uint8), ints((6,), 0, 8, np.uint8, name="j"))
+    sample(_n, ints((6,), -64, 64, np.int32), 3)
+sample("invert", ints((6,), -64, 64, np.int32))
+sample("invert", ints((6,), 0, 255, np.uint8))
+sample("invert", ints((6,), 0, 2).astype(bool))
 _special = np.array([0.0, np.inf, -np.inf, np.nan, 1.5])
 sample("isfinite", _special)
 sample("isnan", _special)

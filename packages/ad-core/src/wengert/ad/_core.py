@@ -37,11 +37,15 @@ class Primitive:
 
     Multiple-result primitives take a single ``jvp(tangents, ans, *args)``
     returning all output tangents, and per-argument VJPs that receive the
-    tuple of output cotangents. ``keep_args``/``keep_ans`` tell the reverse
+    tuple of output cotangents. ``vjp_forward(*args, **params) -> (outs, back)``
+    (optional, multiple results) replaces ``impl`` and ``vjps`` in the reverse
+    pass over staged values: one forward computation that also keeps what
+    ``back(cotangents)`` needs (a loop that records its carries while giving
+    its outputs). ``keep_args``/``keep_ans`` tell the reverse
     pass what the VJP needs to remember (the rest is kept as shapes only).
     """
 
-    __slots__ = ("name", "impl", "shape_rule", "jvps", "jvp", "vjps",
+    __slots__ = ("name", "impl", "shape_rule", "jvps", "jvp", "vjps", "vjp_forward",
                  "multiple_results", "keep_args", "keep_ans", "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, multiple_results: bool = False,
@@ -54,13 +58,15 @@ class Primitive:
         self.jvps: tuple | None = None
         self.jvp: Callable | None = None
         self.vjps: tuple | None = None
+        self.vjp_forward: Callable | None = None
         self.multiple_results = multiple_results
         self.keep_args = keep_args
         self.keep_ans = keep_ans
         registry[name] = self
 
     def def_rules(self, *, shape: Callable | None = None, jvps: tuple | None = None,
-                  jvp: Callable | None = None, vjps: tuple | None = None) -> Primitive:
+                  jvp: Callable | None = None, vjps: tuple | None = None,
+                  vjp_forward: Callable | None = None) -> Primitive:
         if shape is not None:
             self.shape_rule = shape
         if jvps is not None:
@@ -69,6 +75,8 @@ class Primitive:
             self.jvp = jvp
         if vjps is not None:
             self.vjps = vjps
+        if vjp_forward is not None:
+            self.vjp_forward = vjp_forward
         return self
 
     @property

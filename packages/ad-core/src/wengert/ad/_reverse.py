@@ -76,6 +76,11 @@ class ReverseTrace(Trace):
             vals.append(a)
             if isinstance(a, Tracer):
                 lower = True
+        if lower and parents and prim.vjp_forward is not None and any(
+                _is_float(vals[p[0]]) for p in parents):
+            out = self._process_with_forward_rule(prim, vals, parents, params)
+            if out is not None:
+                return out
         # Values of lower levels go back through bind; plain arrays straight to impl.
         ans = prim.bind(*vals, **params) if lower else prim.impl(*vals, **params)
         if not parents or prim.vjps is None:
@@ -89,6 +94,26 @@ class ReverseTrace(Trace):
             return tuple(ReverseTracer(self, a, idx, k) for k, a in enumerate(ans))
         tape.append((prim, parents, saved, ans if prim.keep_ans else None, params))
         return ReverseTracer(self, ans, idx)
+
+    def _process_with_forward_rule(self, prim: Primitive, vals: list, parents: list,
+                                   params: dict) -> tuple | None:
+        """``prim.vjp_forward`` computes the outputs and the pullback together; the
+        tape holds the pullback, as for an `adjoint` function (one operand a leaf).
+        ``None`` where the rule declines (then `impl` and `vjps` are used)."""
+        from .tree import _LEAF, tree_flatten
+
+        done = prim.vjp_forward(*vals, **params)
+        if done is None:
+            return None
+        outs, back = done
+        idx = len(self.tape)
+        traced = [_is_float(v) for v in outs]
+        kept = tuple(_shape_only(v) if t else None for v, t in zip(outs, traced))
+        node = _CustomVJPNode(lambda g: tuple(back(list(g))), tree_flatten(tuple(outs))[1],
+                              [_LEAF] * len(vals), len(parents))
+        self.tape.append((node, parents, (), kept, {}))
+        return tuple(ReverseTracer(self, v, idx, k) if t else v
+                     for k, (v, t) in enumerate(zip(outs, traced)))
 
     def backward(self, seeds: list[tuple[ReverseTracer, Any]]) -> list[Any]:
         """Run the backward sweep from ``(output tracer, cotangent)`` seeds.

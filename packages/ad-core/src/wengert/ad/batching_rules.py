@@ -4,8 +4,10 @@ Most are derived, not written one by one: every elementwise primitive (its
 shape rule says so) batches by broadcasting; reductions and scans over an
 axis shift the axis past the batch axis; operations whose array arguments
 already allow leading batch axes (linear algebra, FFT) just see one more.
-Structural operations get short rules. The rest (control flow, custom rules,
-convolution, pooling derivatives, solve) map over the batch with one `scan`
+Structural operations get short rules; convolution and solve fold the batch
+into an axis the operation already maps over (the convolution's batch or output
+features, the solve's right-hand sides). The rest (control flow, custom rules,
+pooling derivatives) map over the batch with one `scan`
 (`batching.sequential`), as do the vectorised rules in the cases they do not
 cover (e.g. indexing with batched index arrays).
 
@@ -237,6 +239,69 @@ def _window(prim_name: str) -> Callable:
     return rule
 
 
+# ---- folding the batch into an axis of the example -------------------------------------------
+def _merge_batch(x: Any, dim: int) -> Any:
+    """A batched operand with its batch axis folded into example axis ``dim`` (batch
+    outer): an operation that maps over ``dim`` then maps over the batch too."""
+    shape = _shape(x)
+    n = len(shape) - 1
+    perm = (*range(1, dim + 1), 0, *range(dim + 1, n + 1))
+    moved = transpose_p.bind(x, permutation=perm)
+    merged = shape[1:dim + 1] + (shape[0] * shape[dim + 1],) + shape[dim + 2:]
+    return reshape_p.bind(moved, new_sizes=merged)
+
+
+def _split_batch(y: Any, dim: int, size: int) -> Any:
+    """Inverse of `_merge_batch` on an output: axis ``dim`` holds batch x example."""
+    shape = _shape(y)
+    split = shape[:dim] + (size, shape[dim] // size) + shape[dim + 1:]
+    y = reshape_p.bind(y, new_sizes=split)
+    perm = (dim, *range(dim), *range(dim + 1, len(split)))
+    return transpose_p.bind(y, permutation=perm)
+
+
+def _conv(vals, batched, size, *, dimension_numbers, feature_group_count, **params):
+    """A batched input folds into the convolution's batch axis; a batched kernel (one
+    feature group) into its output features. Both batched: one scan."""
+    prim = registry["conv_general_dilated"]
+    lhs, rhs = vals
+    lhs_spec, rhs_spec, out_spec = dimension_numbers
+    kw = dict(params, dimension_numbers=dimension_numbers,
+              feature_group_count=feature_group_count)
+    if batched[0] and not batched[1]:
+        out = prim.bind(_merge_batch(lhs, lhs_spec[0]), rhs, **kw)
+        return _split_batch(out, out_spec[0], size), True
+    if batched[1] and not batched[0] and feature_group_count == 1:
+        out = prim.bind(lhs, _merge_batch(rhs, rhs_spec[0]), **kw)
+        return _split_batch(out, out_spec[1], size), True
+    return sequential(prim)(vals, batched, size, **kw)
+
+
+def _solve(vals, batched, size):
+    """One shared matrix: the batch becomes more right-hand sides (one factorisation).
+    Otherwise a batch of systems; a vector right-hand side becomes a column first (a
+    batched vector would read as a matrix)."""
+    prim = registry["solve"]
+    a, b = vals
+    b_ndim = _example_ndim(b, batched[1])
+    if not batched[0] and len(_shape(a)) == 2 and b_ndim in (1, 2):
+        n = _shape(a)[0]
+        columns = transpose_p.bind(b, permutation=(1, 0, *range(2, b_ndim + 1)))
+        wide = _shape(columns)
+        out = prim.bind(a, reshape_p.bind(columns, new_sizes=(n, wide[1] * wide[2]))
+                        if b_ndim == 2 else columns)
+        if b_ndim == 2:
+            out = reshape_p.bind(out, new_sizes=_shape(columns))
+        return transpose_p.bind(out, permutation=(1, 0, *range(2, b_ndim + 1))), True
+    a, b = _all_batched(vals, batched, size)
+    if b_ndim == 1:
+        a_ndim = len(_shape(a)) - 1
+        col = reshape_p.bind(b, new_sizes=(size, *(1,) * (a_ndim - 2), _shape(b)[1], 1))
+        out = prim.bind(a, col)
+        return reshape_p.bind(out, new_sizes=_shape(out)[:-1]), True
+    return prim.bind(a, b), True
+
+
 # ---- the table ----------------------------------------------------------------------------------
 _SPECIFIC: dict[str, Callable] = {
     "reshape": _reshape, "transpose": _transpose, "broadcast_in_dim": _broadcast_in_dim,
@@ -247,17 +312,18 @@ _SPECIFIC: dict[str, Callable] = {
     "dynamic_slice": _dynamic_slice, "dynamic_update_slice": _dynamic_update_slice,
     "reduce_window_sum": _window("reduce_window_sum"),
     "reduce_window_max": _window("reduce_window_max"),
+    "conv_general_dilated": _conv, "solve": _solve,
 }
 _AXES = {"reduce_sum": "axes", "reduce_max": "axes", "reduce_min": "axes",
          "reduce_prod": "axes", "argmax": "axis", "argmin": "axis", "cumsum": "axis",
          "cumprod": "axis", "sort": "axis", "argsort": "axis"}
-_LEADING_BATCH = ("cholesky", "triangular_solve", "eigh", "eig", "svd", "qr", "slogdet", "fft")
+_LEADING_BATCH = ("cholesky", "triangular_solve", "eigh", "eig", "svd", "qr", "slogdet", "fft",
+                  "lu", "lu_pivots_to_permutation")
 _UNARY_IDENTITY_LIKE = ("stop_gradient",)
 #: Mapped over the batch with one scan: control flow and custom rules (their sub-graphs
 #: are batched by running them per example), and operations without a vectorised rule yet.
 SEQUENTIAL = ("cond", "while", "scan", "custom_vjp_call", "custom_jvp_call",
-              "conv_general_dilated", "select_and_gather_add", "select_and_scatter_add",
-              "solve")
+              "select_and_gather_add", "select_and_scatter_add")
 
 
 def install() -> None:

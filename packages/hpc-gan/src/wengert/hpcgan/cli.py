@@ -102,6 +102,7 @@ def _train(args: argparse.Namespace) -> None:
             overrides=parse_overrides(args.set),
             progress=not args.quiet,
             parallel=parallel,
+            precision=args.precision,
         )
     except HpcganError:
         if parallel is not None and _world_rank() != 0:
@@ -288,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=_positive_int, help="iterations (default: the preset's)")
     train.add_argument("--seed", type=_seed)
     train.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    train.add_argument("--precision", choices=("float32", "float64", "bf16"),
+                       help="arithmetic: float32 (the default), float64, or bf16 (bfloat16 "
+                            "layers, float32 master weights, residual and losses)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                        help="override training keys, e.g. --set w_pde=0 w_bc=0")

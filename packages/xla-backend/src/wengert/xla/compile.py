@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import types
 import warnings
 from collections.abc import Callable, Sequence
@@ -142,6 +143,7 @@ class Program:
         self.captures = Captures(None)  # the staged function's, set by `Jitted`
         self._lowered: Any = None
         self._compiled: Any = None
+        self._rebuild = _rebuilder(self.out_tree)
 
     @property
     def lowered(self) -> Any:
@@ -157,16 +159,19 @@ class Program:
                 self._compiled = self.lowered.compile()
         return self._compiled
 
-    def __call__(self, leaves: Sequence[Any]) -> Any:
+    def __call__(self, leaves: Sequence[Any], placed: bool = False) -> Any:
+        """Run on the input leaves; ``placed``: every leaf is a NumPy array or a jax
+        array on this program's device, which jax's dispatch takes as they are."""
         # jax.jit's own dispatch (its C++ fast path) unless the program was compiled
         # ahead of time (`Lowered.compile`): then that executable, not a second compile.
         run = self._jitted if self._compiled is None else self._compiled
+        if not placed:
+            leaves = [devices.to_jax(x, self.sharding) for x in leaves]
         if self.x64 and not _jax_adapter.x64_enabled():
             with _jax_adapter.x64_scope(True):
-                outs = run(*[devices.to_jax(x, self.sharding) for x in leaves],
-                           *self._const_args)
+                outs = run(*leaves, *self._const_args)
         else:
-            outs = run(*[devices.to_jax(x, self.sharding) for x in leaves], *self._const_args)
+            outs = run(*leaves, *self._const_args)
         if self._checks_overflow:
             outs = list(outs)
             if bool(outs.pop()):
@@ -175,7 +180,45 @@ class Program:
                     "results would be those after max_steps iterations); raise max_steps")
         if self.out_tree.kind is None:  # a single array: no tree to rebuild
             return outs[0]
-        return ad.tree_unflatten(self.out_tree, list(outs))
+        return self._rebuild(outs)
+
+
+def _rebuilder(tree: ad.TreeDef) -> Callable[[Sequence[Any]], Any]:
+    """A function rebuilding ``tree`` around its leaves in one expression: what
+    `wengert.ad.tree_unflatten` gives, without a Python call per node. Tuples, lists,
+    dicts (in their own key order), namedtuples and ``None``; other nodes fall back
+    to `tree_unflatten`."""
+    names: dict[str, Any] = {}
+    count = iter(range(tree.num_leaves))
+
+    def name(value: Any) -> str:
+        names[f"_{len(names)}"] = value
+        return f"_{len(names) - 1}"
+
+    def source(d: ad.TreeDef) -> str | None:
+        if d.kind is None:
+            return f"o[{next(count)}]"
+        if d.kind is type(None):
+            return "None"
+        children = [source(c) for c in d.children]
+        if None in children:
+            return None
+        if d.kind is tuple:
+            return "(" + "".join(c + ", " for c in children) + ")"
+        if d.kind is list:
+            return "[" + ", ".join(children) + "]"
+        if d.kind is dict:
+            by_key = dict(zip(d.aux, children))
+            order = getattr(d.aux, "order", None) or tuple(d.aux)
+            return "{" + ", ".join(f"{name(k)}: {by_key[k]}" for k in order) + "}"
+        if issubclass(d.kind, tuple) and hasattr(d.kind, "_fields"):
+            return f"{name(d.kind)}({', '.join(children)})"
+        return None
+
+    body = source(tree)
+    if body is None:
+        return lambda leaves: ad.tree_unflatten(tree, list(leaves))
+    return eval(f"lambda o: {body}", names)  # source built above from the structure only
 
 
 def _place(value: Any, sharding: jax.sharding.Sharding) -> jax.Array:
@@ -186,6 +229,54 @@ def _place(value: Any, sharding: jax.sharding.Sharding) -> jax.Array:
 
 def _embeddable(value: Any) -> bool:
     return type(value) is np.ndarray and value.size <= EMBED_CONST_MAX_SIZE
+
+
+_DTYPE_SHAPE = operator.attrgetter("dtype", "shape")
+_AVAL = operator.attrgetter("aval")  # a jax array's shape and dtype: one attribute, fast
+
+
+class _TreeCall:
+    """A program found again from jax's flattening of the arguments (its treedef is the
+    cache key), valid while every leaf has the type, dtype and shape it had: NumPy
+    arrays, or jax arrays on the program's device, which jax's dispatch takes as they
+    are. jax orders dict keys as `wengert.ad` may not: ``inputs`` reorders."""
+
+    __slots__ = ("_order", "_signature_of", "program", "signature", "types")
+
+    def __init__(self, program: Program, leaves: list, order: Any) -> None:
+        self.program, self._order = program, order
+        self.types = list(map(type, leaves))
+        self._signature_of = _AVAL if all(
+            isinstance(x, jax.Array) and hasattr(x, "aval") for x in leaves) else _DTYPE_SHAPE
+        self.signature = list(map(self._signature_of, leaves))
+
+    @classmethod
+    def of(cls, program: Program, leaves: list, inputs: list) -> _TreeCall | None:
+        """The entry for a call whose jax leaves are ``leaves`` and whose program inputs
+        are ``inputs`` (the same objects, in `wengert.ad`'s order); ``None`` if such a
+        call cannot skip the slow path (other leaves, an array passed twice)."""
+        position = {id(x): k for k, x in enumerate(leaves)}
+        placed = all(type(x) is np.ndarray
+                     or (isinstance(x, jax.Array) and x.sharding == program.sharding)
+                     for x in leaves)
+        if not placed or len(position) != len(leaves) or len(inputs) != len(leaves):
+            return None
+        try:
+            order = [position[id(x)] for x in inputs]
+        except KeyError:
+            return None
+        reorder = None if order == list(range(len(order))) else operator.itemgetter(*order)
+        return cls(program, leaves, reorder)
+
+    def matches(self, leaves: list) -> bool:
+        return list(map(type, leaves)) == self.types and \
+            list(map(self._signature_of, leaves)) == self.signature
+
+    def inputs(self, leaves: list) -> Any:
+        if self._order is None:
+            return leaves
+        picked = self._order(leaves)
+        return picked if len(leaves) > 1 else (picked,)
 
 
 class Jitted:
@@ -212,7 +303,7 @@ class Jitted:
         self._autograph = autograph
         self._converted: Callable | None = None
         self._programs: dict[Any, Program] = {}
-        self._by_arrays: dict[Any, Program] = {}  # calls with array arguments only
+        self._by_tree: dict[Any, _TreeCall] = {}  # by jax's treedef of the arguments
         self._loop_bound = DEFAULT_LOOP_BOUND
         self._warned = False
         if isinstance(f, types.FunctionType):
@@ -344,47 +435,51 @@ class Jitted:
                 "Give the loop set_loop_options(max_steps=N) to compile it once.",
                 LoopBoundWarning, stacklevel=3)
         self._programs = {k: p for k, p in self._programs.items() if not p.default_bound}
-        self._by_arrays = {k: p for k, p in self._by_arrays.items() if not p.default_bound}
+        self._by_tree = {k: c for k, c in self._by_tree.items() if not c.program.default_bound}
 
     # -- public -------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        quick = None if kwargs else self._arrays_key(args)
-        if quick is None and _any_traced(args, kwargs):
-            # Called by a transformation (another jit, grad, jvp, checkpoint, vmap):
-            # inline, so the caller's trace sees every primitive (a sub-graph of its own).
-            return self._function()(*args, **kwargs)
+        known_tree = True
         while True:
-            program = self._by_arrays.get(quick) if quick is not None else None
+            program, inputs, placed = self._dispatch(args, kwargs, known_tree)
             if program is None:
-                program, inputs = self._program(args, kwargs)
-                if quick is not None:
-                    self._by_arrays[quick] = program
-            else:
-                inputs = args
+                # Called by a transformation (another jit, grad, jvp, checkpoint, vmap):
+                # inline, so the caller's trace sees every primitive.
+                return self._function()(*args, **kwargs)
             program.captures.check()
             try:
-                return program(inputs)
+                return program(inputs, placed)
             except MaxStepsExceeded:
                 if not program.default_bound:
                     raise
                 self._grow_loop_bound(program)
+            except ValueError:
+                # jax refuses, before running, a jax array committed to another device
+                # than the program's: the full path finds the program for its device.
+                if not placed:
+                    raise
+                known_tree = False
 
-    def _arrays_key(self, args: tuple) -> Any:
-        """The common call's signature without tree flattening: every argument a NumPy or
-        jax array (then each is one input leaf). ``None`` for any other call."""
-        if self._static:
-            return None
-        key = []
-        for a in args:
-            t = type(a)
-            if t is np.ndarray:
-                key.append((a.shape, a.dtype))
-            elif isinstance(a, jax.Array):
-                key.append((a.shape, a.dtype, a.sharding))
-            else:
-                return None
-        key.append(_jax_adapter.x64_enabled())
-        return tuple(key)
+    def _dispatch(self, args: tuple, kwargs: dict, known_tree: bool = True
+                  ) -> tuple[Program | None, Any, bool]:
+        """(program, its input leaves, whether they are placed); no program for traced
+        arguments. The common call (arrays in plain containers, seen before) is found
+        by jax's C++ flattening and one comparison of the leaves' types, dtypes and
+        shapes: no per-leaf Python work beyond that."""
+        tree_key = None
+        if not kwargs and not self._static:
+            leaves, tree_key = jax.tree_util.tree_flatten(args)
+            known = self._by_tree.get(tree_key) if known_tree else None
+            if known is not None and known.matches(leaves):
+                return known.program, known.inputs(leaves), True
+        if _any_traced(args, kwargs):
+            return None, None, False
+        program, inputs = self._program(args, kwargs)
+        if tree_key is not None:
+            known = _TreeCall.of(program, leaves, inputs)
+            if known is not None:
+                self._by_tree[tree_key] = known
+        return program, inputs, False
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Stage and lower for these arguments (arrays or `jax.ShapeDtypeStruct`/`Aval`)."""

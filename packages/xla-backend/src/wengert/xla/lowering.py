@@ -170,8 +170,31 @@ _SAME_DTYPE = {
     "exp": lax.exp, "expm1": lax.expm1, "log": lax.log, "log1p": lax.log1p, "sqrt": lax.sqrt,
     "cbrt": lax.cbrt, "logistic": lax.logistic, "sign": lax.sign,
     "add": lax.add, "sub": lax.sub, "mul": lax.mul, "div": lax.div, "max": lax.max,
-    "min": lax.min, "atan2": lax.atan2, "rem": lax.rem, "floor_divide": jnp.floor_divide,
+    "min": lax.min, "atan2": lax.atan2,
 }
+
+
+def _integer_division(fn: Callable) -> Callable:
+    """NumPy's integer ``//`` and ``fmod`` by zero give 0 (and warn); XLA's give
+    garbage, so the zero divisors are masked."""
+    def lower(x, y):
+        out = fn(x, y)
+        if x.dtype.kind in "iu":
+            out = lax.select(lax.eq(y, jnp.zeros((), y.dtype)), jnp.zeros_like(out), out)
+        return out
+
+    return lower
+
+
+def _on_booleans(fn: Callable, logical: Callable) -> Callable:
+    """NumPy's ``+``/``*`` of booleans are logical or/and (XLA has no boolean add)."""
+    return lambda x, y: logical(x, y) if x.dtype == np.bool_ else fn(x, y)
+
+
+_SAME_DTYPE.update(rem=_integer_division(lax.rem),
+                   floor_divide=_integer_division(jnp.floor_divide),
+                   add=_on_booleans(lax.add, lax.bitwise_or),
+                   mul=_on_booleans(lax.mul, lax.bitwise_and))
 
 
 def _same_dtype_rule(fn: Callable) -> Rule:
@@ -214,7 +237,8 @@ def _complex_to_real_rule(fn: Callable, on_real: Callable) -> Rule:
     return lower
 
 
-rule("abs")(_complex_to_real_rule(lax.abs, lax.abs))
+rule("abs")(_complex_to_real_rule(
+    lax.abs, lambda x: x if x.dtype.kind in "ub" else lax.abs(x)))  # unsigned: itself
 rule("real")(_complex_to_real_rule(lax.real, lambda x: x))
 rule("imag")(_complex_to_real_rule(lax.imag, jnp.zeros_like))
 
@@ -241,10 +265,25 @@ def _compare_rule(fn: Callable) -> Rule:
     return lower
 
 
+def _shift_right(x: Any, y: Any) -> Any:
+    """NumPy's ``>>``: arithmetic on signed integers, logical on unsigned."""
+    kind = x.dtype.kind
+    return (lax.shift_right_arithmetic if kind == "i" else lax.shift_right_logical)(x, y)
+
+
 for _name, _fn in {"eq": lax.eq, "ne": lax.ne, "lt": lax.lt, "le": lax.le, "gt": lax.gt,
                    "ge": lax.ge, "bitwise_and": lax.bitwise_and,
-                   "bitwise_or": lax.bitwise_or}.items():
+                   "bitwise_or": lax.bitwise_or, "bitwise_xor": lax.bitwise_xor}.items():
     rule(_name)(_compare_rule(_fn))
+# Shifts of booleans give integers (NumPy: True << True == 2): operands in the output's dtype.
+rule("left_shift")(_same_dtype_rule(lax.shift_left))
+rule("right_shift")(_same_dtype_rule(_shift_right))
+
+
+@rule("invert")
+def _invert(outs, x):
+    (x,) = _operands(outs[0], (x,))
+    return lax.bitwise_not(x)  # on booleans: logical not, as NumPy's ``~``
 
 
 def _truth(x: Any, shape: tuple[int, ...]) -> Any:
@@ -643,6 +682,18 @@ def _eig(outs, a):
     # XLA's eig runs LAPACK's geev on CPU: the same order and gauge as NumPy's.
     w, v = lax.linalg.eig(a, compute_left_eigenvectors=False)
     return w.astype(outs[0].dtype), v.astype(outs[1].dtype)
+
+
+@rule("lu")
+def _lu(outs, a):
+    lu, pivots, permutation = lax.linalg.lu(_as(a, outs[0].dtype))
+    return lu, _as(pivots, np.int32), _as(permutation, np.int32)
+
+
+@rule("lu_pivots_to_permutation")
+def _lu_pivots_to_permutation(outs, pivots, *, permutation_size):
+    return _as(lax.linalg.lu_pivots_to_permutation(_as(pivots, np.int32), permutation_size),
+               np.int32)
 
 
 @rule("qr")

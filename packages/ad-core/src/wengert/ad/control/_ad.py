@@ -5,7 +5,7 @@ running them under a forward or reverse trace inside a staging trace) and
 binds `cond`/`while`/`scan` again, so the result is differentiable once more
 and lowers like any other loop.
 
-Loops in reverse mode (`loop_adjoint`): a *recording* loop runs the forward
+Loops in reverse mode (`record_loop`, `adjoint_loop`): a *recording* loop runs the forward
 iteration and writes each carry into a preallocated stack (``dynamic_update_slice``
 at the step counter; ``max_steps`` rows), then an *adjoint* loop runs the
 counter back down, reading each carry (``dynamic_slice``) and applying the
@@ -15,6 +15,11 @@ segment's k carries into a small stack and runs the adjoint over it: memory
 ``max_steps/k + k`` carries, time about one extra forward pass. Nothing is
 unrolled. The forward mode rule is a loop over (carry, tangent).
 
+When the reverse pass runs over staged values it calls the loops' forward rules
+(``*_vjp_forward``): the recording loop then also gives the primal outputs (a
+scan's stacked outputs included), so the staged gradient holds two loops, as
+JAX's does, not the primal loop beside the recording one.
+
 Cost note: JVP rules re-run the primal inside the tangent loop (the primal
 outputs were already computed by the trace); when staged, dead-code
 elimination removes the unused copy where only tangents are needed.
@@ -23,7 +28,7 @@ elimination removes the unused copy where only tangents are needed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -210,39 +215,73 @@ def _int32(x: Any) -> Any:
     return convert_element_type_p.bind(x, new_dtype=_I32)
 
 
-def loop_adjoint(init: list, step: Callable, more: Callable, bound: int,
-                 every: int | None, back_step: Callable, state: list) -> list:
-    """The reverse sweep of ``x_{i+1} = step(i, x_i)`` while ``more(i, x_i)``.
+class Recording(NamedTuple):
+    """What the recording loop leaves: the step count, the checkpoint phase and slot,
+    the carry stacks, the final carries and the stacked per-step outputs."""
 
-    ``back_step(i, x_i, state) -> state`` is one adjoint step; the result is
-    the state after stepping back over every iteration. See the module
-    docstring for the stack and the ``every`` (checkpoint) variants.
-    """
+    n: Any
+    phase: Any
+    slot: Any
+    stacks: list
+    final: list
+    extras: list
+
+
+def record_loop(init: list, step: Callable, more: Callable, bound: int, every: int | None,
+                extra_avals: Sequence[Aval] = (), extra_row: Callable | None = None
+                ) -> Recording:
+    """Run ``x_{i+1}, e_i = step(i, x_i)`` while ``more(i, x_i)``, storing the carries
+    (every ``every``-th, see the module docstring) and each ``e_i`` at row
+    ``extra_row(i)`` of a stack of ``bound`` rows (a scan's outputs)."""
     m = len(init)
     k = every or 1
     rows = -(-bound // k)
     scratch = k > 1  # rows that are not checkpoints go to one extra scratch row
+    like = init[0] if init else None
     stacks = [zeros_on(x, (rows + scratch,) + aval_of(x).shape, aval_of(x).dtype) for x in init]
+    extras = [zeros_on(like, (bound,) + a.shape, a.dtype) for a in extra_avals]
+    n_st = len(stacks)
 
     def rec_more(i, phase, slot, *rest):
         return more(i, list(rest[:m]))
 
     def rec_step(i, phase, slot, *rest):
-        xs, st = list(rest[:m]), rest[m:]
+        xs, st, ex = list(rest[:m]), rest[m:m + n_st], rest[m + n_st:]
         row = select_p.bind(eq_p.bind(phase, 0), slot, np.int32(rows)) if scratch else slot
         st = [update_index_in_dim(s, x, row) for s, x in zip(st, xs)]
+        new, out = step(i, xs)
+        if ex:
+            r = extra_row(i)
+            ex = [update_index_in_dim(b, e, r) for b, e in zip(ex, out)]
         wrap = eq_p.bind(phase + 1, k)
         return [i + 1, select_p.bind(wrap, np.int32(0), phase + 1), slot + _int32(wrap),
-                *step(i, xs), *st]
+                *new, *st, *ex]
 
     zero = np.int32(0)
-    out = bind_while(rec_more, rec_step, [zero, zero, zero, *init, *stacks], max_steps=bound)
-    n, phase, slot, stacks = out[0], out[1], out[2], out[3 + m:]
+    out = bind_while(rec_more, rec_step, [zero, zero, zero, *init, *stacks, *extras],
+                     max_steps=bound)
+    return Recording(out[0], out[1], out[2], list(out[3 + m:3 + m + n_st]),
+                     list(out[3:3 + m]), list(out[3 + m + n_st:]))
+
+
+def adjoint_loop(rec: Recording, init: list, step: Callable, bound: int, every: int | None,
+                 back_step: Callable, state: list) -> list:
+    """The reverse sweep over a recorded loop ``x_{i+1} = step(i, x_i)``.
+
+    ``back_step(i, x_i, state) -> state`` is one adjoint step; the result is
+    the state after stepping back over every iteration. With ``every`` the
+    carries between checkpoints are recomputed with ``step`` segment by segment.
+    """
+    m = len(init)
+    k = every or 1
+    rows = -(-bound // k)
+    n, phase, slot, stacks = rec.n, rec.phase, rec.slot, rec.stacks
+    zero = np.int32(0)
 
     def down(j):
         return ge_p.bind(j, 0)
 
-    if not scratch:
+    if k == 1:
         def adjoint_step(j, *st):
             return [j - 1, *back_step(j, [index_in_dim(s, j) for s in stacks], list(st))]
 
@@ -281,10 +320,22 @@ def _accumulate(total: list, new: list) -> list:
     return [add_p.bind(a, b) for a, b in zip(total, new)]
 
 
-def while_vjp(g, ans, *args, cond_graph, body_graph, n_consts, max_steps, checkpoint_every):
+def while_vjp(g, ans, *args, **params):
+    _, back = while_vjp_forward(*args, **params, unbounded_ok=False)
+    return back(g)
+
+
+def while_vjp_forward(*args, cond_graph, body_graph, n_consts, max_steps, checkpoint_every,
+                      unbounded_ok=True):
+    """The loop run once, recording its carries: its outputs, and ``back(g)`` giving the
+    cotangents of every operand from the recording (the reverse pass's forward rule).
+    Without a bound on the steps it declines (``None``) when ``unbounded_ok``: the
+    loop then runs as a primal loop, and only a gradient that reaches it refuses."""
     if max_steps is None:
         max_steps = default_max_steps()
     if max_steps is None:
+        if unbounded_ok:
+            return None
         raise ValueError(
             "reverse-mode differentiation of a staged while_loop needs max_steps: it sizes "
             "the stack of stored carries (the loop is not unrolled). Pass "
@@ -297,6 +348,13 @@ def while_vjp(g, ans, *args, cond_graph, body_graph, n_consts, max_steps, checkp
     body = graph_fn(body_graph)
     nx = sum(diff_x)
 
+    def step(i, xs):
+        return body(*consts, *xs)
+
+    rec = record_loop(init, lambda i, xs: (step(i, xs), ()),
+                      lambda i, xs: run_graph(cond_graph, consts + xs)[0],
+                      max_steps, checkpoint_every)
+
     def back_step(i, xs, state):
         _, back = vjp_flat(body, consts + xs, diff_c + diff_x)
         res = back(_scatter(state[:nx], diff_x))
@@ -305,12 +363,19 @@ def while_vjp(g, ans, *args, cond_graph, body_graph, n_consts, max_steps, checkp
         ct_c = [fit(r, aval_of(c), c) for r, c in _present(list(zip(res, consts)), diff_c)]
         return ct_x + _accumulate(state[nx:], ct_c)
 
-    state = [fit(c, a, x) for c, a, x in _present(list(zip(g, avals, init)), diff_x)] + \
-        [fit(None, aval_of(c), c) for c in _present(consts, diff_c)]
-    state = loop_adjoint(init, lambda i, xs: body(*consts, *xs),
-                         lambda i, xs: run_graph(cond_graph, consts + xs)[0],
-                         max_steps, checkpoint_every, back_step, state)
-    return _scatter(state[nx:], diff_c) + _scatter(state[:nx], diff_x)
+    def back(g):
+        state = [fit(c, a, x) for c, a, x in _present(list(zip(g, avals, init)), diff_x)] + \
+            [fit(None, aval_of(c), c) for c in _present(consts, diff_c)]
+        state = adjoint_loop(rec, init, step, max_steps, checkpoint_every, back_step, state)
+        return _scatter(state[nx:], diff_c) + _scatter(state[:nx], diff_x)
+
+    return _outputs_like(rec.final, avals), back
+
+
+def _outputs_like(values: list, avals: Sequence[Aval]) -> list:
+    """The loop's outputs in the primitive's output types (the recording loop's carries
+    may be weakly typed where the primitive's are not, or the reverse)."""
+    return [fit(v, a) if aval_of(v) != a else v for v, a in zip(values, avals)]
 
 
 # ---- scan ------------------------------------------------------------------------------------
@@ -347,7 +412,14 @@ def scan_jvp(tangents, ans, *args, body_graph, length, reverse, n_consts, n_carr
     return _scatter(carry[n_carry:], nonzero) + _scatter(ys[ny:], y_mask)
 
 
-def scan_vjp(g, ans, *args, body_graph, length, reverse, n_consts, n_carry, checkpoint_every):
+def scan_vjp(g, ans, *args, **params):
+    _, back = scan_vjp_forward(*args, **params)
+    return back(g)
+
+
+def scan_vjp_forward(*args, body_graph, length, reverse, n_consts, n_carry, checkpoint_every):
+    """The scan run once as a loop recording its carries and stacking its outputs: the
+    primitive's outputs, and ``back(g)`` giving every operand's cotangent."""
     consts = list(args[:n_consts])
     init = list(args[n_consts:n_consts + n_carry])
     xs = list(args[n_consts + n_carry:])
@@ -358,17 +430,23 @@ def scan_vjp(g, ans, *args, body_graph, length, reverse, n_consts, n_carry, chec
     y_float = [is_float(a) for a in avals[n_carry:]]
     y_avals = [Aval((length,) + a.shape, a.dtype) for a in avals[n_carry:]]
     like = next(iter(args), None)
-    ct_ys = [fit(c, a, like) for c, a in _present(list(zip(g[n_carry:], y_avals)), y_float)]
     body = graph_fn(body_graph)
     nx, nc = sum(diff_x), sum(diff_c)
 
     def row(i):
         return (length - 1) - i if reverse else i
 
-    def step(i, carry):
-        return body(*consts, *carry, *(index_in_dim(x, row(i)) for x in xs))[:n_carry]
+    def step_with_ys(i, carry):
+        out = body(*consts, *carry, *(index_in_dim(x, row(i)) for x in xs))
+        return out[:n_carry], out[n_carry:]
 
-    def back_step(i, carry, state):
+    def step(i, carry):
+        return step_with_ys(i, carry)[0]
+
+    rec = record_loop(init, step_with_ys, lambda i, carry: lt_p.bind(i, length), length,
+                      checkpoint_every, avals[n_carry:], row)
+
+    def back_step(i, carry, state, ct_ys):
         r = row(i)
         x_rows = [index_in_dim(x, r) for x in xs]
         _, back = vjp_flat(body, consts + carry + x_rows, diff_c + diff_x + diff_xs)
@@ -382,11 +460,16 @@ def scan_vjp(g, ans, *args, body_graph, length, reverse, n_consts, n_carry, chec
         bufs = [update_index_in_dim(b, c, r) for b, c in zip(state[nx + nc:], ct_x)]
         return ct_carry + _accumulate(state[nx:nx + nc], ct_c) + bufs
 
-    state = [fit(c, a, x) for c, a, x in _present(list(zip(g[:n_carry], avals, init)),
-                                                   diff_x)] + \
-        [fit(None, aval_of(c), c) for c in _present(consts, diff_c)] + \
-        [fit(None, aval_of(x), x) for x in _present(xs, diff_xs)]
-    state = loop_adjoint(init, step, lambda i, carry: lt_p.bind(i, length), length,
-                         checkpoint_every, back_step, state)
-    return (_scatter(state[nx:nx + nc], diff_c) + _scatter(state[:nx], diff_x) +
-            _scatter(state[nx + nc:], diff_xs))
+    def back(g):
+        ct_ys = [fit(c, a, like) for c, a in _present(list(zip(g[n_carry:], y_avals)),
+                                                      y_float)]
+        state = [fit(c, a, x) for c, a, x in _present(list(zip(g[:n_carry], avals, init)),
+                                                       diff_x)] + \
+            [fit(None, aval_of(c), c) for c in _present(consts, diff_c)] + \
+            [fit(None, aval_of(x), x) for x in _present(xs, diff_xs)]
+        state = adjoint_loop(rec, init, step, length, checkpoint_every,
+                             lambda i, carry, st: back_step(i, carry, st, ct_ys), state)
+        return (_scatter(state[nx:nx + nc], diff_c) + _scatter(state[:nx], diff_x) +
+                _scatter(state[nx + nc:], diff_xs))
+
+    return _outputs_like(rec.final, avals[:n_carry]) + _outputs_like(rec.extras, y_avals), back

@@ -14,8 +14,7 @@ import numpy as np
 from ..errors import NonDifferentiableError
 
 # NumPy ufunc names that differ from ours.
-_UFUNC_ALIASES = {"absolute": "abs", "conjugate": "conj", "true_divide": "divide",
-                  "bitwise_not": "logical_not", "invert": "logical_not"}
+_UFUNC_ALIASES = {"absolute": "abs", "conjugate": "conj", "true_divide": "divide"}
 _REDUCE = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",
            "logical_and": "all", "logical_or": "any"}
 _ACCUMULATE = {"add": "cumsum", "multiply": "cumprod"}

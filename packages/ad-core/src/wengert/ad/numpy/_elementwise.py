@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy as _copy
 from typing import Any
 
 import numpy as np
 
+from .._core import Tracer as _Tracer
 from ..primitives import elementwise as ew
 
 # One primitive each: the bound method is the fastest dispatch there is.
@@ -30,11 +32,26 @@ equal, not_equal = ew.eq_p.bind, ew.ne_p.bind
 less, less_equal, greater, greater_equal = ew.lt_p.bind, ew.le_p.bind, ew.gt_p.bind, ew.ge_p.bind
 logical_and, logical_or, logical_xor = ew.and_p.bind, ew.or_p.bind, ew.xor_p.bind
 logical_not = ew.not_p.bind
+bitwise_and, bitwise_or, bitwise_xor = (ew.bitwise_and_p.bind, ew.bitwise_or_p.bind,
+                                        ew.bitwise_xor_p.bind)
+invert = bitwise_not = bitwise_invert = ew.invert_p.bind
+left_shift = bitwise_left_shift = ew.left_shift_p.bind
+right_shift = bitwise_right_shift = ew.right_shift_p.bind
 isfinite, isnan = ew.isfinite_p.bind, ew.isnan_p.bind
 
 
 def positive(x: Any) -> Any:
-    return x
+    """``+x``: a new handle to the same value, so that a later ``x += 1`` (which rebinds
+    ``x``) leaves it alone, as NumPy's copy does. NumPy has no positive of booleans."""
+    if _dtype(x) == np.bool_:
+        raise TypeError("numpy.positive (unary +) is not defined for booleans, in NumPy "
+                        "either; convert first, e.g. x.astype(int)")
+    return _copy.copy(x) if isinstance(x, _Tracer) else np.positive(x)
+
+
+def _dtype(*xs: Any) -> np.dtype:
+    """NumPy's result dtype of ``xs`` (Python numbers weak)."""
+    return np.result_type(*(x.dtype if hasattr(x, "dtype") else x for x in xs))
 
 
 def square(x: Any) -> Any:
@@ -105,8 +122,12 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, *, min: Any = None,  # no
 
 
 def mod(x: Any, y: Any) -> Any:
-    """Python/NumPy remainder (sign of the divisor); integers stay integers."""
-    return x - floor_divide(x, y) * y
+    """Python/NumPy remainder (sign of the divisor); integers stay integers, and an
+    integer remainder by zero is 0, as NumPy's (which also warns)."""
+    r = x - floor_divide(x, y) * y
+    if _dtype(x, y).kind in "iub":
+        r = where(equal(y, 0), 0, r)
+    return r
 
 
 remainder = mod

@@ -8,6 +8,7 @@ views are not tracked: a write through a slice of ``a`` does not reach ``a``.
 
 from __future__ import annotations
 
+import copy
 import dis
 import sys
 import types
@@ -186,10 +187,12 @@ def install(ns: types.ModuleType) -> None:
     """Attach the array interface to `Tracer`, implemented by namespace ``ns``."""
     T = Tracer
     T.__neg__ = _method(ew.neg_p.bind)
-    T.__pos__ = lambda self: self
+    T.__pos__ = ns.positive
     T.__abs__ = _method(ew.abs_p.bind)
     for name, prim in {"add": ew.add_p, "sub": ew.sub_p, "mul": ew.mul_p,
-                       "truediv": ew.div_p, "pow": ew.pow_p}.items():
+                       "truediv": ew.div_p, "pow": ew.pow_p, "and": ew.bitwise_and_p,
+                       "or": ew.bitwise_or_p, "xor": ew.bitwise_xor_p,
+                       "lshift": ew.left_shift_p, "rshift": ew.right_shift_p}.items():
         forward, reflected = _binary_methods(prim)
         setattr(T, f"__{name}__", forward)
         setattr(T, f"__r{name}__", reflected)
@@ -202,9 +205,7 @@ def install(ns: types.ModuleType) -> None:
     for name, op in {"eq": ew.eq_p.bind, "ne": ew.ne_p.bind, "lt": ew.lt_p.bind,
                      "le": ew.le_p.bind, "gt": ew.gt_p.bind, "ge": ew.ge_p.bind}.items():
         setattr(T, f"__{name}__", _method(op))
-    T.__and__ = _method(ew.and_p.bind)
-    T.__or__ = _method(ew.or_p.bind)
-    T.__invert__ = _method(ew.not_p.bind)
+    T.__invert__ = _method(ew.invert_p.bind)
     T.__getitem__ = _getitem
     T.__setitem__ = _setitem
     T.at = property(lambda self: _IndexUpdater(self))
@@ -223,7 +224,8 @@ def install(ns: types.ModuleType) -> None:
     T.transpose = lambda self, *axes: ns.transpose(
         self, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None)
     T.astype = lambda self, dtype, copy=True: ns.astype(self, dtype)
-    T.copy = lambda self: self + 0 if is_inexact_dtype(self.dtype) else self
+    # A new handle: a later in-place update of ``self`` must not reach the copy.
+    T.copy = lambda self: self + 0 if is_inexact_dtype(self.dtype) else copy.copy(self)
     T.ravel = T.flatten = lambda self: ns.ravel(self)
     T.dot = lambda self, other: ns.dot(self, other)
     for name in ("sum", "mean", "prod", "max", "min", "var", "std", "argmax", "argmin",

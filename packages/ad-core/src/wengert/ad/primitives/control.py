@@ -151,7 +151,8 @@ def _while_impl(*args, cond_graph, body_graph, n_consts, max_steps, checkpoint_e
 
 while_p = Primitive("while", _while_impl, multiple_results=True)
 while_p.def_rules(shape=lambda *args, body_graph, **params: body_graph.out_avals,
-                  jvp=_lazy("while_jvp"), vjps=JointVJP(_lazy("while_vjp")))
+                  jvp=_lazy("while_jvp"), vjps=JointVJP(_lazy("while_vjp")),
+                  vjp_forward=_lazy("while_vjp_forward"))
 
 
 # ---- scan -------------------------------------------------------------------------------
@@ -177,4 +178,5 @@ def _scan_shape(*args, body_graph, length, n_carry, **params):
 
 
 scan_p = Primitive("scan", _scan_impl, multiple_results=True)
-scan_p.def_rules(shape=_scan_shape, jvp=_lazy("scan_jvp"), vjps=JointVJP(_lazy("scan_vjp")))
+scan_p.def_rules(shape=_scan_shape, jvp=_lazy("scan_jvp"), vjps=JointVJP(_lazy("scan_vjp")),
+                 vjp_forward=_lazy("scan_vjp_forward"))

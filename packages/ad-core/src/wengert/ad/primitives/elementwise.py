@@ -212,11 +212,20 @@ _comparisons = {name: _binary(name, impl) for name, impl in [
     ("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
     ("gt", np.greater), ("ge", np.greater_equal),
     ("and", np.logical_and), ("or", np.logical_or), ("xor", np.logical_xor),
-    ("bitwise_and", np.bitwise_and), ("bitwise_or", np.bitwise_or),
 ]}
 eq_p, ne_p, lt_p, le_p, gt_p, ge_p = (_comparisons[n] for n in ("eq", "ne", "lt", "le", "gt", "ge"))
 and_p, or_p, xor_p = _comparisons["and"], _comparisons["or"], _comparisons["xor"]
 not_p = _unary("not", np.logical_not)
+
+# ---- bitwise (booleans and integers; NumPy refuses floats, and so do these) -----------
+# ``|`` on booleans is logical, on integers bitwise: the ufuncs decide by dtype, as the
+# Python operators of NumPy arrays do. ``right_shift`` is arithmetic on signed integers.
+bitwise_and_p = _binary("bitwise_and", np.bitwise_and)
+bitwise_or_p = _binary("bitwise_or", np.bitwise_or)
+bitwise_xor_p = _binary("bitwise_xor", np.bitwise_xor)
+left_shift_p = _binary("left_shift", np.left_shift)
+right_shift_p = _binary("right_shift", np.right_shift)
+invert_p = _unary("invert", np.invert)
 isfinite_p = _unary("isfinite", np.isfinite)
 isnan_p = _unary("isnan", np.isnan)
 

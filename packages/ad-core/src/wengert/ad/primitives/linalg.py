@@ -1,5 +1,6 @@
 """Linear-algebra primitives, shaped like XLA's: `cholesky`, `triangular_solve`,
-`solve`, `slogdet`, `eigh`, `svd`, `eig`, `qr`. `inv`, `det`, `pinv` and
+`solve`, `slogdet`, `eigh`, `svd`, `eig`, `qr`, `lu` (with
+`lu_pivots_to_permutation`). `inv`, `det`, `pinv` and
 `lstsq` are compositions in `wengert.ad.numpy.linalg`.
 
 Matrices live in the last two axes; leading axes are a batch, which every
@@ -21,8 +22,8 @@ from .._core import Aval, Primitive
 from ._helpers import conj_if_complex, is_complex, is_cupy, on_device_of, shape_of, to_operand
 from .contraction import dot_general_p
 from .elementwise import conj_p, div_p, eq_p, real_p, select_p
-from .reductions import reduce_sum_p
-from .structural import getitem_p, reshape_p, transpose_p
+from .reductions import argsort_p, reduce_sum_p, take_along_axis_p
+from .structural import broadcast_in_dim_p, getitem_p, reshape_p, transpose_p
 
 
 # ---- matrix helpers written with primitives ------------------------------------------
@@ -466,3 +467,92 @@ def _qr_shape(a: Aval) -> tuple[Aval, Aval]:
 qr_p = Primitive("qr", lambda a: tuple(np.linalg.qr(a, mode="reduced")),
                  multiple_results=True, keep_args=False, keep_ans=True)
 qr_p.def_rules(shape=_qr_shape, jvp=_qr_jvp, vjps=(_qr_vjp,))
+
+
+# ---- lu (partial pivoting: a[perm] = L U, L unit lower, packed with U) ------------------------
+def _pivots_to_permutation(pivots: np.ndarray, size: int) -> np.ndarray:
+    """LAPACK's row interchanges (row i swapped with pivots[i], in turn) as a permutation."""
+    perm = np.broadcast_to(np.arange(size, dtype=np.int32), (*pivots.shape[:-1], size)).copy()
+    for index in np.ndindex(*pivots.shape[:-1]):
+        p = perm[index]
+        for i, j in enumerate(pivots[index]):
+            p[i], p[j] = p[j], p[i]
+    return perm
+
+
+def _lu_impl(a):
+    if is_cupy(a):
+        import cupy
+        from cupyx.scipy.linalg import lu_factor as factor
+
+        xp = cupy
+    else:
+        from scipy.linalg import lu_factor as factor
+
+        xp = np
+    n = a.shape[-1]
+    lu, piv = xp.empty_like(a), np.empty((*a.shape[:-2], n), np.int32)
+    for index in np.ndindex(*a.shape[:-2]):
+        lu[index], p = factor(a[index])
+        piv[index] = xp.asnumpy(p) if xp is not np else p
+    perm = _pivots_to_permutation(piv, n)
+    return lu, on_device_of(a, piv), on_device_of(a, perm)
+
+
+def _lu_shape(a: Aval) -> tuple[Aval, Aval, Aval]:
+    *batch, m, n = a.shape
+    if m != n:
+        raise ValueError(f"lu: the matrix must be square, got shape {a.shape}")
+    return (Aval(a.shape, a.dtype), Aval((*batch, n), np.int32), Aval((*batch, n), np.int32))
+
+
+def _unpack_lu(lu: Any) -> tuple[Any, Any]:
+    """(L with its unit diagonal, U) from the packed factor."""
+    n = shape_of(lu)[-1]
+    return _tri(lu, -1, True) + on_device_of(lu, np.eye(n, dtype=lu.dtype)), _tri(lu, 0, False)
+
+
+def _rows(x: Any, perm: Any) -> Any:
+    """``x[..., perm, :]``: the rows of ``x`` in the order ``perm``."""
+    idx = broadcast_in_dim_p.bind(perm, shape=shape_of(x), broadcast_dimensions=tuple(
+        range(len(shape_of(x)) - 1)))
+    return take_along_axis_p.bind(x, idx, axis=len(shape_of(x)) - 2)
+
+
+def _lu_jvp(tangents, ans, a):
+    # a[perm] = L U, so L^{-1} da[perm] U^{-1} = L^{-1} dL + dU U^{-1} = X: its strictly
+    # lower part gives dL = L tril(X, -1), its upper part dU = triu(X) U.
+    (t,) = tangents
+    lu, _, perm = ans
+    l, u = _unpack_lu(lu)
+    x = _right_solve_upper(u, _trisolve_unit(l, _rows(t, perm)), adjoint=False)
+    return _mm(l, _tri(x, -1, True)) + _mm(_tri(x, 0, False), u), None, None
+
+
+def _lu_vjp(gs, ans, a):
+    g = _unused_on_device(gs, ans)[0]
+    lu, _, perm = ans
+    l, u = _unpack_lu(lu)
+    ct_x = _tri(_mm(_H(l), _tri(g, -1, True)), -1, True) + _tri(_mm(_tri(g, 0, False), _H(u)),
+                                                                0, False)
+    ct_rows = _right_solve_upper(u, _trisolve_unit(l, ct_x, adjoint=True), adjoint=True)
+    inverse = argsort_p.bind(perm, axis=len(shape_of(perm)) - 1)
+    return to_operand(_rows(ct_rows, inverse), a)
+
+
+def _trisolve_unit(l: Any, b: Any, adjoint: bool = False) -> Any:
+    """``l^{-1} b`` (or ``l^{-H} b``) for the unit lower factor ``l`` (diagonal stored)."""
+    return triangular_solve_p.bind(l, b, left_side=True, lower=True, transpose_a=adjoint,
+                                   conjugate_a=adjoint)
+
+
+lu_p = Primitive("lu", _lu_impl, multiple_results=True, keep_args=False, keep_ans=True)
+lu_p.def_rules(shape=_lu_shape, jvp=_lu_jvp, vjps=(_lu_vjp,))
+
+lu_pivots_to_permutation_p = Primitive(
+    "lu_pivots_to_permutation",
+    lambda pivots, permutation_size: on_device_of(pivots, _pivots_to_permutation(
+        np.asarray(pivots.get() if is_cupy(pivots) else pivots), permutation_size)))
+lu_pivots_to_permutation_p.def_rules(
+    shape=lambda pivots, permutation_size: Aval((*pivots.shape[:-1], permutation_size),
+                                                np.int32))

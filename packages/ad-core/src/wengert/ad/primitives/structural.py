@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from .._core import Aval, Primitive, Tracer
-from ._helpers import def_linear, is_complex, is_cupy, on_device_of, shape_of, to_operand, zeros
+from ._helpers import (def_linear, dtype_key, is_complex, is_cupy, on_device_of, shape_of,
+                       to_operand, zeros)
 
 
 # ---- reshape / transpose / broadcast -------------------------------------------------
@@ -158,7 +159,9 @@ def _scatter_add_impl(operand, updates, *arrays, spec):
 
 
 def _operand_shape(operand, updates, *arrays, spec):
-    return Aval(operand.shape, np.result_type(operand.dtype, updates.dtype))
+    kind = dtype_key(updates)  # a Python number is weak: a[0] = 10 keeps int32
+    return Aval(operand.shape, np.result_type(operand.dtype,
+                                              kind(1) if isinstance(kind, type) else kind))
 
 
 def _landed(operand, arrays, spec):

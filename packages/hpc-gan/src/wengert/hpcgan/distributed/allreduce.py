@@ -13,7 +13,7 @@ whose inter-node links are much slower than the links inside a node.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,29 +47,11 @@ class HierarchicalAllreduce:
             if a.dtype.kind not in _SUMMABLE or a.dtype.itemsize < 4 and a.dtype.kind == "f":
                 raise TypeError(f"cannot all-reduce {a.dtype} arrays: MPI sums only 32/64-bit "
                                 "floats, integers and complex; cast to float32 first")
-        out: list[np.ndarray | None] = [None] * len(arrays)
-        by_dtype: dict[np.dtype, list[int]] = {}
-        for i, a in enumerate(arrays):
-            by_dtype.setdefault(a.dtype, []).append(i)
-        for dtype in sorted(by_dtype, key=str):  # the same order on every rank
-            members = by_dtype[dtype]
-            flat = np.concatenate([arrays[i].ravel() for i in members]) if members else None
-            total = self._sum_flat(flat)
-            offset = 0
-            for i in members:
-                n = arrays[i].size
-                out[i] = total[offset:offset + n].reshape(arrays[i].shape)
-                offset += n
-        return out  # type: ignore[return-value]
+        return packed_sums(arrays, self._sum_flat, np.concatenate)
 
     def mean_tree(self, tree: Any) -> Any:
         """``tree`` with every array leaf averaged over the ranks (``None`` leaves stay)."""
-        leaves, treedef = ad.tree_flatten(tree)
-        where = [i for i, leaf in enumerate(leaves) if leaf is not None]
-        sums = self.sum([np.asarray(leaves[i]) for i in where])
-        for i, s in zip(where, sums):
-            leaves[i] = s / self.size if s.dtype.kind in "fc" else s // self.size
-        return ad.tree_unflatten(treedef, leaves)
+        return tree_mean(tree, self.sum, self.size)
 
     def _buckets(self, flat: np.ndarray) -> list[slice]:
         step = max(1, self.bucket_bytes // flat.itemsize)
@@ -101,6 +83,37 @@ class HierarchicalAllreduce:
                 broadcast_requests.append(topo.node.Ibcast(total[b], root=0))
         wait(broadcast_requests + reduce_requests, "node-local broadcast")
         return total
+
+
+def packed_sums(arrays: Sequence[Any], sum_flat: Callable[[Any], Any],
+                concatenate: Callable[[list], Any]) -> list:
+    """The all-reduced sums of ``arrays``: packed by dtype into one flat buffer each
+    (dtypes in sorted order, the same on every rank), summed by ``sum_flat``, and cut
+    back into the arrays' shapes."""
+    out: list = [None] * len(arrays)
+    by_dtype: dict[Any, list[int]] = {}
+    for i, a in enumerate(arrays):
+        by_dtype.setdefault(a.dtype, []).append(i)
+    for dtype in sorted(by_dtype, key=str):
+        members = by_dtype[dtype]
+        total = sum_flat(concatenate([arrays[i].ravel() for i in members]))
+        offset = 0
+        for i in members:
+            n = arrays[i].size
+            out[i] = total[offset:offset + n].reshape(arrays[i].shape)
+            offset += n
+    return out
+
+
+def tree_mean(tree: Any, sum_arrays: Callable[[list], list], size: int) -> Any:
+    """``tree`` with every array leaf replaced by its sum over ``size`` ranks (by
+    ``sum_arrays``) divided by ``size`` (integer division for integer arrays)."""
+    leaves, treedef = ad.tree_flatten(tree)
+    where = [i for i, leaf in enumerate(leaves) if leaf is not None]
+    sums = sum_arrays([leaves[i] for i in where])
+    for i, s in zip(where, sums):
+        leaves[i] = s / size if s.dtype.kind in "fc" else s // size
+    return ad.tree_unflatten(treedef, leaves)
 
 
 def flat_allreduce(comm: Any, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:

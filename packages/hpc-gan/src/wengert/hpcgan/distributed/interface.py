@@ -27,7 +27,7 @@ from wengert import ad
 from ..pigan.config import TrainConfig
 from ..pigan.losses import Snapshots, flux_residual, generator_terms
 from ..pigan.networks import Generators
-from ..pigan.steps import compiler, global_norm, resolve_backend
+from ..pigan.steps import arithmetic, compiler, global_norm, resolve_backend
 from .decomposition import Decomposition
 from .watchdog import Watchdog
 
@@ -69,7 +69,8 @@ def interface_points(face: Interface, config: TrainConfig, iteration: int, step:
 
 def values(gen: Generators, xi: Any, x: Any, normal: Any) -> tuple[Any, Any]:
     """Head and normal flux at ``x`` for latents ``xi``: ``(b, k)`` each (``normal`` has
-    ``x``'s shape: an array argument, so that a compiled step takes it as an input)."""
+    ``x``'s shape and lives on its device: an array argument, so that a compiled step
+    takes it as an input)."""
     return gen.u(x, xi), flux_residual(gen, xi, x, normal, 0.0)
 
 
@@ -92,9 +93,11 @@ def generator_gradients(gen: Generators, critic: Any, batch: dict, snapshots: Sn
     holds ``(points, normals, neighbour's u, neighbour's flux)`` per interface."""
     weights = {"adversarial": config.w_adv, "pde": config.w_pde, "bc": config.w_bc,
                "interface": weight}
+    as_generators, as_critic = arithmetic(config)
 
     def objective(g: Generators) -> dict:
-        terms = generator_terms(g, critic, snapshots, batch)
+        g = as_generators(g)
+        terms = generator_terms(g, as_critic(critic), snapshots, batch)
         mismatch = 0.0
         for x, normal, u_other, flux_other in coupling:
             u, flux = values(g, batch["xi_physics"], x, normal)

@@ -24,6 +24,7 @@ role's ranks; metrics and finiteness flags over the whole world.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from wengert import ad
 from ..errors import TrainingDiverged, TrainingError, TrainingInterrupted
 from ..pigan.config import TrainConfig
 from ..pigan.problem import FlowProblem
-from ..pigan.steps import Steps, global_norm, make_steps
+from ..pigan.steps import Steps, global_norm, make_steps, resolve_backend
 from ..pigan.training import (
     METRICS_FILE,
     Observed,
@@ -51,6 +52,7 @@ from ..pigan.training import (
 from .allreduce import DEFAULT_BUCKET_BYTES, HierarchicalAllreduce
 from .checkpoints import load_states, save_states
 from .decomposition import DEFAULT_OVERLAP, Decomposition, restrict
+from .devices import CPU, Binding, Reducer, bind, gradient_reducer, to_host
 from .interface import (
     CoupledSteps,
     Interface,
@@ -87,8 +89,8 @@ class Replica:
 
     world: Any
     comm: Any  # the replicas of this rank's subdomain
-    reducer: HierarchicalAllreduce  # over ``comm``
-    world_reducer: HierarchicalAllreduce | None  # over ``world`` when there are subdomains
+    reducer: Reducer  # the gradients' all-reduce over ``comm`` (MPI, or NCCL on GPUs)
+    world_reducer: HierarchicalAllreduce | None  # metrics over ``world``; None: ``reducer``
     watchdog: Watchdog
     owned: range  # the data shards this rank draws
     shards: int
@@ -97,6 +99,7 @@ class Replica:
     n_subdomains: int = 1
     role: str = "both"  # "generator" or "critic" under --placement split
     partner: int = -1  # the world rank of the other role's rank with the same shards
+    binding: Binding = CPU  # this rank's device
     comm_seconds: float = 0.0  # spent in all-reduces and interface exchanges so far
 
     @property
@@ -123,7 +126,8 @@ def check_layout(parallel: Parallel, size: int, n_subdomains: int = 1) -> int:
 
 
 def connect(world: Any, parallel: Parallel, config: TrainConfig, shards: int,
-            decomposition: Decomposition | None = None) -> Replica:
+            decomposition: Decomposition | None = None, binding: Binding = CPU
+            ) -> Replica:
     """Check the layout against the communicator and build the replica's machinery."""
     n_sub = len(decomposition.subdomains) if decomposition is not None else 1
     replicas = check_layout(parallel, world.Get_size(), n_sub)
@@ -134,10 +138,16 @@ def connect(world: Any, parallel: Parallel, config: TrainConfig, shards: int,
     subdomain = 0 if split else group
     watchdog = Watchdog(world, parallel.timeout)
     comm = world if replicas == world.Get_size() else world.Split(group, rank)
-    reducer = HierarchicalAllreduce(topology(comm, parallel.ranks_per_node), watchdog,
-                                    parallel.bucket_bytes)
-    world_reducer = None if comm is world else HierarchicalAllreduce(
-        topology(world, parallel.ranks_per_node), watchdog, parallel.bucket_bytes)
+    topo = topology(comm, parallel.ranks_per_node)
+    host = HierarchicalAllreduce(topo, watchdog, parallel.bucket_bytes)
+    reducer = gradient_reducer(binding, host, topo, watchdog, announce=rank == 0)
+    if comm is world and reducer is host:
+        world_reducer = None  # one all-reduce carries the gradients, metrics and flags
+    elif comm is world:
+        world_reducer = host  # gradients on the GPUs, metrics through MPI
+    else:
+        world_reducer = HierarchicalAllreduce(topology(world, parallel.ranks_per_node),
+                                              watchdog, parallel.bucket_bytes)
     faces = () if n_sub == 1 else tuple(interfaces(
         decomposition, subdomain, lambda j: j * replicas + replica))
     if n_sub > 1 and not faces:
@@ -147,28 +157,34 @@ def connect(world: Any, parallel: Parallel, config: TrainConfig, shards: int,
     return Replica(world, comm, reducer, world_reducer, watchdog,
                    range(replica * per_rank, (replica + 1) * per_rank), shards, subdomain,
                    faces, n_sub, role=("generator", "critic")[group] if split else "both",
-                   partner=(1 - group) * replicas + replica if split else -1)
+                   partner=(1 - group) * replicas + replica if split else -1,
+                   binding=binding)
 
 
 def run_distributed(problem: FlowProblem, observed: Observed, config: TrainConfig, out: Path, *,
                     parallel: Parallel = Parallel(), shards: int | None = None, comm: Any = None,
                     decomposition: Decomposition | None = None, backend: str = "eager",
-                    resume: bool = False, progress: bool = True) -> RunState:
+                    resume: bool = False, progress: bool = True, device: str = "cpu"
+                    ) -> RunState:
     """`run_training` over the ranks of ``comm`` (default ``COMM_WORLD``): same folder,
     same checkpoint format, same guarantees.  ``out`` must be prepared by rank 0.  With a
     ``decomposition`` (of ``problem``'s grid) each subdomain trains its own players;
-    returns this rank's subdomain's state."""
+    returns this rank's subdomain's state.  ``device="gpu"`` binds each rank to the GPU
+    of its node-local rank (`devices`)."""
     comm = comm if comm is not None else mpi().COMM_WORLD
     n_sub = len(decomposition.subdomains) if decomposition is not None else 1
     shards = shards or parallel.shards or check_layout(parallel, comm.Get_size(), n_sub)
-    replica = connect(comm, parallel, config, shards, decomposition)
+    backend = resolve_backend(backend)
+    replica = connect(comm, parallel, config, shards, decomposition,
+                      bind(device, backend, comm))
     dtype = np.dtype(config.dtype)
     pieces = subdomain_problems(problem, observed, decomposition)
     problem, observed = pieces[replica.subdomain]
-    snapshots = observed.normaliser(problem, dtype)
+    snapshots = replica.binding.to_device(observed.normaliser(problem, dtype))
     split = replica.role != "both"
-    steps = (make_split_steps if split else make_steps)(config, snapshots, backend)
-    state = _starting_state(replica, pieces, config, out, resume)
+    steps = (make_split_steps if split else make_steps)(config, snapshots, backend,
+                                                        replica.binding.handle)
+    state = replica.binding.to_device(_starting_state(replica, pieces, config, out, resume))
     bar = tqdm(total=config.steps, initial=min(state.iteration, config.steps),
                desc=f"train {problem.name} ({steps.backend}, {comm.Get_size()} ranks)",
                disable=not (progress and replica.is_root), unit="it")
@@ -196,8 +212,8 @@ def run_distributed(problem: FlowProblem, observed: Observed, config: TrainConfi
                 state = checkpoint(replica, out, state)
             bar.update(1)
     except KeyboardInterrupt:
-        if replica.is_root and replica.world_reducer is None:  # replicas are equal: rank
-            save_checkpoint(out, good)                         # 0's last iteration is the run's
+        if replica.is_root and replica.comm is replica.world:  # replicas are equal: rank
+            save_checkpoint(out, to_host(good))                # 0's last iteration is the run's
         raise TrainingInterrupted(f"interrupted at iteration {good.iteration}; continue from "
                                   f"the last checkpoint in {out} with --resume") from None
     finally:
@@ -223,25 +239,26 @@ class Coupling:
 
 
 def checkpoint(replica: Replica, out: Path, state: RunState) -> RunState:
-    """Rank 0 writes the one checkpoint of every subdomain atomically (the replicas of a
-    subdomain are equal: its first replica's state is sent); nobody continues before it
-    is whole.  Under split placement rank 0 receives the critic's half of the state and
-    returns the whole state; other ranks get their ``state`` back."""
+    """Rank 0 writes the one checkpoint of every subdomain atomically, from host copies
+    (the replicas of a subdomain are equal: its first replica's state is sent); nobody
+    continues before it is whole.  Under split placement rank 0 receives the critic's
+    half of the state and returns its state with that critic; other ranks get their
+    ``state`` back."""
+    host = to_host(state)
     if replica.role == "critic" and replica.partner == 0:
-        replica.watchdog.gather((state.critic, state.critic_opt), "gathering the critic's "
-                                "checkpoint")
+        replica.watchdog.gather((host.critic, host.critic_opt),
+                                "gathering the critic's checkpoint")
     elif replica.role != "both":
         parts = replica.watchdog.gather(None, "gathering the critic's checkpoint")
         if replica.is_root:
             critic, critic_opt = next(p for p in parts if p is not None)
-            state = RunState(state.generators, critic, state.generator_opt, critic_opt,
-                             state.iteration)
-            save_states(out, [state])
+            save_states(out, [dataclasses.replace(host, critic=critic, critic_opt=critic_opt)])
+            state = dataclasses.replace(state, critic=critic, critic_opt=critic_opt)
     elif replica.n_subdomains == 1:
         if replica.is_root:
-            save_states(out, [state])
+            save_states(out, [host])
     else:
-        states = replica.watchdog.gather(state if replica.comm.Get_rank() == 0 else None,
+        states = replica.watchdog.gather(host if replica.comm.Get_rank() == 0 else None,
                                          "gathering the subdomains' checkpoint")
         if replica.is_root:
             save_states(out, [s for s in states if s is not None])
@@ -277,11 +294,7 @@ def _iteration(state: RunState, steps: Steps, replica: Replica, problem: FlowPro
     gen, critic, g_opt, c_opt = (state.generators, state.critic, state.generator_opt,
                                  state.critic_opt)
     metrics: dict = {}
-
-    def batch(kind: str) -> dict:
-        return draw_shards(problem, observed.snapshots, config, i, kind, replica.owned,
-                           replica.shards, dtype)
-
+    batch = _batches(replica, problem, observed, config, i, dtype)
     for k in range(config.critic_steps):
         grads, m = steps.critic_gradients(critic, gen, batch(f"critic {k}"))
         grads, m = _average(replica, grads, m, i, config, "critic_grad_norm")
@@ -299,18 +312,30 @@ def _iteration(state: RunState, steps: Steps, replica: Replica, problem: FlowPro
     return RunState(gen, critic, g_opt, c_opt, i), metrics
 
 
+def _batches(replica: Replica, problem: FlowProblem, observed: Observed, config: TrainConfig,
+             iteration: int, dtype: Any) -> Any:
+    """``batch(kind)``: this rank's shards of a step's batch at ``iteration``, on its device."""
+    def batch(kind: str) -> dict:
+        return replica.binding.to_device(draw_shards(
+            problem, observed.snapshots, config, iteration, kind, replica.owned,
+            replica.shards, dtype))
+
+    return batch
+
+
 def _coupled_gradients(gen: Any, critic: Any, batch: dict, replica: Replica, coupling: Coupling,
                        config: TrainConfig, iteration: int, step: int, dtype: Any) -> tuple:
     """The generator gradient with the interface term: own interface values out to the
     neighbours, theirs in (non-blocking), then the gradient with theirs held fixed."""
-    points = [interface_points(f, config, iteration, step, coupling.h, dtype)
-              for f in replica.faces]
+    points = replica.binding.to_device([interface_points(f, config, iteration, step,
+                                                         coupling.h, dtype)
+                                        for f in replica.faces])
     xi = batch["xi_physics"]
-    mine = [np.stack([np.asarray(v) for v in coupling.steps.values(gen, xi, x, n)])
-            for x, n in points]
+    mine = [np.stack(to_host(list(coupling.steps.values(gen, xi, x, n)))) for x, n in points]
     start = time.perf_counter()
     theirs = exchange(replica.watchdog, replica.world, list(replica.faces), mine, step)
     replica.comm_seconds += time.perf_counter() - start
+    theirs = replica.binding.to_device(theirs)
     terms = [(x, n, t[0], t[1]) for (x, n), t in zip(points, theirs)]
     return coupling.steps.gradients(gen, critic, batch, terms)
 
@@ -385,41 +410,38 @@ def _split_iteration(state: RunState, steps: SplitSteps, replica: Replica, probl
     generator = replica.role == "generator"
     shape = (config.batch // replica.shards * len(replica.owned), len(observed.snapshots[0]))
     metrics: dict = {}
-
-    def batch(kind: str) -> dict:
-        return draw_shards(problem, observed.snapshots, config, i, kind, replica.owned,
-                           replica.shards, dtype)
-
+    batch = _batches(replica, problem, observed, config, i, dtype)
     for k in range(config.critic_steps):
         b = batch(f"critic {k}")
         if generator:
-            fake = np.ascontiguousarray(steps.snapshots(gen, b["xi"]), dtype)
+            fake = np.ascontiguousarray(to_host(steps.snapshots(gen, b["xi"])), dtype)
             _talk(replica, [replica.world.Isend(fake, replica.partner, _SNAPSHOT_TAG)],
                   "sending snapshots to the critic")
             _, m = _share(replica, None, {}, _CRITIC_METRICS, i, config)
         else:
             fake = _receive(replica, shape, dtype, _SNAPSHOT_TAG, "snapshots from the generators")
-            grads, m = steps.critic_gradients(critic, fake, b)
+            grads, m = steps.critic_gradients(critic, replica.binding.to_device(fake), b)
             grads, m = _share(replica, grads, m, _CRITIC_METRICS, i, config)
             critic, c_opt = steps.critic_update(critic, grads, c_opt)
         metrics.update(m)
     for k in range(config.generator_steps):
         if generator:
             b = batch(f"generator {k}")
-            fake = np.ascontiguousarray(steps.snapshots(gen, b["xi"]), dtype)
+            fake = np.ascontiguousarray(to_host(steps.snapshots(gen, b["xi"])), dtype)
             reply = np.empty(1 + fake.size, dtype)
             requests = [replica.world.Isend(fake, replica.partner, _SNAPSHOT_TAG),
                         replica.world.Irecv(reply, replica.partner, _COTANGENT_TAG)]
             physics, terms = steps.physics_gradients(gen, b)  # while the critic works
             _talk(replica, requests, "exchanging snapshots and cotangents with the critic")
-            grads = steps.adversarial_gradients(gen, b["xi"], reply[1:].reshape(fake.shape),
-                                                physics)
+            cotangent = replica.binding.to_device(reply[1:].reshape(fake.shape))
+            grads = steps.adversarial_gradients(gen, b["xi"], cotangent, physics)
             grads, m = _share(replica, grads, generator_metrics(config, terms, reply[0]),
                               _GENERATOR_METRICS, i, config)
             gen, g_opt = steps.generator_update(gen, grads, g_opt)
         else:
             fake = _receive(replica, shape, dtype, _SNAPSHOT_TAG, "snapshots from the generators")
-            value, cotangent = steps.adversarial_cotangent(critic, fake)
+            value, cotangent = to_host(steps.adversarial_cotangent(
+                critic, replica.binding.to_device(fake)))
             reply = np.concatenate([np.reshape(np.asarray(value, dtype), 1),
                                     np.asarray(cotangent, dtype).ravel()])
             _talk(replica, [replica.world.Isend(reply, replica.partner, _COTANGENT_TAG)],

@@ -25,7 +25,7 @@ from wengert import ad
 from ..pigan.config import TrainConfig
 from ..pigan.losses import Snapshots, adversarial_term, critic_terms_of, physics_terms
 from ..pigan.networks import Generators
-from ..pigan.steps import compiler, global_norm, optimisers, resolve_backend
+from ..pigan.steps import arithmetic, compiler, global_norm, optimisers, resolve_backend
 
 PLACEMENTS = ("together", "split")
 
@@ -48,37 +48,41 @@ class SplitSteps:
     backend: str
 
 
-def make_split_steps(config: TrainConfig, snapshots: Snapshots, backend: str = "eager"
-                     ) -> SplitSteps:
-    """The two roles' step functions for ``backend`` (``xla`` compiles each one)."""
+def make_split_steps(config: TrainConfig, snapshots: Snapshots, backend: str = "eager",
+                     device: Any = None) -> SplitSteps:
+    """The two roles' step functions for ``backend`` (``xla`` compiles each one, for the
+    jax ``device`` if given)."""
     opt_g, opt_c = optimisers(config)
+    as_generators, as_critic = arithmetic(config)
 
     def generated(gen: Generators, xi: Any) -> Any:
-        return snapshots.of(gen, xi)
+        return snapshots.of(as_generators(gen), xi)
 
     def physics_gradients(gen: Generators, batch: dict) -> tuple:
-        terms, back = ad.pullback(lambda g: physics_terms(g, batch), gen)
+        terms, back = ad.pullback(lambda g: physics_terms(as_generators(g), batch), gen)
         (grads,) = back({"pde": config.w_pde, "bc": config.w_bc})
         return grads, terms
 
     def adversarial_gradients(gen: Generators, xi: Any, cotangent: Any, physics: Any) -> Any:
-        _, back = ad.pullback(lambda g: snapshots.of(g, xi), gen)
+        _, back = ad.pullback(lambda g: generated(g, xi), gen)
         (grads,) = back(config.w_adv * cotangent)
         return ad.tree_map(lambda a, b: a + b, grads, physics)
 
     def critic_gradients(critic: Any, fake: Any, batch: dict) -> tuple:
-        terms, back = ad.pullback(lambda c: critic_terms_of(c, snapshots, fake, batch), critic)
+        terms, back = ad.pullback(
+            lambda c: critic_terms_of(as_critic(c), snapshots, fake, batch), critic)
         (grads,) = back({"wasserstein": -1.0, "penalty": config.gp_lambda})
         return grads, dict(terms, critic_loss=config.gp_lambda * terms["penalty"]
                            - terms["wasserstein"], critic_grad_norm=global_norm(grads))
 
     def adversarial_cotangent(critic: Any, fake: Any) -> tuple:
-        value, back = ad.pullback(lambda v: adversarial_term(critic, snapshots, v), fake)
+        value, back = ad.pullback(lambda v: adversarial_term(as_critic(critic), snapshots, v),
+                                  fake)
         (cotangent,) = back(1.0)
         return value, cotangent
 
     backend = resolve_backend(backend)
-    functions = map(compiler(backend), (generated, physics_gradients, adversarial_gradients,
+    functions = map(compiler(backend, device), (generated, physics_gradients, adversarial_gradients,
                                         critic_gradients, adversarial_cotangent, opt_c.update,
                                         opt_g.update))
     return SplitSteps(*functions, backend)

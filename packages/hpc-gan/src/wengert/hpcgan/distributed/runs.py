@@ -57,9 +57,6 @@ def train_distributed(preset: Preset, config: TrainConfig, out: Path, parallel: 
                       data: str | os.PathLike | None, backend: str, device: str, resume: bool,
                       progress: bool) -> tuple[Path, RunState]:
     """Set the run up on rank 0, then train it on all ranks of ``COMM_WORLD``."""
-    if device != "cpu":
-        raise TrainingError("distributed training runs on CPUs only so far (GPU binding and "
-                            "NCCL are not implemented); drop --device gpu")
     comm = mpi().COMM_WORLD
     decomposition = site_decomposition(preset, parallel)
     n_sub = len(decomposition.subdomains) if decomposition is not None else 1
@@ -86,6 +83,6 @@ def train_distributed(preset: Preset, config: TrainConfig, out: Path, parallel: 
     state = run_distributed(problem, observe(dataset, preset, problem), config, out,
                             parallel=replace(parallel, shards=shards), comm=comm,
                             decomposition=decomposition,
-                            backend=backend, resume=resume, progress=progress)
+                            backend=backend, resume=resume, progress=progress, device=device)
     return out, state
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pickle
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,9 +43,17 @@ class Watchdog:
         """Complete ``requests`` or abort the job naming the unresponsive ranks."""
         MPI = mpi()
         pending = [r for r in requests if r is not None]
+        if pending:
+            self.wait_until(lambda: MPI.Request.Testall(pending), what)
+
+    def wait_until(self, done: Callable[[], bool], what: str) -> None:
+        """Poll ``done()`` (an MPI request test, a CUDA event) until it is true, answering
+        the other ranks' pings meanwhile; abort the job naming the unresponsive ranks
+        when it stays false past the timeout or raises an MPI error."""
+        MPI = mpi()
         start, pause = time.monotonic(), 0.0
         try:
-            while pending and not MPI.Request.Testall(pending):
+            while not done():
                 self._answer_pings()
                 if time.monotonic() - start > self.timeout:
                     self.abort(what, f"did not complete within {self.timeout:g} s")

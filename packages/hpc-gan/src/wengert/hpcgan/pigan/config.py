@@ -22,6 +22,11 @@ class ConfigError(HpcganError, ValueError):
 
 PROBLEMS = ("forward", "inverse")
 DTYPES = ("float32", "float64")
+MIXED_PRECISION = ("none", "bf16")
+#: ``--precision``: the dtype keys each choice sets.
+PRECISIONS = {"float32": {"dtype": "float32", "mixed_precision": "none"},
+              "float64": {"dtype": "float64", "mixed_precision": "none"},
+              "bf16": {"dtype": "float32", "mixed_precision": "bf16"}}
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ class TrainConfig:
     checkpoint_every: int = 100
     log_every: int = 10
     divergence_limit: float = 1e6  # a loss above this stops the run
-    dtype: str = "float32"
+    dtype: str = "float32"  # the weights', optimiser's, residual's and losses' dtype
+    mixed_precision: str = "none"  # "bf16": the networks' layers compute in bfloat16
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,7 +70,8 @@ class TrainConfig:
     def fingerprint(self) -> dict[str, Any]:
         """What must not change when a run is resumed (everything but its length and logging)."""
         return {k: v for k, v in self.to_dict().items()
-                if k not in ("steps", "checkpoint_every", "log_every")}
+                if k not in ("steps", "checkpoint_every", "log_every")
+                and not (k == "mixed_precision" and v == "none")}  # as runs before it
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -74,7 +81,7 @@ _POSITIVE_INT = {"latent_dim", "width", "depth", "critic_width", "critic_depth",
 _NON_NEGATIVE_INT = {"steps", "seed", "critic_steps", "generator_steps", "well_limit"}
 _POSITIVE_FLOAT = {"lr_generator", "lr_critic", "pump_width", "divergence_limit"}
 _NON_NEGATIVE_FLOAT = {"gp_lambda", "w_adv", "w_pde", "w_bc"}
-_CHOICES = {"problem": PROBLEMS, "dtype": DTYPES}
+_CHOICES = {"problem": PROBLEMS, "dtype": DTYPES, "mixed_precision": MIXED_PRECISION}
 #: Upper bounds that keep one step within memory (a typo like width=100000 fails early).
 _LIMITS = {"latent_dim": 100_000, "width": 16_384, "depth": 64, "critic_width": 16_384,
            "critic_depth": 64, "batch": 65_536, "physics_batch": 65_536, "collocation": 10_000_000,
@@ -135,6 +142,9 @@ def make_config(*layers: tuple[dict, str]) -> TrainConfig:
     config = TrainConfig(**values)
     if config.critic_steps == 0 and config.generator_steps == 0:
         raise ConfigError("critic_steps and generator_steps are both 0: nothing would train")
+    if config.mixed_precision == "bf16" and config.dtype != "float32":
+        raise ConfigError(f"mixed_precision=bf16 keeps float32 master weights, but dtype is "
+                          f"{config.dtype}; set dtype=float32 (or --precision bf16)")
     return config
 
 

@@ -52,7 +52,14 @@ def _along(f: Any, x: Array, direction: Array) -> Array:
 def _unit(x: np.ndarray, k: int) -> np.ndarray:
     e = np.zeros(x.shape, x.dtype)
     e[:, k] = 1
-    return e
+    return on_device_of(x, e)
+
+
+def on_device_of(x: Array, constant: np.ndarray) -> Array:
+    """A NumPy ``constant`` on ``x``'s device: a CuPy copy when ``x`` is a CuPy array (an
+    eager step on the GPU), the constant itself otherwise (NumPy, or a staged program,
+    which embeds it)."""
+    return ad.to_device(constant, "gpu") if type(x).__module__.startswith("cupy") else constant
 
 
 def pde_residual(gen: Generators, xi: Array, x: Array, source: Array) -> Array:

@@ -4,6 +4,10 @@ A generator is an MLP of the coordinates and the latent ``ξ``.  Its first layer
 split, ``tanh(x W_x + ξ W_ξ + b)``, so that the latent half is computed once per
 realisation and broadcast over that realisation's points: on ``hanford`` ``ξ`` may have
 thousands of entries while a step evaluates tens of thousands of points.
+
+Mixed precision (`computing_in`): the players keep float32 master weights, and a step
+differentiates a view of them whose layers compute in bfloat16.  The casts are ordinary
+differentiable operations, so the gradient arrives in float32 on the master weights.
 """
 
 from __future__ import annotations
@@ -45,7 +49,16 @@ class FieldGenerator(nn.Layer):
 
     def __call__(self, x: Array, xi: Array) -> Array:
         h = wnp.tanh(self.coords(x)[None, :, :] + self.latent(xi)[:, None, :])
-        return self.offset + self.scale * self.out(self.hidden(h))[..., 0]
+        y = self.out(self.hidden(_as(h, self.out.weight.dtype)))[..., 0]
+        return self.offset + self.scale * _as(y, h.dtype)
+
+    def computing_in(self, dtype: Any) -> FieldGenerator:
+        """This generator with its hidden and output layers in ``dtype`` (bf16 mixed
+        precision).  The first layer, where the coordinates enter, stays in the master
+        dtype: it is cheap (``d`` and ``m`` inputs), and bfloat16's 8-bit mantissa would
+        move collocation points by up to 1/256 of their coordinate.  The output comes
+        back in the master dtype, so the residual is accumulated there."""
+        return self.replace(hidden=cast(self.hidden, dtype), out=cast(self.out, dtype))
 
     def _sublayers(self) -> list[tuple[str, Any]]:
         return [("coords", self.coords), ("latent", self.latent), ("hidden", self.hidden),
@@ -64,6 +77,32 @@ class Generators(nn.Layer):
     def _sublayers(self) -> list[tuple[str, Any]]:
         return [("Y", self.Y), ("u", self.u)]
 
+    def computing_in(self, dtype: Any) -> Generators:
+        """Both generators' `FieldGenerator.computing_in`."""
+        return Generators(self.Y.computing_in(dtype), self.u.computing_in(dtype))
+
+
+def critic_computing_in(critic: Any, dtype: Any) -> Any:
+    """The critic as a function whose layers compute in ``dtype`` (bf16 mixed
+    precision): the snapshot goes in cast to ``dtype``, the value comes out in the
+    snapshot's dtype."""
+    low = cast(critic, dtype)
+
+    def critic_value(v: Array) -> Array:
+        return _as(low(_as(v, dtype)), v.dtype)
+
+    return critic_value
+
+
+def bfloat16() -> np.dtype:
+    """NumPy's bfloat16 (from ml_dtypes, which jax and wengert-ad use too)."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise ImportError("mixed precision (bf16) needs the ml_dtypes package: pip install "
+                          "ml_dtypes") from None
+    return np.dtype(ml_dtypes.bfloat16)
+
 
 def discriminator(n_inputs: int, width: int, depth: int, *, rng: np.random.Generator,
                   dtype: Any = np.float32) -> nn.Chain:
@@ -72,6 +111,11 @@ def discriminator(n_inputs: int, width: int, depth: int, *, rng: np.random.Gener
 
 
 def cast(tree: Any, dtype: Any) -> Any:
-    """``tree`` with every float array converted to ``dtype``."""
-    return ad.tree_map(lambda a: a.astype(dtype) if isinstance(a, np.ndarray)
-                       and a.dtype.kind == "f" else a, tree)
+    """``tree`` with every float32/float64 array (traced ones included: the cast is then
+    differentiated) converted to ``dtype``."""
+    return ad.tree_map(lambda a: a.astype(dtype) if getattr(a, "dtype", None) is not None
+                       and np.dtype(a.dtype).kind == "f" else a, tree)
+
+
+def _as(x: Array, dtype: Any) -> Array:
+    return x if x.dtype == dtype else x.astype(dtype)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -145,11 +146,42 @@ def _table(result: dict) -> str:
             cells = "".join(f"<td>{_fmt(c[where].get(key))}</td>" for _, c in columns)
             rows.append(f"<tr><th>{where}: {key}</th>{cells}</tr>")
     head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
-    return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+    note = ("" if "baseline_run" in result else
+            "<p>The same GAN without physics is not in this table: train it with "
+            "<code>--set w_pde=0 w_bc=0</code> and pass that run to <code>evaluate "
+            "--compare</code>.</p>")
+    return (f"<table class='metrics'><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+            f"{note}")
+
+
+def _configuration(description: dict) -> str:
+    """The run's preset, dataset, MPI layout and training configuration as a two-column
+    table (nested values as JSON)."""
+    shown = {"preset": description["preset"], "dataset": description["dataset"],
+             **({"distributed": description["distributed"]} if "distributed" in description
+                else {}), **description["config"]}
+    rows = "".join(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(_value(value))}"
+                   f"</td></tr>" for key, value in shown.items())
+    return f"<table class='configuration'>{rows}</table>"
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
 
 def _fmt(value: Any) -> str:
     return "—" if value is None else f"{value:.4g}"
+
+
+# What each figure shows, as its heading and alt text in report.html.
+CAPTIONS = {
+    "statistics": "Mean and standard deviation of Y = ln K and head u: Monte Carlo reference "
+                  "and PI-GAN",
+    "errors": "Absolute errors of the generated mean and standard deviation maps",
+    "histograms": "Marginal distributions of Y and u at validation wells (never trained on)",
+    "losses": "Training curves: critic, generator and physics losses",
+    "site": "The site with its observation networks and validation wells",
+}
 
 
 def write_report(run: LoadedRun, reference: Dataset, gen: Fields, result: dict) -> list[Path]:
@@ -168,12 +200,12 @@ def write_report(run: LoadedRun, reference: Dataset, gen: Fields, result: dict) 
         path = folder / f"{name}.png"
         write_atomically(path, lambda handle, data=data: handle.write(data))
         written.append(path)
-        embedded.append(f'<h2>{name}</h2><img alt="{name}" src="data:image/png;base64,'
-                        f'{base64.b64encode(data).decode()}">')
-    config = html.escape(str(run.description["config"]))
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>PI-GAN report: "
+        embedded.append(f'<h2>{CAPTIONS[name]}</h2><img alt="{name}" '
+                        f'src="data:image/png;base64,{base64.b64encode(data).decode()}">')
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>PI-GAN report: "
             f"{html.escape(run.preset.name)}</title><style>body{{font-family:sans-serif;"
             f"max-width:1100px;margin:auto}}td,th{{padding:2px 8px;text-align:right}}"
+            f".configuration td,.configuration th{{text-align:left}}"
             f"img{{max-width:100%}}</style></head><body>"
             f"<h1>PI-GAN report: {html.escape(run.preset.name)}, "
             f"{html.escape(run.description['config']['problem'])} problem</h1>"
@@ -181,7 +213,8 @@ def write_report(run: LoadedRun, reference: Dataset, gen: Fields, result: dict) 
             f"{result['reference_samples']} Monte Carlo realisations.</p>"
             f"{_table(result)}<p>finite-volume residual of generated fields (median "
             f"relative): {result['pigan']['fv_residual']:.3g}</p>"
-            f"<h2>configuration</h2><pre>{config}</pre>{''.join(embedded)}</body></html>")
+            f"{''.join(embedded)}<h2>configuration</h2>{_configuration(run.description)}"
+            f"</body></html>")
     path = run.folder / "report.html"
     write_atomically(path, lambda handle: handle.write(page.encode()))
     return [*written, path]

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import TrainingError
 from ..montecarlo import DATASET_FILE, Dataset, load_dataset, simulate
 from ..presets import Preset, load_preset
-from .config import TrainConfig, make_config
+from .config import PRECISIONS, ConfigError, TrainConfig, make_config
 from .problem import FlowProblem, site_problem
 from .training import Observed, RunState, prepare_run_folder, run_training
 
@@ -76,12 +76,15 @@ def train(preset: str | Preset, *, data: str | os.PathLike | None = None,
           out: str | os.PathLike | None = None, problem: str | None = None,
           backend: str = "auto", steps: int | None = None, seed: int | None = None,
           device: str = "cpu", resume: bool = False, overrides: dict | None = None,
-          progress: bool = True, parallel: Any = None) -> tuple[Path, RunState]:
+          progress: bool = True, parallel: Any = None, precision: str | None = None
+          ) -> tuple[Path, RunState]:
     """Train the PI-GAN of a preset (the Python form of ``wengert-hpcgan train``); returns
     the run folder and the final state.
 
     The configuration is the defaults, then the preset's ``train`` section, then
-    ``problem``/``steps``/``seed``, then ``overrides`` (``--set``).  With ``parallel``
+    ``problem``/``steps``/``seed``/``precision``, then ``overrides`` (``--set``).
+    ``precision`` (``float32``, ``float64`` or ``bf16``: bfloat16 layers on float32
+    master weights) sets the ``dtype`` and ``mixed_precision`` keys.  With ``parallel``
     (a ``wengert.hpcgan.distributed.Parallel``) it trains on all MPI ranks of the job.
     """
     from .steps import resolve_backend
@@ -89,6 +92,18 @@ def train(preset: str | Preset, *, data: str | os.PathLike | None = None,
     preset = load_preset(preset) if isinstance(preset, str) else preset
     direct = {k: v for k, v in (("problem", problem), ("steps", steps), ("seed", seed))
               if v is not None}
+    if precision is not None:
+        if precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got "
+                              f"{precision!r}")
+        clash = {k: v for k, v in (overrides or {}).items()
+                 if k in PRECISIONS[precision] and v != PRECISIONS[precision][k]}
+        if clash:
+            raise ConfigError(f"--precision {precision} sets "
+                              f"{', '.join(f'{k}={PRECISIONS[precision][k]}' for k in clash)}, "
+                              f"but --set gives {', '.join(f'{k}={v}' for k, v in clash.items())}"
+                              "; give one of them")
+        direct.update(PRECISIONS[precision])
     config = make_config((preset.train or {}, f"preset {preset.name} train section"),
                          (direct, "arguments"), (overrides or {}, "--set"))
     backend = resolve_backend(backend)

@@ -22,7 +22,7 @@ from wengert import ad, nn
 
 from .config import TrainConfig
 from .losses import Snapshots, critic_terms, generator_terms
-from .networks import Generators
+from .networks import Generators, bfloat16, critic_computing_in
 from .problem import FlowProblem
 
 Array = Any
@@ -70,16 +70,18 @@ class Steps:
     backend: str
 
 
-def make_steps(config: TrainConfig, snapshots: Snapshots, backend: str = "eager") -> Steps:
+def make_steps(config: TrainConfig, snapshots: Snapshots, backend: str = "eager",
+               device: Any = None) -> Steps:
     """Build the step functions for ``backend``: ``eager`` runs ``wengert.ad`` on NumPy (or
     CuPy); ``xla`` compiles each whole step — losses, the nested residual, gradients and
-    the Adam update — into one XLA executable."""
+    the Adam update — into one XLA executable (for the jax ``device``, if given)."""
     opt_g, opt_c = optimisers(config)
     weights = {"adversarial": config.w_adv, "pde": config.w_pde, "bc": config.w_bc}
+    as_generators, as_critic = arithmetic(config)
 
     def critic_gradients(critic: Any, gen: Generators, batch: dict) -> tuple:
         def objective(c: Any) -> dict:
-            return critic_terms(c, gen, snapshots, batch)
+            return critic_terms(as_critic(c), as_generators(gen), snapshots, batch)
 
         terms, back = ad.pullback(objective, critic)
         (grads,) = back({"wasserstein": -1.0, "penalty": config.gp_lambda})
@@ -88,7 +90,7 @@ def make_steps(config: TrainConfig, snapshots: Snapshots, backend: str = "eager"
 
     def generator_gradients(gen: Generators, critic: Any, batch: dict) -> tuple:
         def objective(g: Generators) -> dict:
-            return generator_terms(g, critic, snapshots, batch)
+            return generator_terms(as_generators(g), as_critic(critic), snapshots, batch)
 
         terms, back = ad.pullback(objective, gen)
         (grads,) = back(weights)
@@ -104,15 +106,28 @@ def make_steps(config: TrainConfig, snapshots: Snapshots, backend: str = "eager"
         return (*opt_g.update(gen, grads, state), metrics)
 
     backend = resolve_backend(backend)
-    functions = map(compiler(backend), (critic_step, generator_step, critic_gradients,
+    functions = map(compiler(backend, device), (critic_step, generator_step, critic_gradients,
                                         generator_gradients, opt_c.update, opt_g.update))
     return Steps(*functions, backend)
 
 
-def compiler(backend: str) -> Callable[[Callable], Callable]:
-    """What makes a step function for ``backend`` (resolved): ``xla.jit`` for ``xla``,
-    the function itself for ``eager``."""
-    return _xla().jit if backend == "xla" else (lambda f: f)
+def arithmetic(config: TrainConfig) -> tuple[Callable[[Generators], Any], Callable[[Any], Any]]:
+    """How a step's losses see the generators and the critic: as they are, or, with
+    ``mixed_precision = bf16``, as views computing in bfloat16 (`FieldGenerator.computing_in`,
+    `critic_computing_in`) of the float32 master weights the optimiser updates.  Losses,
+    the residual's sums and the gradients stay in float32."""
+    if config.mixed_precision == "none":
+        return (lambda gen: gen), (lambda critic: critic)
+    low = bfloat16()
+    return (lambda gen: gen.computing_in(low)), (lambda critic: critic_computing_in(critic, low))
+
+
+def compiler(backend: str, device: Any = None) -> Callable[[Callable], Callable]:
+    """What makes a step function for ``backend`` (resolved): ``xla.jit`` (for the jax
+    ``device``, if given) for ``xla``, the function itself for ``eager``."""
+    if backend == "xla":
+        return lambda f: _xla().jit(f, device=device)
+    return lambda f: f
 
 
 def resolve_backend(backend: str) -> str:

@@ -2,7 +2,11 @@
 runs a cell over a batch-first sequence ``(N, T, features)``.
 
 The input projection of every time step is one matrix product before the
-loop; each step then costs one ``h @ Wh``. A ``None`` state means zeros
+loop; each step then costs one ``h @ Wh``. LSTM and GRU run the whole
+sequence as one adjoint (hand-written pullback, recurrent weight gradient in
+one GEMM): a step's dozen small array operations would otherwise each be a
+tape entry and a rule dispatch, which is most of a step's time at these
+sizes. A ``None`` state means zeros
 (and skips that product), so nothing is allocated per sequence and the
 same code runs on any device. Weights are ``(in, gates * hidden)``, gates
 in PyTorch's order (LSTM: i, f, g, o; GRU: r, z, n).
@@ -29,21 +33,111 @@ Array = Any
 
 
 @ad.adjoint
-def _pieces(x: Array, n: int, axis: int, squeeze: bool) -> tuple:
-    """``n`` equal slices of ``x`` along ``axis`` (each with that axis removed
-    when ``squeeze``: unstacking time steps); the pullback writes all slices'
-    cotangents into one buffer, where slicing piece by piece would send back a
-    full-size, mostly zero gradient per piece."""
-    size = wnp.shape(x)[axis] // n
-    lead = (slice(None),) * (axis % wnp.ndim(x))
-    parts = tuple(x[lead + ((i,) if squeeze else (slice(i * size, (i + 1) * size),))]
-                  for i in range(n))
+def _time_steps(x: Array) -> tuple:
+    """The time steps ``x[:, t]`` of ``(N, T, F)``; the pullback stacks all their
+    cotangents into one buffer, where slicing step by step would send back a
+    full-size, mostly zero gradient per step."""
+    parts = tuple(x[:, t] for t in range(wnp.shape(x)[1]))
 
     def back(cotangents: tuple) -> tuple:
-        join = wnp.stack if squeeze else wnp.concatenate
-        return join(list(cotangents), axis=axis), None, None, None
+        return (wnp.stack(list(cotangents), axis=1),)
 
     return parts, back
+
+
+def _split(x: Array, n: int) -> list:
+    size = wnp.shape(x)[-1] // n
+    return [x[..., k * size:(k + 1) * size] for k in range(n)]
+
+
+def _recurrent_weight_grad(h0: Array | None, hs: list, dps: list) -> Array | None:
+    """``sum_t h_{t-1}^T dp_t``, one GEMM over all steps (a product per step, each
+    added into the running sum, costs several times more at these sizes)."""
+    prev = hs[:-1] if h0 is None else [h0] + hs[:-1]
+    dps = dps[1:] if h0 is None else dps
+    if not prev:
+        return None
+    hidden, width = wnp.shape(prev[0])[-1], wnp.shape(dps[0])[-1]
+    return wnp.reshape(wnp.stack(prev), (-1, hidden)).T @ wnp.reshape(wnp.stack(dps),
+                                                                        (-1, width))
+
+
+@ad.adjoint
+def _lstm_sequence(proj: Array, Wh: Array, h0: Array | None, c0: Array | None) -> tuple:
+    """An LSTM over all time steps, ``proj`` ``(N, T, 4H)`` being the input
+    projections: ``(outputs (N, T, H), (h, c))``. One adjoint for the whole
+    sequence: a handful of array operations per step each way, where each
+    operation would otherwise be a tape entry and a rule dispatch (the cost of a
+    step at these sizes), and the recurrent weight's gradient in one GEMM. The
+    pullback is written with differentiable operations: higher orders work."""
+    h, c = h0, c0
+    hs, saved = [], []
+    for t in range(wnp.shape(proj)[1]):
+        gates = proj[:, t] if h is None else proj[:, t] + h @ Wh
+        i, f, g, o = _split(gates, 4)
+        si, so, tg = sigmoid(i), sigmoid(o), tanh(g)
+        sf = None if c is None else sigmoid(f)
+        c_prev, c = c, si * tg if c is None else si * tg + sf * c
+        tc = tanh(c)
+        h = so * tc
+        hs.append(h)
+        saved.append((si, sf, tg, so, tc, c_prev))
+
+    def back(cts: tuple) -> tuple:
+        d_out, (dh, dc) = cts
+        dgates = []
+        for t in reversed(range(len(saved))):
+            si, sf, tg, so, tc, c_prev = saved[t]
+            dh = dh + d_out[:, t]
+            dc = dh * so * (1 - tc * tc) + dc
+            di = dc * tg * si * (1 - si)
+            df = wnp.zeros_like(di) if c_prev is None else dc * c_prev * sf * (1 - sf)
+            dg = dc * si * (1 - tg * tg)
+            do = dh * tc * so * (1 - so)
+            dgates.append(wnp.concatenate([di, df, dg, do], axis=-1))
+            dc = None if c_prev is None else dc * sf
+            dh = dgates[-1] @ Wh.T if t > 0 or h0 is not None else None
+        dgates.reverse()
+        return (wnp.stack(dgates, axis=1), _recurrent_weight_grad(h0, hs, dgates), dh, dc)
+
+    return (wnp.stack(hs, axis=1), (h, c)), back
+
+
+@ad.adjoint
+def _gru_sequence(proj: Array, Wh: Array, bh: Array, h0: Array | None) -> tuple:
+    """A GRU (PyTorch's form) over all time steps as one adjoint, for the reasons
+    `_lstm_sequence` gives: ``(outputs (N, T, H), h)``."""
+    h = h0
+    hs, saved = [], []
+    for t in range(wnp.shape(proj)[1]):
+        hp = bh if h is None else h @ Wh + bh
+        xr, xz, xn = _split(proj[:, t], 3)
+        hr, hz, hn = _split(hp, 3)
+        r, z = sigmoid(xr + hr), sigmoid(xz + hz)
+        n = tanh(xn + r * hn)
+        h_prev, h = h, (1 - z) * n if h is None else (1 - z) * n + z * h
+        hs.append(h)
+        saved.append((r, z, n, hn, h_prev))
+
+    def back(cts: tuple) -> tuple:
+        d_out, dh = cts
+        dxs, dhps = [], []
+        for t in reversed(range(len(saved))):
+            r, z, n, hn, h_prev = saved[t]
+            dh = dh + d_out[:, t]
+            dz = dh * (-n if h_prev is None else h_prev - n)
+            da = dh * (1 - z) * (1 - n * n)
+            dar = da * hn * r * (1 - r)
+            daz = dz * z * (1 - z)
+            dxs.append(wnp.concatenate([dar, daz, da], axis=-1))
+            dhps.append(wnp.concatenate([dar, daz, da * r], axis=-1))
+            dh = None if h_prev is None else dh * z + dhps[-1] @ Wh.T
+        dxs.reverse()
+        dhps.reverse()
+        dbh = wnp.sum(wnp.stack(dhps), axis=(0, 1))
+        return (wnp.stack(dxs, axis=1), _recurrent_weight_grad(h0, hs, dhps), dbh, dh)
+
+    return (wnp.stack(hs, axis=1), h), back
 
 
 def _weights(n_in: int, n_hidden: int, gates: int, init: Callable, rng: Any, dtype: Any):
@@ -108,14 +202,14 @@ class LSTMCell(Layer):
 
     project = RNNCell.project
 
+    def sequence(self, proj: Array, state: tuple | None) -> tuple[Array, tuple]:
+        """All time steps of ``proj`` ``(N, T, 4H)``: ``(outputs, last state)``."""
+        h0, c0 = (None, None) if state is None else state
+        return _lstm_sequence(proj, self.Wh, h0, c0)
+
     def step(self, xp: Array, state: tuple | None) -> tuple[Array, tuple]:
-        gates = xp if state is None else xp + state[0] @ self.Wh
-        i, f, g, o = _pieces(gates, 4, -1, False)
-        c = sigmoid(i) * tanh(g)
-        if state is not None:
-            c = c + sigmoid(f) * state[1]
-        h = sigmoid(o) * tanh(c)
-        return h, (h, c)
+        _, state = self.sequence(xp[:, None], state)
+        return state[0], state
 
     __call__ = RNNCell.__call__
 
@@ -141,13 +235,12 @@ class GRUCell(Layer):
     def project(self, x: Array) -> Array:
         return _input_projection(self, x, self.b)  # bh acts inside the reset gate
 
+    def sequence(self, proj: Array, h: Array | None) -> tuple[Array, Array]:
+        """All time steps of ``proj`` ``(N, T, 3H)``: ``(outputs, last state)``."""
+        return _gru_sequence(proj, self.Wh, self.bh, h)
+
     def step(self, xp: Array, h: Array | None) -> tuple[Array, Array]:
-        hp = self.bh if h is None else h @ self.Wh + self.bh
-        xr, xz, xn = _pieces(xp, 3, -1, False)
-        hr, hz, hn = _pieces(hp, 3, -1, False)
-        r, z = sigmoid(xr + hr), sigmoid(xz + hz)
-        n = tanh(xn + r * hn)
-        h = (1 - z) * n if h is None else (1 - z) * n + z * h
+        h = self.sequence(xp[:, None], h)[1]
         return h, h
 
     __call__ = RNNCell.__call__
@@ -162,6 +255,8 @@ class Recurrence(Layer):
 
     Each call starts from the zero state, unless ``stateful``: then the last
     state of one call (without its gradient) starts the next, until `reset`.
+    A cell with a ``sequence(proj, state)`` method (LSTM, GRU) runs all steps in
+    it; any other cell is stepped here.
     """
 
     cell: Layer
@@ -178,13 +273,17 @@ class Recurrence(Layer):
             xs = wnp.swapaxes(xs, 0, 1)
         proj = self.cell.project(xs)
         state = current(self.state) if self.stateful else None
-        outputs = []
-        for step in _pieces(proj, wnp.shape(xs)[1], 1, True):
-            y, state = self.cell.step(step, state)
-            outputs.append(y)
+        if hasattr(self.cell, "sequence"):  # the whole sequence in one adjoint
+            ys, state = self.cell.sequence(proj, state)
+        else:
+            outputs = []
+            for step in _time_steps(proj):
+                y, state = self.cell.step(step, state)
+                outputs.append(y)
+            ys = wnp.stack(outputs, axis=1)
         if self.stateful:
             record(self.state, state, "a stateful Recurrence")
-        return wnp.stack(outputs, axis=1 if self.batch_first else 0)
+        return ys if self.batch_first else wnp.swapaxes(ys, 0, 1)
 
     def _sublayers(self) -> list:
         return [("", self.cell)]
