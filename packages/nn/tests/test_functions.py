@@ -142,3 +142,12 @@ def test_parametrised_activations():
     np.testing.assert_allclose(nn.leakyrelu(x), [-0.02, 3.0])
     np.testing.assert_allclose(nn.elu(0.5)(x), nn.elu(x, 0.5))
     assert "leakyrelu(0.2)" in repr(nn.Dense(2, 2, nn.leakyrelu(0.2)))
+    # its own pullback (one masked select): right to second order, forward mode too
+    check_grads(act, (np.array([-2.0, 0.5, 3.0, -0.1]),), order=2)
+
+
+def test_softplus_own_pullback_is_exact_in_the_tails_and_smooth_at_zero():
+    x = np.array([-np.inf, -100, -20, -1e-3, 0, 1e-3, 20, 100, np.inf], np.float32)
+    np.testing.assert_array_equal(nn.softplus(x), np.logaddexp(x, np.float32(0)))
+    assert np.isnan(nn.softplus(np.array([np.nan])))[0]
+    check_grads(nn.softplus, (np.array([-30.0, -1.0, 0.0, 0.5, 30.0]),), order=2)

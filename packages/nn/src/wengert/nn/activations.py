@@ -56,7 +56,16 @@ def _parametrised(f: Callable[..., Array]) -> Callable[..., Any]:
 def leakyrelu(x: Array, a: float = 0.01) -> Array:
     """``x`` where positive, ``a x`` elsewhere; ``nn.leakyrelu(0.2)`` is the
     activation with ``a = 0.2``."""
-    return wnp.where(x > 0, x, a * x)
+    return _leakyrelu(x, a)
+
+
+@ad.adjoint
+def _leakyrelu(x: Array, a: float) -> Array:
+    """One adjoint, as `relu`: the pullback is one masked select of ``g`` and ``a g``
+    (the select's own rule would send two masked cotangents back and add them);
+    ``a`` gets no gradient (a hyperparameter)."""
+    positive = x > 0
+    return wnp.where(positive, x, a * x), lambda g: (wnp.where(positive, g, a * g), None)
 
 
 @_parametrised
@@ -85,9 +94,15 @@ def tanh(x: Array) -> Array:
     return wnp.tanh(x)
 
 
+@ad.adjoint
 def softplus(x: Array) -> Array:
-    """log(1 + exp(x)) without overflow."""
-    return wnp.logaddexp(x, 0)
+    """log(1 + exp(x)) without overflow, as ``max(x, 0) + log1p(exp(-|x|))`` (one
+    exp and one log1p; `logaddexp` evaluates both of its branches) with its own
+    pullback ``g sigmoid(x)``: smooth at 0, where that form has a kink, and one
+    logistic pass instead of differentiating the composition in the backward
+    sweep of every logit cross-entropy."""
+    y = wnp.maximum(x, 0) + wnp.log1p(wnp.exp(-wnp.abs(x)))
+    return y, lambda g: (g * sigmoid(x),)
 
 
 def logsigmoid(x: Array) -> Array:

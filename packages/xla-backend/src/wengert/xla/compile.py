@@ -232,6 +232,7 @@ def _embeddable(value: Any) -> bool:
 
 
 _DTYPE_SHAPE = operator.attrgetter("dtype", "shape")
+_AVAL = operator.attrgetter("aval")  # a jax array's shape and dtype: one attribute, fast
 
 
 class _TreeCall:
@@ -240,11 +241,14 @@ class _TreeCall:
     arrays, or jax arrays on the program's device, which jax's dispatch takes as they
     are. jax orders dict keys as `wengert.ad` may not: ``inputs`` reorders."""
 
-    __slots__ = ("_order", "program", "signature", "types")
+    __slots__ = ("_order", "_signature_of", "program", "signature", "types")
 
-    def __init__(self, program: Program, types_: list, signature: list, order: Any) -> None:
-        self.program, self.types, self.signature, self._order = \
-            program, types_, signature, order
+    def __init__(self, program: Program, leaves: list, order: Any) -> None:
+        self.program, self._order = program, order
+        self.types = list(map(type, leaves))
+        self._signature_of = _AVAL if all(
+            isinstance(x, jax.Array) and hasattr(x, "aval") for x in leaves) else _DTYPE_SHAPE
+        self.signature = list(map(self._signature_of, leaves))
 
     @classmethod
     def of(cls, program: Program, leaves: list, inputs: list) -> _TreeCall | None:
@@ -262,12 +266,11 @@ class _TreeCall:
         except KeyError:
             return None
         reorder = None if order == list(range(len(order))) else operator.itemgetter(*order)
-        return cls(program, list(map(type, leaves)), list(map(_DTYPE_SHAPE, leaves)),
-                   reorder)
+        return cls(program, leaves, reorder)
 
     def matches(self, leaves: list) -> bool:
         return list(map(type, leaves)) == self.types and \
-            list(map(_DTYPE_SHAPE, leaves)) == self.signature
+            list(map(self._signature_of, leaves)) == self.signature
 
     def inputs(self, leaves: list) -> Any:
         if self._order is None:

@@ -87,7 +87,8 @@ def generator_gradients(gen: Generators, critic: Any, batch: dict, snapshots: Sn
                         config: TrainConfig, weight: float, coupling: list[tuple]) -> tuple:
     """The generator's gradient and metrics with the interface term added; ``coupling``
     holds ``(points, normal, neighbour's u, neighbour's flux)`` per interface."""
-    weights = {"adversarial": 1.0, "pde": config.w_pde, "bc": config.w_bc, "interface": weight}
+    weights = {"adversarial": config.w_adv, "pde": config.w_pde, "bc": config.w_bc,
+               "interface": weight}
     as_generators, as_critic = arithmetic(config)
 
     def objective(g: Generators) -> dict:
