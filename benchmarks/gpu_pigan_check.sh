@@ -35,10 +35,10 @@ check() {  # check NAME TIMEOUT COMMAND...
     fi
 }
 
-if [ "$GPUS" -ge 2 ] && [ "$RANKS" -ge 2 ]; then
+if [ "$GPUS" -ge 1 ]; then  # one rank per GPU (with 1 GPU: 1-rank NCCL communicators)
     check nccl_allreduce 300 "$MPIEXEC" -n "$RANKS" "$PY" packages/hpc-gan/tests/mpi/check_nccl.py
 else
-    echo "skipped: nccl_allreduce (needs 2 GPUs, found $GPUS)"
+    echo "skipped: nccl_allreduce (no GPU visible)"
 fi
 
 "$PY" -m wengert.hpcgan.cli simulate --preset tiny --samples 64 --out "$WORK/data" --quiet > /dev/null
@@ -48,9 +48,8 @@ check eager_float32 600 "$MPIEXEC" -n "$RANKS" "${TRAIN[@]}" --device gpu --back
 check xla_float32 600 "$MPIEXEC" -n "$RANKS" "${TRAIN[@]}" --device gpu --backend xla --out "$WORK/xla32"
 check xla_bf16 600 "$MPIEXEC" -n "$RANKS" "${TRAIN[@]}" --device gpu --backend xla --precision bf16 --out "$WORK/xlabf16"
 check cpu_float32 600 "$MPIEXEC" -n "$RANKS" "${TRAIN[@]}" --device cpu --backend xla --out "$WORK/cpu32"
-if [ "$GPUS" -ge 2 ]; then
-    check xla_split 600 "$MPIEXEC" -n 2 "${TRAIN[@]}" --device gpu --backend xla --placement split --out "$WORK/split"
-fi
+# Two ranks (generators, critic); with one GPU they share it and take the MPI fallback.
+check xla_split 600 "$MPIEXEC" -n 2 "${TRAIN[@]}" --device gpu --backend xla --placement split --out "$WORK/split"
 
 # The GPU runs must follow the CPU run: the same seed, the same batches.
 check compare_losses 60 "$PY" - "$WORK" <<'PYEOF'

@@ -123,3 +123,52 @@ def test_updating_an_input_argument_in_place(f):
     assert value == f(X.copy()) and np.array_equal(g2, g)
     _, back = ad.pullback(f, x)
     np.testing.assert_array_equal(back(1.0)[0], g)
+
+
+def _write_wide_value(x):
+    y = x * 1.0
+    y[0] = np.float64(2.0)
+    y[1:] += np.full(x.shape[0] - 1, 0.5, np.float64)
+    return y
+
+
+@pytest.mark.parametrize("transform", ["gradient", "staged"])
+def test_indexed_writes_keep_the_arrays_dtype_as_numpy_does(transform):
+    """Regression: a float64 value written into a float32 traced array made it float64 (and
+    its gradient), where NumPy's ``a[i] = v`` keeps float32."""
+    x = np.array([0.5, -1.0, 3.0], np.float32)
+    expected = _write_wide_value(x)
+    assert expected.dtype == np.float32
+    if transform == "gradient":
+        value, g = ad.value_and_grad(lambda x: (_write_wide_value(x) ** 2).sum())(x)
+        assert value.dtype == np.float32 and g.dtype == np.float32
+        np.testing.assert_allclose(g, [0.0, 2 * (-1.0 + 0.5), 2 * (3.0 + 0.5)])
+    else:
+        graph = ad.make_graph(_write_wide_value, x)
+        out = ad.eval_graph(graph, x)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, expected)
+    at = ad.make_graph(lambda x: x.at[0].add(np.float64(1.0)), x)
+    assert ad.eval_graph(at, x).dtype == np.float32
+
+
+@pytest.mark.parametrize("write", [
+    lambda a, v: a.__setitem__(0, v),
+    lambda a, v: a.at[0].add(v),
+], ids=["setitem", "at-add"])
+@pytest.mark.parametrize("operand, value, lost", [
+    (np.arange(3), 2.5, "fractional part"),
+    (np.arange(3.0), np.array(1.0 + 2.0j), "imaginary part"),
+])
+def test_indexed_writes_that_change_the_kind_are_refused(write, operand, value, lost):
+    """NumPy truncates 2.5 into an int array silently (and drops an imaginary part with a
+    warning); traced, that would drop a derivative too, so it is an error naming the fix."""
+    def f(a):
+        a = a + 0
+        write(a, value)
+        return a
+
+    for run in (lambda: ad.make_graph(f, operand),  # staged, and eagerly traced:
+                lambda: ad.vmap(f)(np.stack([operand, operand]))):
+        with pytest.raises(TypeError, match=f"{lost}.*astype"):
+            run()

@@ -12,11 +12,14 @@
   it from, the first maximum of each window of ``operand``. Each is the
   other's transpose, so max pooling is differentiable to any order.
 
-Implementations build strided views (no copy): the windows of every
-output position for convolution, then one copy into im2col layout and one
-GEMM; for pooling one view per position *inside* the window (each of the
-output's shape), folded with a few elementwise ops (no window copy, no loop
-over pixels). Every derivative rule is again a convolution, a windowed
+Convolution has three implementations, chosen per call signature by a cost
+model (`_algorithm`): a patch matrix (im2col: a strided view of every output
+position's window, one copy laid out to follow the input's memory, one
+GEMM); an input-side scatter for unit strides (one GEMM over all taps, then
+one add per tap); and one GEMM per output pixel over only the taps that meet
+input pixels (dilated inputs with large kernels). Pooling takes one view per
+position *inside* the window (each of the output's shape), folded with a few
+elementwise ops (no window copy, no loop over pixels). Every derivative rule is again a convolution, a windowed
 reduction, pad, reverse, reshape or transpose, so all are differentiable.
 """
 

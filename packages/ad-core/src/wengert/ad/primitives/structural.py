@@ -147,6 +147,7 @@ def _has_arrays(spec: tuple) -> bool:
 
 
 def _scatter_add_impl(operand, updates, *arrays, spec):
+    written_dtype(operand.dtype, updates)
     out = operand.copy()
     index = decode_index(spec, arrays)
     if not _has_arrays(spec):
@@ -158,10 +159,30 @@ def _scatter_add_impl(operand, updates, *arrays, spec):
     return out
 
 
+_WEAK_KINDS = {bool: np.bool_, int: np.int_, float: np.float64, complex: np.complex128}
+
+
+def written_dtype(operand_dtype: Any, updates: Any) -> np.dtype:
+    """An indexed write keeps its operand's dtype, as NumPy's ``a[i] = v`` and JAX's
+    ``a.at[i].set(v)`` do: float64 values written into a float32 array are rounded to it.
+    A write that would change the values' kind (float into an integer array, complex into
+    a real one) is refused: NumPy truncates silently, and a derivative would be dropped."""
+    target = np.dtype(operand_dtype)
+    kind = dtype_key(updates)  # a Python number is weak: only its kind counts
+    source = np.dtype(_WEAK_KINDS[kind] if isinstance(kind, type) else kind)
+    if np.can_cast(source, target, casting="same_kind") or (
+            kind in (bool, int) and target.kind in "biu"):
+        return target
+    raise TypeError(
+        f"writing {source} values into an array of dtype {target} (a[i] = v, a[i] += v, "
+        f"a.at[i].set/add) would cast them to {target}, losing "
+        f"{'their imaginary part' if source.kind == 'c' else 'their fractional part'} and any "
+        "derivative; NumPy does this silently. Convert explicitly: "
+        "a = a.astype(np.result_type(a, v)) before the write, or write v.astype(a.dtype)")
+
+
 def _operand_shape(operand, updates, *arrays, spec):
-    kind = dtype_key(updates)  # a Python number is weak: a[0] = 10 keeps int32
-    return Aval(operand.shape, np.result_type(operand.dtype,
-                                              kind(1) if isinstance(kind, type) else kind))
+    return Aval(operand.shape, written_dtype(operand.dtype, updates))
 
 
 def _landed(operand, arrays, spec):
@@ -202,8 +223,8 @@ scatter_add_p = _def_index_rules(
 
 
 def _index_update_impl(operand, updates, *arrays, spec):
-    out = operand.astype(np.result_type(operand.dtype, getattr(updates, "dtype", updates)),
-                         copy=True)
+    written_dtype(operand.dtype, updates)
+    out = operand.copy()
     out[decode_index(spec, arrays)] = updates
     return out
 

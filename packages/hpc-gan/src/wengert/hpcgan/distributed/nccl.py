@@ -66,6 +66,9 @@ class NcclAllreduce:
     def _sum_flat(self, flat: Any) -> Any:
         name, real = _NCCL_TYPES[np.dtype(flat.dtype)]
         datatype, total = getattr(self.nccl, name), flat.copy()
+        # NCCL's stream does not wait for CuPy's current one by itself: order it after the
+        # copy (and the backward pass that made the gradients).
+        self.stream.wait_event(self.cupy.cuda.get_current_stream().record())
         buffer = total.view(real)
         count, pointer, stream = buffer.size, buffer.data.ptr, self.stream.ptr
         node_alone = self.topology.node.Get_size() == 1
