@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="group consecutive ranks into fake nodes for the hierarchical "
                           "all-reduce (default: the real shared-memory nodes)")
     mpi.add_argument("--decomp", metavar="PxQ",
-                     help="domain decomposition (only 1x1 so far)")
+                     help="domain decomposition: P x Q overlapping subdomains (default 1x1)")
     mpi.add_argument("--placement", choices=("together", "split"),
                      help="generators and critic on the same ranks (together, the default) "
                           "or on different ranks (split: twice the ranks, snapshots and "

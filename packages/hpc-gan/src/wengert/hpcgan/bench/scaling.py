@@ -180,6 +180,16 @@ def iteration_flops(preset: Preset, overrides: dict, config: Configuration,
     return float(total * config.replicas), None if xla is None else float(xla)
 
 
+# One core per rank: BLAS and XLA's own thread pools would otherwise let the one-rank
+# baseline use every core, and weak scaling would measure thread contention instead.
+ONE_CORE_PER_RANK = {
+    "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    "XLA_FLAGS": " ".join(filter(None, [os.environ.get("XLA_FLAGS", ""),
+                                        "--xla_cpu_multi_thread_eigen=false",
+                                        "intra_op_parallelism_threads=1"])),
+}
+
+
 def run_configuration(config: Configuration, data: Path, work: Path, steps: int, warmup: int,
                       overrides: list[str], timeout: float) -> tuple[float, float, int]:
     """Train ``config`` under mpiexec; the medians of rank 0's step and communication
@@ -193,7 +203,7 @@ def run_configuration(config: Configuration, data: Path, work: Path, steps: int,
                "--set", *overrides, f"batch={config.batch}",
                f"physics_batch={config.physics_batch}", "log_every=1",
                f"checkpoint_every={steps + 1}"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, **ONE_CORE_PER_RANK)
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
                               check=False)
