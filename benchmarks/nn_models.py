@@ -392,11 +392,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", default="", help="run the models whose name contains this")
-    p.add_argument("--quick", action="store_true", help="3 timed steps (make bench)")
+    p.add_argument("--quick", action="store_true", help="7 timed steps (make bench)")
     add_json_option(p)
     args = p.parse_args()
     if args.quick:
-        args.steps = 3
+        args.steps = 7
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
