@@ -15,14 +15,13 @@ two alternate, so both see the same machine load; one thread each by default.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from report_rows import Row, add_json_option, write_rows
 from threadpoolctl import threadpool_limits
+from timing import race
 from wengert import ad, nn
 
 import wengert.ad.numpy as wnp
@@ -30,19 +29,6 @@ import wengert.ad.numpy as wnp
 tnn = torch.nn
 F = torch.nn.functional
 Step = Callable[[], None]
-
-
-def _race(a: Step, b: Step, n: int) -> tuple[float, float]:
-    """Median step times of ``a`` and ``b``, run alternately after a warm-up."""
-    for _ in range(2):
-        a(), b()
-    times: tuple[list, list] = ([], [])
-    for _ in range(n):
-        for run, out in ((a, times[0]), (b, times[1])):
-            start = time.perf_counter()
-            run()
-            out.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def _ours(model, loss, batch, opt) -> Step:
@@ -404,7 +390,7 @@ def main() -> None:
     with threadpool_limits(args.threads, "blas"):
         for name, build in MODELS.items():
             if args.only.lower() in name.lower():
-                rows.append((name, *_race(*build(rng), args.steps)))
+                rows.append((name, *race(*build(rng), args.steps, warmup=2)))
     print(f"threads: {args.threads}, torch {torch.__version__}, numpy {np.__version__}, "
           f"median of {args.steps} alternating steps")
     print("| model | wengert.nn ms/step | PyTorch eager ms/step | ratio |")

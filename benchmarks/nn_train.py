@@ -16,32 +16,18 @@ ratio ours / PyTorch.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from report_rows import Row, add_json_option, write_rows
 from threadpoolctl import threadpool_info, threadpool_limits
+from timing import race
 from wengert import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import digits_cnn
-
-
-def _race(a, b, n: int) -> tuple[float, float]:
-    """Median epoch times of ``a`` and ``b``, run alternately so that both see
-    the same machine load."""
-    a(), b()  # warm-up
-    times: tuple[list, list] = ([], [])
-    for _ in range(n):
-        for run, out in ((a, times[0]), (b, times[1])):
-            start = time.perf_counter()
-            run()
-            out.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def ours(model, x, y, batch: int):
@@ -104,11 +90,11 @@ def main() -> None:
     y_mlp = rng.integers(0, 10, 8192)
     rows = []
     with threadpool_limits(threads, "blas"):
-        rows.append(("digits CNN (batch 32)", *_race(
+        rows.append(("digits CNN (batch 32)", *race(
             ours(digits_cnn.model(rng), x_train, nn.onehot(y_train, 10), 32),
             theirs(digits_torch(), np.ascontiguousarray(x_train.transpose(0, 3, 1, 2)),
                    y_train.astype(np.int64), 32), args.epochs)))
-        rows.append(("MLP 784-512-512-10 (batch 128)", *_race(
+        rows.append(("MLP 784-512-512-10 (batch 128)", *race(
             ours(nn.models.MLP([784, 512, 512, 10], rng=rng), x_mlp, nn.onehot(y_mlp, 10), 128),
             theirs(mlp_torch(), x_mlp, y_mlp, 128), args.epochs)))
     print(f"threads: {threads} (NumPy BLAS and torch), torch {torch.__version__}, "
