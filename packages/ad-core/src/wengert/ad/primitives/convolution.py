@@ -193,26 +193,43 @@ def _memory_order(strides: tuple, shape: tuple, axes: tuple) -> list:
     return sorted(axes, key=lambda a: (shape[a] > 1, -abs(strides[a])))
 
 
-def _run(view: Any, order: list) -> int:
+def _run(shape: tuple, strides: tuple, itemsize: int, order: list) -> int:
     """How many elements a copy in axis ``order`` reads contiguously at a time."""
     run = 1
     for a in reversed(order):
-        if view.shape[a] == 1:
+        if shape[a] == 1:
             continue
-        if view.strides[a] != run * view.itemsize:
+        if strides[a] != run * itemsize:
             break
-        run *= view.shape[a]
+        run *= shape[a]
     return run
+
+
+@functools.lru_cache(maxsize=512)
+def _patch_layout(shape: tuple, strides: tuple, itemsize: int) -> tuple | None:
+    """How to copy a patch view ``(N, Out..., K..., C)`` into the GEMM's patch
+    matrix so that the copy reads memory forward: ``None`` when the view's own
+    order does (a plain reshape), else ``(pixels, taps, pixels_first)``, each
+    side's axes ordered by stride. A copy along short kernel rows, or across a
+    transposed operand (a kernel derivative sees the batch as its channels),
+    is several times slower than one along image rows. Cached per layout: the
+    convolutions of a training step are small enough that planning shows."""
+    n_sp = (len(shape) - 2) // 2
+    pixels = _memory_order(strides, shape, tuple(range(n_sp + 1)))
+    taps = _memory_order(strides, shape, tuple(range(n_sp + 1, 2 * n_sp + 2)))
+    pixels_first = (_run(shape, strides, itemsize, pixels + taps)
+                    >= _run(shape, strides, itemsize, taps + pixels))
+    if pixels_first and pixels + taps == sorted(pixels + taps):
+        return None
+    return tuple(pixels), tuple(taps), pixels_first
 
 
 def _im2col_conv(x: Any, w: Any, strides: tuple, padding: tuple, lhs_dilation: tuple,
                  rhs_dilation: tuple, groups: int) -> Any:
     """The general path: the input (padded and dilated) is copied once into a
-    patch matrix, then one GEMM (one per group). The patch matrix is laid out
-    to follow the input's memory (pixels by taps, or taps by pixels; each side
-    ordered by stride): a copy along five-element kernel rows, or across a
-    transposed operand (a kernel derivative sees the batch as its channels) is
-    several times slower than one along image rows."""
+    patch matrix (laid out by `_patch_layout`), then one GEMM (one per group)
+    whose output is C-contiguous, pixels by features: every elementwise op
+    downstream then runs over contiguous memory."""
     n_sp = x.ndim - 2
     x = _padded(x, ((0, 0, 0),) + tuple((lo, hi, d - 1) for (lo, hi), d in
                                           zip(padding, lhs_dilation)) + ((0, 0, 0),), 0)
@@ -231,25 +248,29 @@ def _im2col_conv(x: Any, w: Any, strides: tuple, padding: tuple, lhs_dilation: t
         y = xp.matmul(cols.reshape(groups, m, kp * i),
                       kern.reshape(groups, kp * i, o // groups)).transpose(1, 0, 2)
         return y.reshape((n, *out_sp, o))
-    pixels = _memory_order(view.strides, view.shape, tuple(range(n_sp + 1)))
-    taps = _memory_order(view.strides, view.shape, tuple(range(n_sp + 1, 2 * n_sp + 2)))
+    layout = _patch_layout(view.shape, view.strides, view.itemsize)
+    if layout is None:
+        return (view.reshape(m, kp * c) @ w.reshape(kp * c, o)).reshape((n, *out_sp, o))
+    pixels, taps, pixels_first = layout
     # the kernel's axes (K..., C, O) in the order the taps side of the matrix takes
-    kern = xp.ascontiguousarray(w.transpose([a - n_sp - 1 for a in taps] + [n_sp + 1]))
-    kern = kern.reshape(kp * c, o)
-    if _run(view, pixels + taps) >= _run(view, taps + pixels):
+    kern = w.transpose([a - n_sp - 1 for a in taps] + [n_sp + 1]).reshape(kp * c, o)
+    if pixels_first:
         cols = xp.ascontiguousarray(view.transpose(pixels + taps)).reshape(m, kp * c)
-        y = cols @ kern
-    else:
-        cols = xp.ascontiguousarray(view.transpose(taps + pixels)).reshape(kp * c, m)
-        y = (kern.T @ cols).T
-    y = y.reshape([view.shape[a] for a in pixels] + [o])
+    else:  # copied taps by pixels; BLAS reads its transpose without another copy
+        cols = xp.ascontiguousarray(view.transpose(taps + pixels)).reshape(kp * c, m).T
+    y = (cols @ kern).reshape([view.shape[a] for a in pixels] + [o])
+    # rows follow the input's pixel order: a transposed input (a kernel derivative)
+    # gives a transposed output, which the derivative's own transpose makes whole
     return y.transpose([pixels.index(a) for a in range(n_sp + 1)] + [n_sp + 1])
 
 
 #: Relative costs for choosing a convolution algorithm, in units of one strided
-#: element copy: one multiply-add in a GEMM, and one NumPy call's fixed overhead.
+#: element copy: one multiply-add in a GEMM, one NumPy call's fixed overhead, and
+#: the Python and indexing around each tap of the scatter path (measured on the
+#: convolutions of the nn benchmarks' models: about 15 microseconds a tap).
 _FLOP_COST = 0.03
 _CALL_COST = 3000.0
+_SCATTER_TAP_COST = 10 * _CALL_COST
 
 
 @functools.lru_cache(maxsize=512)
@@ -267,8 +288,8 @@ def _algorithm(x_shape: tuple, w_shape: tuple, strides: tuple, padding: tuple,
                        for a, d, (lo, hi) in zip(in_sp, lhs_dilation, padding))
     costs = {_im2col_conv: n * padded * c + m_out * taps * c * (1 + _FLOP_COST * o)
              + 4 * _CALL_COST}
-    if max(strides) == 1:
-        costs[_scatter_conv] = m_in * taps * o * (2 + _FLOP_COST * c) + taps * _CALL_COST
+    if max(strides) == 1 and taps > 1:  # one tap: the patch matrix is the input itself
+        costs[_scatter_conv] = m_in * taps * o * (2 + _FLOP_COST * c) + taps * _SCATTER_TAP_COST
     if max(lhs_dilation) > 1:  # the taps that meet input pixels, per output pixel
         live = taps / math.prod(lhs_dilation)
         costs[_window_conv] = math.prod(out_sp) * (
@@ -419,9 +440,11 @@ def _padded(x: Any, config: tuple, value: Any) -> Any:
     shape = tuple(lo + (n + (n - 1) * d if n else 0) + hi
                   for n, (lo, hi, d) in zip(x.shape, config))
     xp = _xp(x)
-    # the buffer keeps the memory order of x (a transposed operand stays transposed)
-    order = _memory_order(x.strides, x.shape, tuple(range(x.ndim)))
-    out = xp.full(tuple(shape[a] for a in order), value, x.dtype).transpose(_inverse(tuple(order)))
+    if x.flags.c_contiguous:
+        out = xp.zeros(shape, x.dtype) if value == 0 else xp.full(shape, value, x.dtype)
+    else:  # the buffer keeps the memory order of x (a transposed operand stays transposed)
+        order = tuple(_memory_order(x.strides, x.shape, tuple(range(x.ndim))))
+        out = xp.full(tuple(shape[a] for a in order), value, x.dtype).transpose(_inverse(order))
     out[tuple(slice(lo, lo + (d + 1) * (n - 1) + 1 if n else lo, d + 1)
               for n, (lo, _, d) in zip(x.shape, config))] = x
     return out
