@@ -244,7 +244,44 @@ def _select_zero(g):
     return 0
 
 
-select_p = Primitive("select", np.where)
+#: Below this many elements np.where's one call beats three bitwise passes.
+_BITWISE_SELECT_MIN = 4096
+_UINT = {4: np.uint32, 8: np.uint64}
+
+
+def _positive_zero(v) -> bool:
+    return type(v) in (int, float) and v == 0 and not np.signbit(v)
+
+
+def _select_impl(c, x, y):
+    """``np.where(c, x, y)``, by bit masks for large float arrays chosen by a
+    boolean array of their shape (a ReLU's pullback): np.where branches per
+    element, and a random mask mispredicts (3-5x slower). The masks select the
+    same bits, signed zeros and NaN payloads included."""
+    if not (type(c) is np.ndarray and c.dtype == np.bool_ and c.size >= _BITWISE_SELECT_MIN):
+        return np.where(c, x, y)
+    arrays = [v for v in (x, y) if type(v) is np.ndarray]
+    dtype = arrays[0].dtype if arrays else None
+    if (dtype is None or dtype.char not in "fd"
+            or any(v.dtype != dtype or v.shape != c.shape for v in arrays)
+            or any(type(v) is not np.ndarray and not _positive_zero(v) for v in (x, y))):
+        return np.where(c, x, y)
+    uint = _UINT[dtype.itemsize]
+    mask = c.astype(uint)
+    np.negative(mask, out=mask)  # all ones where c holds
+    if type(x) is np.ndarray:
+        picked = np.bitwise_and(x.view(uint), mask)
+        if type(y) is np.ndarray:
+            np.invert(mask, out=mask)
+            np.bitwise_and(y.view(uint), mask, out=mask)
+            np.bitwise_or(picked, mask, out=picked)
+    else:  # x is +0.0: keep y where c does not hold
+        np.invert(mask, out=mask)
+        picked = np.bitwise_and(y.view(uint), mask, out=mask)
+    return picked.view(dtype)
+
+
+select_p = Primitive("select", _select_impl)
 select_p.def_rules(
     shape=elementwise_shape(select_p),
     vjps=(None,
