@@ -240,7 +240,36 @@ def _select_zero(g):
     return 0
 
 
-select_p = Primitive("select", np.where)
+#: Float dtypes and the integers of their width, for `_select_impl`'s bit mask.
+_SAME_WIDTH_INT = {np.dtype(np.float16): np.dtype(np.int16),
+                   np.dtype(np.float32): np.dtype(np.int32),
+                   np.dtype(np.float64): np.dtype(np.int64)}
+
+
+def _select_impl(c, x, y):
+    """``np.where(c, x, y)``. ``where(mask, g, 0)`` (the pullback of ReLU, of a
+    masked loss, of `select` itself) on a float array of the mask's shape is done
+    branch-free instead, several times faster than NumPy's select loop on an
+    unpredictable mask, with the same result bit for bit (the dropped entries,
+    NaN included, become +0)."""
+    if type(c) is np.ndarray and c.dtype == np.bool_:
+        if type(y) is int and y == 0 and type(x) is np.ndarray and x.shape == c.shape:
+            return _keep_where(c, x)
+        if type(x) is int and x == 0 and type(y) is np.ndarray and y.shape == c.shape:
+            return _keep_where(~c, y)
+    return np.where(c, x, y)
+
+
+def _keep_where(keep, x):
+    """``np.where(keep, x, 0)``: ``x``'s bits ANDed with all ones where kept, zeros elsewhere."""
+    as_int = _SAME_WIDTH_INT.get(x.dtype)
+    if as_int is None:
+        return np.where(keep, x, 0)
+    ones = np.negative(keep.view(np.int8))  # True -> -1, all bits set (sign-extended below)
+    return np.bitwise_and(x.view(as_int), ones, dtype=as_int).view(x.dtype)
+
+
+select_p = Primitive("select", _select_impl)
 select_p.def_rules(
     shape=elementwise_shape(select_p),
     vjps=(None,

@@ -28,9 +28,20 @@ def _expand(g, x, axes):
                                    broadcast_dimensions=_kept_dims(len(shape), axes))
 
 
+_UFUNC_OF = {np.sum: np.add, np.max: np.maximum, np.min: np.minimum, np.prod: np.multiply}
+
+
 def _reduction(name, impl, *, keep_args=False, keep_ans=False):
-    p = Primitive(name, lambda x, axes: impl(x, axis=axes), keep_args=keep_args,
-                  keep_ans=keep_ans)
+    ufunc = _UFUNC_OF[impl]
+
+    def run(x, axes):
+        # What ``impl`` does for a NumPy array, without its Python dispatch layer;
+        # other arrays (CuPy, scalars) go through ``impl``.
+        if type(x) is np.ndarray:
+            return ufunc.reduce(x, axis=axes)
+        return impl(x, axis=axes)
+
+    p = Primitive(name, run, keep_args=keep_args, keep_ans=keep_ans)
     p.def_rules(shape=lambda x, axes: Aval(_reduced_shape(x, axes), impl(
         np.zeros((1,) * x.ndim, x.dtype), axis=axes).dtype))
     return p
