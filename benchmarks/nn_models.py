@@ -220,14 +220,15 @@ def dcgan(rng, nz=64, batch=32):
     opt = nn.Adam(2e-4, beta=(0.5, 0.999))
     state = {"g": g, "d": d, "gs": opt.init(g), "ds": opt.init(d)}
 
-    def ours():
-        fake = state["g"](noise)
+    def ours():  # as PyTorch's step: one generator forward, pulled back after the D step
+        fake, g_back = nn.pullback(lambda m: m(noise), state["g"])
         d_loss = lambda m: nn.logitbinarycrossentropy(m(real), ones) + \
             nn.logitbinarycrossentropy(m(fake), zeros)
         _, (gd,) = nn.withgradient(d_loss, state["d"])
         state["d"], state["ds"] = opt.update(state["d"], gd, state["ds"])
-        g_loss = lambda m: nn.logitbinarycrossentropy(state["d"](m(noise)), ones)
-        _, (gg,) = nn.withgradient(g_loss, state["g"])
+        _, (g_fake,) = nn.withgradient(
+            lambda f: nn.logitbinarycrossentropy(state["d"](f), ones), fake)
+        (gg,) = g_back(g_fake)
         state["g"], state["gs"] = opt.update(state["g"], gg, state["gs"])
 
     real_t, noise_t = _nchw(real), _nchw(noise)

@@ -285,6 +285,50 @@ def test_max_pool_ties_and_nans_with_overlapping_padded_windows():
     expected = np.array([[1.0, 0.0, 3.0, 0.0], [0.0, 3.0, 0.0, 1.0]]).reshape(1, 2, 4, 1)
     np.testing.assert_array_equal(g, expected)
 
+def _first_max_reference(x, window):
+    """Per disjoint window (stride = window, no padding), the flat index of its
+    first maximum (a NaN counting as the maximum), by explicit loops."""
+    out = tuple(n // k for n, k in zip(x.shape, window))
+    where = {}
+    for o in np.ndindex(*out):
+        best = None
+        for k in np.ndindex(*window):
+            i = tuple(a * w + b for a, w, b in zip(o, window, k))
+            v = x[i]
+            if best is None or (not np.isnan(x[best]) and (np.isnan(v) or v > x[best])):
+                best = i
+        where[o] = best
+    return where
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 8, 3), (2, 5, 7, 3), (3, 4, 4, 1)])
+@pytest.mark.parametrize("source_kind", ["finite", "inf"])
+def test_disjoint_max_pool_derivatives_route_to_the_first_maximum(shape, source_kind):
+    """Disjoint windows take contiguous blocks: ties (a ReLU's zeros), NaN, a
+    remainder the windows do not cover, and a non-finite cotangent."""
+    x = np.maximum(rng.standard_normal(shape), 0.0)  # many tied zeros
+    x.flat[5] = np.nan
+    window = (1, 2, 2, 1)
+    params = {"window_dimensions": window, "window_strides": window,
+              "padding": ((0, 0),) * 4}
+    where = _first_max_reference(x, window)
+    pooled = registry["reduce_window_max"].bind(x, **params)
+    source = rng.standard_normal(pooled.shape)
+    if source_kind == "inf":
+        source.flat[3] = np.inf
+    want = np.zeros(shape)
+    gathered_want = np.zeros(pooled.shape)
+    t = rng.standard_normal(shape)
+    for o, i in where.items():
+        want[i] += source[o]
+        gathered_want[o] = t[i]
+        assert np.isnan(pooled[o]) if np.isnan(x[i]) else pooled[o] == x[i]
+    got = registry["select_and_scatter_add"].bind(source, x, **params)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(registry["select_and_gather_add"].bind(t, x, **params),
+                                  gathered_want)
+
+
 def test_select_and_scatter_pair_are_transposes():
     p = registry
     x = rng.standard_normal((2, 6, 5, 2))

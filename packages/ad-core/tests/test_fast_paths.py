@@ -1,59 +1,22 @@
 """The eager fast paths (issue 14's per-primitive overhead work) compute exactly
-what the general paths they bypass compute: `select`'s bit mask, the 2-d
-`dot_general` plans and their cached cotangent plans, the reductions'
-direct ufunc calls, and the cached NumPy-ufunc dispatch of traced values."""
+what the general paths they bypass compute: the 2-d `dot_general` plans and
+their cached cotangent plans, the reductions' direct ufunc calls, and the
+cached NumPy-ufunc dispatch of traced values."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import wengert.ad.numpy as wnp
 from wengert import ad
 from wengert.ad import lax
 from wengert.ad.primitives import registry
 
-select = registry["select"]
 dot_general = registry["dot_general"]
 
 
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
-
-
-# ---- select: where(mask, g, 0) as a bit mask ---------------------------------------------------
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_select_with_a_zero_is_bitwise_np_where(dtype, rng):
-    x = rng.standard_normal((5, 7)).astype(dtype)
-    x[0, :4] = [np.nan, np.inf, -np.inf, -0.0]  # dropped or kept, they must match np.where
-    x[1, :4] = [np.nan, np.inf, -np.inf, -0.0]
-    mask = rng.random((5, 7)) > 0.5
-    mask[0, :4], mask[1, :4] = False, True
-    for got, want in [(select.impl(mask, x, 0), np.where(mask, x, 0)),
-                      (select.impl(mask, 0, x), np.where(mask, 0, x)),
-                      (select.impl(mask[:, ::2], x[:, ::2], 0), np.where(mask[:, ::2], x[:, ::2], 0)),
-                      (select.impl(mask[0, 0], x[0, 0], 0), np.where(mask[0, 0], x[0, 0], 0))]:
-        assert got.dtype == want.dtype and got.shape == want.shape
-        assert got.tobytes() == np.ascontiguousarray(want).tobytes()
-
-
-def test_select_outside_the_fast_path_is_np_where(rng):
-    x = rng.standard_normal((4, 3)).astype(np.float32)
-    mask = rng.random((4, 3)) > 0.5
-    cases = [(mask[:, :1], x, 0),                       # the mask broadcasts
-             (mask, x.astype(np.complex64), 0),          # no integer of that width
-             (mask, x.astype(np.int32), 0),              # not a float
-             (mask, x, 1), (mask, x, 0.0), (mask, x, False), (mask.astype(np.int8), x, 0)]
-    for c, a, b in cases:
-        got, want = select.impl(c, a, b), np.where(c, a, b)
-        assert got.dtype == want.dtype and np.array_equal(got, want)
-
-
-def test_relu_like_pullback_drops_nan_cotangents_where_masked(rng):
-    x = np.array([-1.0, 2.0, -3.0], np.float32)
-    _, back = ad.pullback(lambda x: wnp.where(x > 0, x, 0), x)
-    (g,) = back(np.array([np.nan, 1.0, np.inf], np.float32))
-    assert g.tobytes() == np.array([0.0, 1.0, 0.0], np.float32).tobytes()
 
 
 # ---- dot_general: 2-d plans and cached cotangent plans ------------------------------------------

@@ -173,6 +173,30 @@ def test_batchnorm_called_twice_in_one_step_applies_both_updates(rng):
                                rtol=1e-12)
 
 
+def test_pullback_gives_a_gan_step_one_generator_forward(rng):
+    """PyTorch's GAN step: the generator runs once; its output trains the
+    discriminator, then the generator's gradient is pulled back from that same
+    forward pass. The generator's BatchNorm statistics update once (as in
+    PyTorch), and the gradient equals the one from a second forward pass."""
+    f64 = np.float64
+    noise = rng.standard_normal((8, 2))
+    gen = nn.Chain(nn.Dense(2, 3, rng=rng, dtype=f64), nn.BatchNorm(3, dtype=f64))
+    disc = nn.Chain(nn.Dense(3, 1, nn.tanh, rng=rng, dtype=f64))
+    reference = nn.Chain(gen.layers[0], nn.BatchNorm(3, dtype=f64))
+    reference(noise)  # one eager update from the initial statistics
+    fake, back = nn.pullback(lambda g: g(noise), gen)
+    np.testing.assert_allclose(gen.layers[1].mean.value, reference.layers[1].mean.value,
+                               rtol=1e-12)
+    np.testing.assert_allclose(gen.layers[1].var.value, reference.layers[1].var.value,
+                               rtol=1e-12)
+    _, (g_fake,) = nn.withgradient(lambda f: ad.numpy.sum(disc(f) ** 2), fake)
+    (g_gen,) = back(g_fake)
+    recomputed = nn.Chain(gen.layers[0], nn.BatchNorm(3, dtype=f64))
+    _, (want,) = nn.withgradient(lambda g: ad.numpy.sum(disc(g(noise)) ** 2), recomputed)
+    np.testing.assert_allclose(g_gen.layers[0].weight, want.layers[0].weight, rtol=1e-12)
+    np.testing.assert_allclose(g_gen.layers[1].γ, want.layers[1].γ, rtol=1e-12)
+
+
 def test_stateful_recurrence_under_a_bare_gradient_warns(rng):
     layer = nn.GRU(2, 3, stateful=True, rng=rng)
     x = rng.standard_normal((1, 4, 2)).astype(np.float32)

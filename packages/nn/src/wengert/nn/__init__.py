@@ -21,7 +21,7 @@ from .layers import *
 from .losses import *
 from .onehot import onecold, onehot
 from .optimisers import *
-from .state import StateNotUpdatedWarning, withgradient
+from .state import StateNotUpdatedWarning, pullback, withgradient
 from .train import EarlyStopping, Logger, NonFiniteError, StopTraining, TrainInfo, train, train_step
 
 __version__ = "0.1.0"
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 __all__ = ["Buffer", "DataLoader", "EarlyStopping", "Layer", "Logger", "NonFiniteError",
            "ShapeError", "StateNotUpdatedWarning", "StopTraining", "TrainInfo", "count_parameters",
            "freeze", "from_torch", "init", "load", "models", "named_parameters", "onecold",
-           "onehot", "parameters", "save", "schedules", "seed", "state_dict", "static",
+           "onehot", "parameters", "pullback", "save", "schedules", "seed", "state_dict", "static",
            "testmode", "thaw", "to_device", "to_torch_state_dict", "train", "train_step",
            "trainmode", "withgradient"]
 __all__ += activations.__all__ + layers.__all__ + losses.__all__ + optimisers.__all__

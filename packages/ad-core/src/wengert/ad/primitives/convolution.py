@@ -510,17 +510,61 @@ def _lowest(dtype: Any) -> Any:
     return -np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).min
 
 
+def _disjoint(window: tuple, strides: tuple, padding: tuple) -> bool:
+    """Windows that tile the array (stride = window, no padding): max pooling as
+    layers use it, where every position belongs to at most one window."""
+    return tuple(strides) == tuple(window) and all(p == (0, 0) for p in padding)
+
+
+def _blocks(x: Any, window: tuple) -> Any:
+    """Disjoint windows as one copy ``(K, Out...)``: block k holds every window's
+    k-th position (``np.ndindex`` order), contiguous. The folds and masks then
+    run over contiguous memory; strided views of a channels-last array with few
+    channels run in inner loops as short as its channel count (LeNet's 6)."""
+    out = tuple(n // k for n, k in zip(x.shape, window))
+    x = x[tuple(slice(0, o * k) for o, k in zip(out, window))]
+    split = x.reshape(tuple(d for o, k in zip(out, window) for d in (o, k)))
+    nd = x.ndim
+    blocks = _xp(x).ascontiguousarray(
+        split.transpose([2 * i + 1 for i in range(nd)] + [2 * i for i in range(nd)]))
+    return blocks.reshape((-1,) + out)
+
+
+def _unblocked(blocks: Any, window: tuple, shape: tuple) -> Any:
+    """The inverse of `_blocks`, in an array of ``shape`` whose positions outside
+    every window (a remainder the windows do not reach) are zero."""
+    nd, out = len(shape), blocks.shape[1:]
+    interleave = [a for i in range(nd) for a in (nd + i, i)]
+    y = blocks.reshape(tuple(window) + out).transpose(interleave).reshape(
+        tuple(o * k for o, k in zip(out, window)))
+    xp = _xp(blocks)
+    if y.shape == tuple(shape):
+        return xp.ascontiguousarray(y)
+    full = xp.zeros(shape, blocks.dtype)
+    full[tuple(slice(0, n) for n in y.shape)] = y
+    return full
+
+
+def _windows(x: Any, window: tuple, strides: tuple, padding: tuple, value: Any) -> list:
+    """Every in-window position's values, each of the output's shape: contiguous
+    blocks for disjoint windows (the max derivatives make a dozen passes over
+    them), strided views of the padded array otherwise."""
+    if _disjoint(window, strides, padding):
+        return list(_blocks(x, window))
+    return _window_views(x, window, strides, padding, value)[1]
+
+
 def _reduce_window_max_impl(x, *, window_dimensions, window_strides, padding):
+    # strided views even for disjoint windows: three maxima cost less than a copy
     _, views = _window_views(x, window_dimensions, window_strides, padding, _lowest(x.dtype))
     return _fold(_xp(x).maximum, views)
 
 
-def _first_max(operand, window_dimensions, window_strides, padding):
-    """Per position inside the window, where it holds its window's *first* maximum
-    (one-hot over the positions of each window, as XLA's SelectAndScatter)."""
-    _, views = _window_views(operand, window_dimensions, window_strides, padding,
-                             _lowest(operand.dtype))
-    top = _fold(_xp(operand).maximum, views)
+def _first_max(views: list):
+    """Per position inside the window (``views`` of the operand), where it holds
+    its window's *first* maximum (one-hot over the positions of each window, as
+    XLA's SelectAndScatter)."""
+    top = _fold(_xp(views[0]).maximum, views)
     nan = top != top  # a NaN is its window's maximum (as argmax and PyTorch)
     nan = nan if nan.any() else None
     free = None
@@ -539,9 +583,11 @@ def _first_max(operand, window_dimensions, window_strides, padding):
 def _select_and_gather_add_impl(tangent, operand, *, window_dimensions, window_strides,
                                 padding):
     xp = _xp(tangent)
-    _, views = _window_views(tangent, window_dimensions, window_strides, padding, 0)
+    views = _windows(tangent, window_dimensions, window_strides, padding, 0)
     out = xp.zeros(views[0].shape, tangent.dtype)
-    for hit, v in zip(_first_max(operand, window_dimensions, window_strides, padding), views):
+    hits = _first_max(_windows(operand, window_dimensions, window_strides, padding,
+                               _lowest(operand.dtype)))
+    for hit, v in zip(hits, views):
         xp.copyto(out, v, where=hit)
     return out
 
@@ -549,19 +595,23 @@ def _select_and_gather_add_impl(tangent, operand, *, window_dimensions, window_s
 def _select_and_scatter_add_impl(source, operand, *, window_dimensions, window_strides,
                                  padding):
     xp = _xp(source)
+    hits = _first_max(_windows(operand, window_dimensions, window_strides, padding,
+                               _lowest(operand.dtype)))
+    if _disjoint(window_dimensions, window_strides, padding):
+        # Each position is written once: a product with the mask is exact for
+        # finite values and several times faster than a masked copy.
+        finite = bool(xp.isfinite(source).all())
+        blocks = xp.zeros((math.prod(window_dimensions),) + source.shape, source.dtype)
+        for hit, b in zip(hits, blocks):
+            if finite:
+                xp.multiply(source, hit, out=b)
+            else:
+                xp.copyto(b, source, where=hit)
+        return _unblocked(blocks, window_dimensions, operand.shape)
     out, views = _window_views(xp.zeros(operand.shape, source.dtype), window_dimensions,
                                window_strides, padding, 0)
-    overlap = any(s < k for k, s in zip(window_dimensions, window_strides))
-    # Disjoint windows write each position once; a product with the mask is then
-    # exact for finite values and several times faster than a masked copy.
-    finite = not overlap and bool(xp.isfinite(source).all())
-    for hit, v in zip(_first_max(operand, window_dimensions, window_strides, padding), views):
-        if overlap:  # windows share positions: accumulate
-            v += xp.where(hit, source, 0)
-        elif finite:
-            xp.multiply(source, hit, out=v)
-        else:
-            xp.copyto(v, source, where=hit)
+    for hit, v in zip(hits, views):  # windows may share positions: accumulate
+        v += xp.where(hit, source, 0)
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(operand.shape, padding))]
 
 
