@@ -1,5 +1,6 @@
 """Derivatives at the points where a naive formula has a kink or a 0 * inf: equal
-arguments of logaddexp, x**0 and x**1 at 0, the standard deviation of one value."""
+arguments of logaddexp, x**0 and x**1 at 0, the standard deviation of one value,
+the far tails of the logistic function."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 import wengert.ad as ad
 import wengert.ad.numpy as wnp
+from wengert.ad.scipy import special
 
 
 def _second_derivative_fwd_fwd(f, x):
@@ -57,3 +59,21 @@ def test_std_and_var_of_one_value_are_zero_with_zero_derivatives():
         assert ad.gradient(wnp.var, x)[0].tolist() == [0.0]
         g = ad.gradient(lambda x: wnp.sum(wnp.std(x, axis=0)), np.ones((1, 3)))[0]
     np.testing.assert_array_equal(g, np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 3e-7), (np.float64, 1e-15)])
+def test_logistic_is_accurate_and_quiet_in_both_tails(dtype, rtol):
+    """``1 / (1 + exp(-x))`` overflows ``exp`` far below 0 on its way to the right
+    limit 0: no floating-point error may surface, nor a NaN in its derivative."""
+    x = np.linspace(-120, 120, 4801).astype(dtype)
+    ref = 1 / (1 + np.exp(-x.astype(np.longdouble)))
+    with np.errstate(all="raise"):
+        s = special.expit(x)
+        (g,) = ad.gradient(lambda v: wnp.sum(special.expit(v)), x)
+    assert s.dtype == dtype
+    normal = ref > np.finfo(dtype).tiny
+    np.testing.assert_allclose(s[normal], ref[normal].astype(np.float64), rtol=rtol)
+    assert np.all(s[~normal] <= np.finfo(dtype).tiny)
+    assert np.all(g >= 0)  # s (1 - s): exact to rounding near 1/4, 0 far out
+    np.testing.assert_allclose(g, (ref * (1 - ref)).astype(np.float64), rtol=0,
+                               atol=2 * np.finfo(dtype).eps)

@@ -125,3 +125,15 @@ def test_staging_factorizations_runs_no_lapack(monkeypatch: pytest.MonkeyPatch) 
         graph = ad.make_graph(ad.grad(program), a)
     np.testing.assert_allclose(ad.eval_graph(graph, a), ad.grad(program)(a), rtol=1e-10)
     assert np.isfinite(expected)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1, -3])
+def test_stack_matches_numpy_and_refuses_unequal_shapes(axis: int) -> None:
+    parts = [Y[0], Y[1], 2 * Y[0]]
+    np.testing.assert_array_equal(wnp.stack(parts, axis=axis), np.stack(parts, axis=axis))
+    (g,) = ad.gradient(lambda x: wnp.sum(wnp.stack([x, 2 * x], axis=axis) ** 2), Y[0])
+    np.testing.assert_allclose(g, 10 * Y[0], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"same shape, got \(3, 4\) and \(4,\)"):
+        wnp.stack([Y[0], Y[0, 0]], axis=0)
+    with pytest.raises(ValueError, match="at least one array"):
+        wnp.stack([], axis=axis)

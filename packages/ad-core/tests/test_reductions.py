@@ -34,6 +34,17 @@ def test_float32_channel_sums_are_as_accurate_as_numpys():
     assert np.abs(got - exact).max() <= np.abs(np.sum(x, axis=(0, 1, 2)) - exact).max() + 1e-3
 
 
+@pytest.mark.parametrize("n", [5, 64, 128, 129, 4000])
+def test_trailing_sums_are_as_accurate_as_numpys(n):
+    """Short rows (a softmax over 64 keys) go through BLAS; long ones stay pairwise."""
+    x = rng.random((300, n)).astype(np.float32)
+    exact = x.sum(-1, dtype=np.float64)
+    got = reduce_sum_p.impl(x, axes=(1,))
+    assert got.dtype == np.float32 and got.shape == (300,)
+    numpy_error = np.abs(np.sum(x, axis=-1) - exact).max()
+    assert np.abs(got - exact).max() <= 2 * numpy_error + 4 * np.finfo(np.float32).eps * n
+
+
 @pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf])
 def test_non_finite_values_propagate_as_numpy(special):
     x = rng.random((8, 3, 4))

@@ -88,3 +88,19 @@ def test_time_steps_and_cell_updates_are_adjoints_differentiable_twice(rng):
                  nn.LSTMCell(2, 3, hidden_bias=True, rng=rng, **F64)):
         check_grads(lambda c, x: nn.Recurrence(c)(x), (cell, x))
         check_grads(lambda c, x: nn.Recurrence(c)(x), (cell, x), order=2, modes=("rev",))
+
+
+def test_sequences_from_a_given_state_match_steps_and_differences(rng):
+    """The whole-sequence adjoints from a nonzero state (a stateful layer's second
+    call): outputs equal stepping the cell, derivatives match finite differences,
+    the recurrent weight's gradient included."""
+    x = rng.standard_normal((3, 2, 2))  # time-major: 3 steps of a batch of 2
+    for cell in (nn.LSTMCell(2, 3, rng=rng, **F64), nn.GRUCell(2, 3, rng=rng, **F64)):
+        _, state = cell(rng.standard_normal((2, 2)))
+        ys, last = cell.sequence(cell.project(x), state)
+        s = state
+        for t in range(3):
+            y, s = cell(x[t], s)
+            np.testing.assert_allclose(ys[t], y, rtol=1e-12)
+        np.testing.assert_allclose(ad.tree_flatten(last)[0], ad.tree_flatten(s)[0], rtol=1e-12)
+        check_grads(lambda c, x, s: c.sequence(c.project(x), s), (cell, x, state))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any
 
 import numpy as np
@@ -21,13 +22,13 @@ def reshape(a: Any, newshape: Any = None, order: str = "C", *, shape: Any = None
     if isinstance(new, (int, np.integer)):
         new = (int(new),)
     new = tuple(int(d) for d in new)
-    size = int(np.prod(shape_of(a), dtype=np.int64))
+    size = math.prod(shape_of(a))
     if -1 in new:
-        known = int(np.prod([d for d in new if d != -1], dtype=np.int64))
+        known = math.prod(d for d in new if d != -1)
         if new.count(-1) > 1 or known == 0 or size % known:
             raise ValueError(f"cannot reshape array of shape {shape_of(a)} into {new}")
         new = tuple(size // known if d == -1 else d for d in new)
-    if int(np.prod(new, dtype=np.int64)) != size:
+    if math.prod(new) != size:
         raise ValueError(f"cannot reshape array of shape {shape_of(a)} into {new}")
     if new == shape_of(a):
         return a
@@ -146,12 +147,12 @@ def concatenate(arrays: Any, axis: int | None = 0, *, dtype: Any = None,
     arrays = _cast([as_array(a) for a in arrays], dtype)
     if axis is None:
         arrays, axis = [ravel(a) for a in arrays], 0
-    ndim = arrays[0].ndim
-    axis = normalize_axis(axis, ndim)
+    s0 = tuple(shape_of(arrays[0]))
+    axis = normalize_axis(axis, len(s0))
+    outside = s0[:axis] + s0[axis + 1:]
     for a in arrays[1:]:
-        s0, s1 = shape_of(arrays[0]), shape_of(a)
-        if len(s1) != ndim or builtins.any(x != y for i, (x, y) in enumerate(zip(s0, s1))
-                                           if i != axis):
+        s1 = tuple(shape_of(a))
+        if len(s1) != len(s0) or s1[:axis] + s1[axis + 1:] != outside:
             raise ValueError(f"concatenate: shapes {s0} and {s1} differ outside axis {axis}")
     if len(arrays) == 1:
         return arrays[0]
@@ -159,8 +160,21 @@ def concatenate(arrays: Any, axis: int | None = 0, *, dtype: Any = None,
 
 
 def stack(arrays: Any, axis: int = 0, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    """One shape check and one reshape per array, then one concatenation: a
+    recurrent layer stacks a sequence's steps every call, where the generic
+    `expand_dims` and `concatenate` checks per array would cost more than the copy."""
     arrays = _cast([as_array(a) for a in arrays], dtype)
-    return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
+    if not arrays:
+        raise ValueError("stack: need at least one array to stack")
+    shape = tuple(shape_of(arrays[0]))
+    for a in arrays[1:]:
+        if tuple(shape_of(a)) != shape:
+            raise ValueError(f"stack: all arrays must have the same shape, got {shape} and "
+                             f"{tuple(shape_of(a))}")
+    axis = normalize_axis(axis, len(shape) + 1)
+    new = shape[:axis] + (1,) + shape[axis:]
+    parts = [st.reshape_p.bind(a, new_sizes=new) for a in arrays]
+    return parts[0] if len(parts) == 1 else st.concatenate_p.bind(*parts, dimension=axis)
 
 
 def hstack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:

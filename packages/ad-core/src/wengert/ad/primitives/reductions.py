@@ -61,22 +61,31 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
+#: NumPy sums a contiguous row of up to this many elements in 8 running sums, not
+#: pairwise: BLAS's matrix-vector product is then no less accurate.
+_PAIRWISE_BLOCK = 128
+
+
 def _sum(x, axis):
-    """``np.sum``, except that a sum over a run of axes with axes after it (a
-    bias or BatchNorm gradient over N, H, W; a global average pool) is a
-    matrix-vector product with ones: NumPy adds such an array row by row, 4-9x
-    slower than BLAS with a few channels, and no more accurately (rows are
-    added in sequence, not pairwise)."""
-    if (type(x) is np.ndarray and x.dtype.char in "fd" and axis and x.size
-            and x.flags.c_contiguous and axis[-1] < x.ndim - 1
-            and tuple(axis) == tuple(range(axis[0], axis[-1] + 1))):
-        shape = x.shape
-        pre, post = math.prod(shape[:axis[0]]), math.prod(shape[axis[-1] + 1:])
-        n = x.size // (pre * post)
+    """``np.sum``, as a matrix-vector product with ones where NumPy is slow:
+    over a run of axes with axes after it (a bias or BatchNorm gradient over
+    N, H, W; a global average pool), which NumPy adds row by row (4-9x slower
+    with a few channels, and no more accurately), and over short trailing rows
+    (a softmax or LayerNorm over 64 features: one reduction call per row)."""
+    if not (type(x) is np.ndarray and x.dtype.char in "fd" and axis and x.size
+            and x.flags.c_contiguous and tuple(axis) == tuple(range(axis[0], axis[-1] + 1))):
+        return _plain_sum(x, axis)
+    shape = x.shape
+    pre, post = math.prod(shape[:axis[0]]), math.prod(shape[axis[-1] + 1:])
+    n = x.size // (pre * post)
+    if post > 1:
         ones = _ones(n, x.dtype)
         out = ones @ x.reshape(n, post) if pre == 1 else np.matmul(ones, x.reshape(pre, n, post))
-        return out.reshape(shape[:axis[0]] + shape[axis[-1] + 1:])
-    return _plain_sum(x, axis)
+    elif n <= _PAIRWISE_BLOCK and pre > 1:
+        out = x.reshape(pre, n) @ _ones(n, x.dtype)
+    else:
+        return _plain_sum(x, axis)
+    return out.reshape(shape[:axis[0]] + shape[axis[-1] + 1:])
 
 
 reduce_sum_p = def_linear(_reduction("reduce_sum", _sum),

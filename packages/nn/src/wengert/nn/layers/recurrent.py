@@ -2,7 +2,10 @@
 runs a cell over a batch-first sequence ``(N, T, features)``.
 
 The input projection of every time step is one matrix product before the
-loop; each step then costs one ``h @ Wh``. LSTM and GRU run the whole
+loop; each step then costs one ``h @ Wh``. Steps run time-major (a batch-first
+sequence is a transposed view of one): a step's slice of the projections, the
+stacked outputs and the stacked gate cotangents are then contiguous, and the
+recurrent weight's gradient multiplies views of those stacks, not copies. LSTM and GRU run the whole
 sequence as one adjoint (hand-written pullback, recurrent weight gradient in
 one GEMM): a step's dozen small array operations would otherwise each be a
 tape entry and a rule dispatch, which is most of a step's time at these
@@ -34,13 +37,13 @@ Array = Any
 
 @ad.adjoint
 def _time_steps(x: Array) -> tuple:
-    """The time steps ``x[:, t]`` of ``(N, T, F)``; the pullback stacks all their
-    cotangents into one buffer, where slicing step by step would send back a
-    full-size, mostly zero gradient per step."""
-    parts = tuple(x[:, t] for t in range(wnp.shape(x)[1]))
+    """The time steps ``x[t]`` of a time-major ``(T, N, F)``; the pullback stacks
+    all their cotangents into one buffer, where slicing step by step would send
+    back a full-size, mostly zero gradient per step."""
+    parts = tuple(x[t] for t in range(wnp.shape(x)[0]))
 
     def back(cotangents: tuple) -> tuple:
-        return (wnp.stack(list(cotangents), axis=1),)
+        return (wnp.stack(list(cotangents)),)
 
     return parts, back
 
@@ -50,45 +53,50 @@ def _split(x: Array, n: int) -> list:
     return [x[..., k * size:(k + 1) * size] for k in range(n)]
 
 
-def _recurrent_weight_grad(h0: Array | None, hs: list, dps: list) -> Array | None:
+def _recurrent_weight_grad(h0: Array | None, hs: Array, dps: Array) -> Array | None:
     """``sum_t h_{t-1}^T dp_t``, one GEMM over all steps (a product per step, each
-    added into the running sum, costs several times more at these sizes)."""
-    prev = hs[:-1] if h0 is None else [h0] + hs[:-1]
-    dps = dps[1:] if h0 is None else dps
-    if not prev:
+    added into the running sum, costs several times more at these sizes). ``hs``
+    and ``dps`` are time-major stacks, so without ``h0`` the shifted operands are
+    views of them, not copies."""
+    if h0 is None:
+        hs, dps = hs[:-1], dps[1:]
+    else:
+        hs = wnp.concatenate([h0[None], hs[:-1]])
+    if wnp.shape(hs)[0] == 0:
         return None
-    hidden, width = wnp.shape(prev[0])[-1], wnp.shape(dps[0])[-1]
-    return wnp.reshape(wnp.stack(prev), (-1, hidden)).T @ wnp.reshape(wnp.stack(dps),
-                                                                        (-1, width))
+    return (wnp.reshape(hs, (-1, wnp.shape(hs)[-1])).T
+            @ wnp.reshape(dps, (-1, wnp.shape(dps)[-1])))
 
 
 @ad.adjoint
 def _lstm_sequence(proj: Array, Wh: Array, h0: Array | None, c0: Array | None) -> tuple:
-    """An LSTM over all time steps, ``proj`` ``(N, T, 4H)`` being the input
-    projections: ``(outputs (N, T, H), (h, c))``. One adjoint for the whole
+    """An LSTM over all time steps, ``proj`` ``(T, N, 4H)`` being the time-major
+    input projections: ``(outputs (T, N, H), (h, c))``. One adjoint for the whole
     sequence: a handful of array operations per step each way, where each
     operation would otherwise be a tape entry and a rule dispatch (the cost of a
     step at these sizes), and the recurrent weight's gradient in one GEMM. The
     pullback is written with differentiable operations: higher orders work."""
     h, c = h0, c0
+    width = wnp.shape(Wh)[0]
     hs, saved = [], []
-    for t in range(wnp.shape(proj)[1]):
-        gates = proj[:, t] if h is None else proj[:, t] + h @ Wh
-        i, f, g, o = _split(gates, 4)
-        si, so, tg = sigmoid(i), sigmoid(o), tanh(g)
-        sf = None if c is None else sigmoid(f)
+    for t in range(wnp.shape(proj)[0]):
+        gates = proj[t] if h is None else proj[t] + h @ Wh
+        sif = sigmoid(gates[:, :2 * width])  # the input and forget gates in one pass
+        si, sf = sif[:, :width], sif[:, width:]
+        tg, so = tanh(gates[:, 2 * width:3 * width]), sigmoid(gates[:, 3 * width:])
         c_prev, c = c, si * tg if c is None else si * tg + sf * c
         tc = tanh(c)
         h = so * tc
         hs.append(h)
         saved.append((si, sf, tg, so, tc, c_prev))
+    hs = wnp.stack(hs)
 
     def back(cts: tuple) -> tuple:
         d_out, (dh, dc) = cts
         dgates = []
         for t in reversed(range(len(saved))):
             si, sf, tg, so, tc, c_prev = saved[t]
-            dh = dh + d_out[:, t]
+            dh = dh + d_out[t]
             dc = dh * so * (1 - tc * tc) + dc
             di = dc * tg * si * (1 - si)
             df = wnp.zeros_like(di) if c_prev is None else dc * c_prev * sf * (1 - sf)
@@ -97,34 +105,35 @@ def _lstm_sequence(proj: Array, Wh: Array, h0: Array | None, c0: Array | None) -
             dgates.append(wnp.concatenate([di, df, dg, do], axis=-1))
             dc = None if c_prev is None else dc * sf
             dh = dgates[-1] @ Wh.T if t > 0 or h0 is not None else None
-        dgates.reverse()
-        return (wnp.stack(dgates, axis=1), _recurrent_weight_grad(h0, hs, dgates), dh, dc)
+        dgates = wnp.stack(dgates[::-1])
+        return (dgates, _recurrent_weight_grad(h0, hs, dgates), dh, dc)
 
-    return (wnp.stack(hs, axis=1), (h, c)), back
+    return (hs, (h, c)), back
 
 
 @ad.adjoint
 def _gru_sequence(proj: Array, Wh: Array, bh: Array, h0: Array | None) -> tuple:
     """A GRU (PyTorch's form) over all time steps as one adjoint, for the reasons
-    `_lstm_sequence` gives: ``(outputs (N, T, H), h)``."""
+    `_lstm_sequence` gives: ``(outputs (T, N, H), h)`` from ``proj`` ``(T, N, 3H)``."""
     h = h0
     hs, saved = [], []
-    for t in range(wnp.shape(proj)[1]):
+    for t in range(wnp.shape(proj)[0]):
         hp = bh if h is None else h @ Wh + bh
-        xr, xz, xn = _split(proj[:, t], 3)
+        xr, xz, xn = _split(proj[t], 3)
         hr, hz, hn = _split(hp, 3)
         r, z = sigmoid(xr + hr), sigmoid(xz + hz)
         n = tanh(xn + r * hn)
         h_prev, h = h, (1 - z) * n if h is None else (1 - z) * n + z * h
         hs.append(h)
         saved.append((r, z, n, hn, h_prev))
+    hs = wnp.stack(hs)
 
     def back(cts: tuple) -> tuple:
         d_out, dh = cts
         dxs, dhps = [], []
         for t in reversed(range(len(saved))):
             r, z, n, hn, h_prev = saved[t]
-            dh = dh + d_out[:, t]
+            dh = dh + d_out[t]
             dz = dh * (-n if h_prev is None else h_prev - n)
             da = dh * (1 - z) * (1 - n * n)
             dar = da * hn * r * (1 - r)
@@ -132,12 +141,11 @@ def _gru_sequence(proj: Array, Wh: Array, bh: Array, h0: Array | None) -> tuple:
             dxs.append(wnp.concatenate([dar, daz, da], axis=-1))
             dhps.append(wnp.concatenate([dar, daz, da * r], axis=-1))
             dh = None if h_prev is None else dh * z + dhps[-1] @ Wh.T
-        dxs.reverse()
-        dhps.reverse()
-        dbh = wnp.sum(wnp.stack(dhps), axis=(0, 1))
-        return (wnp.stack(dxs, axis=1), _recurrent_weight_grad(h0, hs, dhps), dbh, dh)
+        dhps = wnp.stack(dhps[::-1])
+        dbh = wnp.sum(dhps, axis=(0, 1))
+        return (wnp.stack(dxs[::-1]), _recurrent_weight_grad(h0, hs, dhps), dbh, dh)
 
-    return (wnp.stack(hs, axis=1), h), back
+    return (hs, h), back
 
 
 def _weights(n_in: int, n_hidden: int, gates: int, init: Callable, rng: Any, dtype: Any):
@@ -203,12 +211,13 @@ class LSTMCell(Layer):
     project = RNNCell.project
 
     def sequence(self, proj: Array, state: tuple | None) -> tuple[Array, tuple]:
-        """All time steps of ``proj`` ``(N, T, 4H)``: ``(outputs, last state)``."""
+        """All time steps of the time-major ``proj`` ``(T, N, 4H)``: ``(outputs
+        (T, N, H), last state)``."""
         h0, c0 = (None, None) if state is None else state
         return _lstm_sequence(proj, self.Wh, h0, c0)
 
     def step(self, xp: Array, state: tuple | None) -> tuple[Array, tuple]:
-        _, state = self.sequence(xp[:, None], state)
+        _, state = self.sequence(xp[None], state)
         return state[0], state
 
     __call__ = RNNCell.__call__
@@ -236,11 +245,12 @@ class GRUCell(Layer):
         return _input_projection(self, x, self.b)  # bh acts inside the reset gate
 
     def sequence(self, proj: Array, h: Array | None) -> tuple[Array, Array]:
-        """All time steps of ``proj`` ``(N, T, 3H)``: ``(outputs, last state)``."""
+        """All time steps of the time-major ``proj`` ``(T, N, 3H)``: ``(outputs
+        (T, N, H), last state)``."""
         return _gru_sequence(proj, self.Wh, self.bh, h)
 
     def step(self, xp: Array, h: Array | None) -> tuple[Array, Array]:
-        h = self.sequence(xp[:, None], h)[1]
+        h = self.sequence(xp[None], h)[1]
         return h, h
 
     __call__ = RNNCell.__call__
@@ -269,7 +279,7 @@ class Recurrence(Layer):
         self.batch_first = batch_first
 
     def __call__(self, xs: Array) -> Array:
-        if not self.batch_first:
+        if self.batch_first:  # steps run time-major: each step's slice is contiguous
             xs = wnp.swapaxes(xs, 0, 1)
         proj = self.cell.project(xs)
         state = current(self.state) if self.stateful else None
@@ -280,10 +290,10 @@ class Recurrence(Layer):
             for step in _time_steps(proj):
                 y, state = self.cell.step(step, state)
                 outputs.append(y)
-            ys = wnp.stack(outputs, axis=1)
+            ys = wnp.stack(outputs)
         if self.stateful:
             record(self.state, state, "a stateful Recurrence")
-        return ys if self.batch_first else wnp.swapaxes(ys, 0, 1)
+        return wnp.swapaxes(ys, 0, 1) if self.batch_first else ys
 
     def _sublayers(self) -> list:
         return [("", self.cell)]
