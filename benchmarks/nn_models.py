@@ -166,7 +166,10 @@ def lstm_lm(rng, vocab=2000, dim=200, seq=35, batch=20):
             return self.decoder(self.rnn(self.encoder(tokens))[0])
 
     ref = Ref()
-    ours = LanguageModel(vocab, dim)
+    # PyTorch's tied decoder is Embedding.attend plus a bias here: convert the rest
+    state = {k: v for k, v in ref.state_dict().items() if not k.startswith("decoder.")}
+    ours = nn.from_torch(state, like=LanguageModel(vocab, dim)).replace(
+        bias=ref.decoder.bias.detach().numpy().copy())
     tokens = rng.integers(0, vocab, (batch, seq))
     target = rng.integers(0, vocab, (batch, seq))
     tt, yt = torch.from_numpy(tokens), torch.from_numpy(target)

@@ -222,3 +222,43 @@ def test_from_torch_copies_so_pytorch_updates_do_not_leak_in(torch):
             p.add_(1.0)
     for a, b in zip(nn.parameters(ours), before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_weights_pytorch_ties_stay_one_array(torch, rng):
+    """Two Linear layers sharing one Parameter become two Dense layers holding one
+    array: one parameter, summed gradient, one update (a copy each would untie
+    them silently at the first step)."""
+    tnn = torch.nn
+    ref = tnn.Sequential(tnn.Linear(4, 4), tnn.Tanh(), tnn.Linear(4, 4)).double()
+    ref[2].weight = ref[0].weight
+    ours = nn.from_torch(ref, like=nn.Chain(nn.Dense(4, 4, **F64), nn.tanh,
+                                            nn.Dense(4, 4, **F64)))
+    assert ours.layers[0].weight is ours.layers[2].weight
+    assert ours.layers[0].bias is not ours.layers[2].bias
+    x = rng.standard_normal((3, 4))
+    np.testing.assert_allclose(ours(x), ref(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+    opt = nn.Descent(0.1)
+    _, (g,) = nn.withgradient(lambda m: (m(x) ** 2).sum(), ours)
+    stepped, _ = opt.update(ours, g, opt.init(ours))
+    assert stepped.layers[0].weight is stepped.layers[2].weight
+    assert nn.count_parameters(ours) == (16 + 4 + 4, 0)
+
+
+def test_a_tie_our_layouts_cannot_share_is_refused_with_the_way_out(torch, rng):
+    """PyTorch's word language model ties its decoder to its encoder: an Embedding
+    (vocab, dim) and a Dense (dim, vocab) cannot be one array, so from_torch says
+    so and names Embedding.attend, instead of untying them."""
+    tnn = torch.nn
+    ref = tnn.ModuleDict({"encoder": tnn.Embedding(10, 4), "decoder": tnn.Linear(4, 10)})
+    ref.decoder.weight = ref.encoder.weight
+    like = nn.Chain(nn.Embedding(10, 4), nn.Dense(4, 10))
+    with pytest.raises(ValueError, match=r"ties 'decoder.weight' to 'encoder.weight'.*attend"):
+        nn.from_torch(ref, like=like)
+    # the way out: the embedding alone, the output layer as attend + the decoder's bias
+    state = {k: v for k, v in ref.state_dict().items() if not k.startswith("decoder")}
+    embedding = nn.from_torch(state, like=nn.Chain(nn.Embedding(10, 4)))
+    bias = ref.decoder.bias.detach().numpy().copy()
+    tokens = rng.integers(0, 10, (2, 3))
+    h = embedding.layers[0](tokens)
+    want = ref.decoder(ref.encoder(torch.tensor(tokens))).detach().numpy()
+    np.testing.assert_allclose(embedding.layers[0].attend(h) + bias, want, rtol=1e-6)

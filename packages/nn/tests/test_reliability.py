@@ -67,6 +67,18 @@ def test_a_nan_gradient_with_a_finite_loss_stops_training(rng):
         nn.train(model, loss, nn.DataLoader(_data(rng), 8), nn.Descent(0.1), progress=False)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # and raises no overflow warning
+def test_a_huge_but_finite_gradient_does_not_stop_training(rng):
+    # Its squares overflow float32, so the quick finiteness check must fall back to
+    # looking at the entries instead of calling the gradient infinite.
+    model = nn.Dense(2, 1, rng=rng)
+    x = np.full((4, 2), 1e20, np.float32)
+    opt = nn.Descent(1e-21)  # the gradient of the weight is 4e20 (its square 1.6e41)
+    step = nn.train_step(model, lambda m, x: wnp.sum(m(x)), (x,), opt, opt.init(model))
+    assert np.all(np.isfinite(step[0].weight)) and not np.array_equal(step[0].weight,
+                                                                     model.weight)
+
+
 def test_an_epoch_without_batches_raises(rng):
     with pytest.raises(ValueError, match="epoch 1 got no batches"):
         nn.train(_model(rng), _loss, [], nn.Adam(), progress=False)

@@ -33,6 +33,8 @@ def _dtype(x: Any) -> np.dtype | None:
 
 def is_differentiable(x: Any) -> bool:
     """Float and complex arrays/scalars get derivatives; ints, bools, others get ``None``."""
+    if type(x) is np.ndarray and x.dtype.kind in "fc":  # the common case
+        return True
     dt = _dtype(x)
     return dt is not None and is_inexact_dtype(dt)
 
@@ -40,7 +42,7 @@ def is_differentiable(x: Any) -> bool:
 def _refuse_object_numbers(leaves: Sequence[Any], where: str) -> None:
     """An object array of floats would silently get a ``None`` gradient: refuse it."""
     for x in leaves:
-        if isinstance(x, np.ndarray) and x.dtype == object and any(
+        if isinstance(x, np.ndarray) and x.dtype.kind == "O" and any(
                 isinstance(e, (float, complex, np.inexact)) for e in x.flat):
             raise TypeError(f"{where}: an input is a NumPy array of dtype object holding "
                             f"floats (shape {x.shape}); it cannot be differentiated. Convert "
@@ -380,7 +382,10 @@ def top_trace(args: Sequence[Any], what: str = "a custom rule") -> Any:
     """The highest-level trace among the leaves of ``args`` (``None`` if none); a
     finished one is refused, as `bind` refuses it."""
     top, level = None, -1
-    for leaf in tree_flatten(list(args))[0]:
+    # Arrays and tracers are leaves already: no walk for the common call f(x).
+    leaves = args if all(type(a) is np.ndarray or isinstance(a, Tracer) for a in args) \
+        else tree_flatten(list(args))[0]
+    for leaf in leaves:
         if isinstance(leaf, Tracer):
             if not leaf._trace.active:
                 raise escaped_tracer_error(what, leaf._trace)

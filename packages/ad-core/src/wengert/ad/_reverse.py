@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._core import Aval, ConcreteTracer, Primitive, Trace, Tracer, is_inexact_dtype
+from .tree import _LEAF, flatten_up_to, tree_flatten, tree_unflatten
 
 _EMPTY: tuple = ()
 
@@ -100,8 +101,6 @@ class ReverseTrace(Trace):
         """``prim.vjp_forward`` computes the outputs and the pullback together; the
         tape holds the pullback, as for an `adjoint` function (one operand a leaf).
         ``None`` where the rule declines (then `impl` and `vjps` are used)."""
-        from .tree import _LEAF, tree_flatten
-
         done = prim.vjp_forward(*vals, **params)
         if done is None:
             return None
@@ -213,8 +212,6 @@ class _CustomVJPNode:
 
     def _cotangents(self, g: tuple) -> list:
         if g is not self.last_g:
-            from .tree import flatten_up_to, tree_unflatten
-
             cts = self.back(tree_unflatten(self.y_def, list(g)))
             if not isinstance(cts, tuple) or len(cts) != len(self.arg_defs):
                 raise TypeError(f"adjoint: back must return a tuple with one cotangent per "
@@ -228,8 +225,6 @@ class _CustomVJPNode:
 
 
 def _process_custom_vjp(self: ReverseTrace, fun: Any, args: tuple) -> Any:
-    from .tree import tree_flatten, tree_unflatten
-
     vals: list = []
     parents = []
     arg_defs = []

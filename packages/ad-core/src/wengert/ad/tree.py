@@ -138,50 +138,78 @@ class DictKeys(tuple):
 def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[list, TreeDef]:
     """Leaves in a deterministic order, and the structure to rebuild ``tree``."""
     leaves: list = []
+    append = leaves.append
+    kinds = _kind_of_type
 
+    # Every training step flattens the model several times: this is `_node`, inlined.
     def walk(x: Any) -> TreeDef:
         if is_leaf is not None and is_leaf(x):
-            leaves.append(x)
+            append(x)
             return _LEAF
-        node = _node(x)
-        if node is None:
-            leaves.append(x)
+        t = type(x)
+        kind = kinds.get(t) or _kind(t)
+        if kind == "leaf":
+            append(x)
             return _LEAF
-        kind, children, aux = node
-        if kind is type(None):
+        if kind == "sequence" or kind == "namedtuple":
+            children, aux = x, None
+        elif kind == "none":
             return _NONE
-        return TreeDef(kind, aux, tuple(walk(c) for c in children))
+        elif kind == "dict":
+            aux = DictKeys.of(x)
+            children = [x[k] for k in aux]
+        elif kind == "registered":
+            children, aux = _registry[t][0](x)
+        else:
+            children, aux = _dataclass_flatten(x)
+        return _new_treedef((t, aux, tuple([walk(c) for c in children])))
 
     return leaves, walk(tree)
+
+
+def _new_treedef(fields: tuple) -> TreeDef:
+    """``TreeDef(*fields)`` without the Python-level ``__new__`` of named tuples."""
+    return _tuple_new(TreeDef, fields)
+
+
+_tuple_new = tuple.__new__
 
 
 def tree_unflatten(treedef: TreeDef, leaves: list) -> Any:
     """Rebuild a tree of ``treedef``'s structure around ``leaves``."""
     it = iter(leaves)
+    take = it.__next__
+    registry = _registry
 
     def build(d: TreeDef) -> Any:
-        if d.kind is None:
-            return next(it)
-        if d.kind is type(None):
+        k, aux, subs = d
+        if k is None:
+            return take()
+        if k is _NoneType:
             return None
-        children = [build(c) for c in d.children]
-        k = d.kind
+        children = [build(c) for c in subs]
         if k is tuple or k is list:
             return k(children)
         if k is dict:
-            return d.aux.rebuild(children)
-        if k in _registry:
-            return _registry[k][1](d.aux, children)
+            return aux.rebuild(children)
+        entry = registry.get(k)
+        if entry is not None:
+            return entry[1](aux, children)
         if hasattr(k, "_fields"):
             return k(*children)
-        return _dataclass_unflatten(k, d.aux, children)
+        return _dataclass_unflatten(k, aux, children)
 
-    out = build(treedef)
+    try:
+        out = build(treedef)
+    except StopIteration:
+        raise ValueError(f"tree_unflatten: fewer leaves ({len(leaves)}) than the structure "
+                         f"{treedef} holds") from None
     if next(it, _sentinel) is not _sentinel:
         raise ValueError(f"tree_unflatten: more leaves than the structure {treedef} holds")
     return out
 
 
+_NoneType = type(None)
 _sentinel = object()
 
 

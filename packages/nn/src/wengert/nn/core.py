@@ -156,13 +156,22 @@ def _fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _flatten(layer: Layer) -> tuple[list, tuple]:
     children, statics = _fields(type(layer))
     frozen = layer._frozen
-    values = [Const(getattr(layer, n)) if n in frozen else getattr(layer, n) for n in children]
-    return values, (tuple(getattr(layer, s) for s in statics), frozen)
+    if frozen:
+        values = [Const(getattr(layer, n)) if n in frozen else getattr(layer, n)
+                  for n in children]
+    else:
+        values = [getattr(layer, n) for n in children]
+    return values, (tuple([getattr(layer, s) for s in statics]), frozen)
 
 
 def _unflatten(cls: type, aux: tuple, values: list) -> Layer:
     obj = object.__new__(cls)
     children, statics = _fields(cls)
+    fields = getattr(obj, "__dict__", None)
+    if fields is not None and not aux[1]:  # no frozen children, so no Const to unwrap
+        fields.update(zip(children, values))
+        fields.update(zip(statics, aux[0]))
+        return obj
     for n, v in zip(children, values):
         object.__setattr__(obj, n, v.value if isinstance(v, Const) else v)
     for n, v in zip(statics, aux[0]):
@@ -259,6 +268,8 @@ def flatten_model(tree: Any) -> tuple[list, Any]:
 def trainable(x: Any) -> bool:
     """A leaf that gets gradients and optimiser updates: a float array that is
     neither state (`Buffer`) nor frozen (`Const`)."""
+    if type(x) is np.ndarray:  # the common case, decided by the dtype alone
+        return x.dtype.kind in "fc" or ad.is_differentiable(x)
     return hasattr(x, "shape") and not isinstance(x, (Buffer, Const)) and \
         ad.is_differentiable(x)
 

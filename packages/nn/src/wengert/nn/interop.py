@@ -296,11 +296,57 @@ def _name(path: str, layer: Layer) -> str:
 
 # ---- public -------------------------------------------------------------------------------
 
+def _storage(t: Any) -> tuple | None:
+    """What makes two state entries one tensor: its memory, shape, strides, dtype."""
+    if hasattr(t, "data_ptr") and t.numel():
+        return ("torch", t.data_ptr(), tuple(t.shape), tuple(t.stride()), str(t.dtype))
+    if isinstance(t, np.ndarray) and t.size:
+        return ("numpy", t.__array_interface__["data"][0], t.shape, t.strides, t.dtype.str)
+    return None
+
+
+def _tied_keys(state: dict) -> dict[str, str]:
+    """Each key whose tensor is an earlier key's tensor -> that key. PyTorch ties
+    weights by giving two modules one Parameter; its state dict lists it twice."""
+    first: dict[tuple, str] = {}
+    tied = {}
+    for key, t in state.items():
+        storage = _storage(t)
+        if storage is not None:
+            tied_to = first.setdefault(storage, key)
+            if tied_to != key:
+                tied[key] = tied_to
+    return tied
+
+
+def _tie(made: dict, tied: dict, key: str, where: str, array: np.ndarray) -> np.ndarray:
+    """The array for a field read from PyTorch's ``key``: the array already made
+    for the key it is tied to, so the tie survives (one parameter, one update);
+    a `ValueError` when the two layouts differ and one array cannot serve both."""
+    if key not in tied:
+        made[key] = (where, array)
+        return array
+    first_where, first = made.get(tied[key], (None, None))
+    if first is None or first.shape != array.shape or first.dtype != array.dtype:
+        shape = "" if first is None else f" {tuple(first.shape)} against {tuple(array.shape)}"
+        raise ValueError(
+            f"from_torch: PyTorch ties {key!r} to {tied[key]!r} (one Parameter in two "
+            f"modules), but {where} and {first_where or 'its counterpart'} cannot hold one "
+            f"array here{shape}; tie them as wengert.nn does: the same array in both layers, "
+            "or Embedding.attend(h) for an output layer that reuses the embedding (then "
+            "convert the state dict without that module's tensors and copy its bias "
+            "yourself)")
+    return first
+
+
 def from_torch(source: Any, like: Any) -> Any:
     """A copy of ``like`` holding the weights of a PyTorch module or ``state_dict``
     (paired with ``like``'s layers in order); dtypes follow ``like``. A shape
-    that does not fit raises a `ValueError` naming both sides."""
+    that does not fit raises a `ValueError` naming both sides. Weights PyTorch
+    ties (one Parameter in two modules) stay one array here, or a `ValueError`
+    says why they cannot."""
     state = _state_dict(source)
+    tied, made = _tied_keys(state), {}
     replacements: dict[int, Layer] = {}
     for path, layer, ctx, module, keys in _pairs(like, state, "from_torch"):
         arrays = {name: _numpy(state[key]) for name, key in keys.items()}
@@ -324,6 +370,13 @@ def from_torch(source: Any, like: Any) -> Any:
             # always a copy: a view would follow PyTorch's in-place updates (its
             # optimiser steps) into this model
             new_array = np.array(new_array, dtype=old_array.dtype, order="C", copy=True)
+            if field in keys:  # read from one tensor of the same name: ties apply
+                new_array = _tie(made, tied, keys[field], f"{_name(path, layer)}.{field}",
+                                 new_array)
+            elif any(key in tied or key in tied.values() for key in keys.values()):
+                raise ValueError(f"from_torch: {module!r} holds a tied tensor that "
+                                 f"{type(layer).__name__} converts with others; only whole "
+                                 "tensors (weights of Dense, Conv, Embedding) can stay tied")
             changes[field] = Buffer(new_array) if isinstance(old, Buffer) else new_array
         replacements[id(layer)] = layer.replace(**changes)
     return _rebuild(like, replacements)

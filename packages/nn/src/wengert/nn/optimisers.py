@@ -99,11 +99,12 @@ class Optimiser:
         if len(s_leaves) != len(leaves):
             raise ValueError(f"update: the optimiser state has {len(s_leaves)} leaves but the "
                              f"model {len(leaves)}; pass the state from init(model)")
-        owners = _owners(leaves)
+        is_trainable = [trainable(x) for x in leaves]
+        owners = _owners(leaves, is_trainable)
         if owners is not _UNTIED:
             g_leaves = _sum_tied(g_leaves, owners)
-        g_leaves = self.rescale([g if trainable(x) and owners[i] == i else None
-                                 for i, (x, g) in enumerate(zip(leaves, g_leaves))])
+        g_leaves = self.rescale([g if is_trainable[i] and owners[i] == i else None
+                                 for i, g in enumerate(g_leaves)])
         t = state.step + 1
         new_x, new_s = [], []
         for i, (x, g, s) in enumerate(zip(leaves, g_leaves, s_leaves)):
@@ -111,7 +112,7 @@ class Optimiser:
                 new_x.append(new_x[owners[i]])
                 new_s.append(None)
                 continue
-            if not trainable(x) or g is None or isinstance(g, Const):
+            if not is_trainable[i] or g is None or isinstance(g, Const):
                 new_x.append(x)
                 new_s.append(s)
                 continue
@@ -135,7 +136,7 @@ def _subtract(x: Array, step: Array, g: Array, inner: Any) -> Array:
     if (type(step) is np.ndarray and step.base is None and step.flags.writeable
             and step is not g and step is not x and type(x) is np.ndarray
             and step.dtype == x.dtype and step.shape == x.shape
-            and not any(leaf is step for leaf in ad.tree_leaves(inner))):
+            and (inner is None or not any(leaf is step for leaf in ad.tree_leaves(inner)))):
         return np.subtract(x, step, out=step)
     return x - step
 
@@ -202,14 +203,17 @@ class _Untied:
 _UNTIED = _Untied()
 
 
-def _owners(leaves: list) -> Any:
+def _owners(leaves: list, is_trainable: list | None = None) -> Any:
     """For each leaf, the index of the first leaf holding the same trainable
-    array (itself unless weights are tied)."""
+    array (itself unless weights are tied). ``is_trainable``: `trainable` of
+    each leaf, where the caller has it already."""
+    if is_trainable is None:
+        is_trainable = [trainable(x) for x in leaves]
     first: dict[int, int] = {}
     owners = []
     for i, x in enumerate(leaves):
-        owners.append(first.setdefault(id(x), i) if trainable(x) else i)
-    return _UNTIED if len(first) == sum(1 for x in leaves if trainable(x)) else owners
+        owners.append(first.setdefault(id(x), i) if is_trainable[i] else i)
+    return _UNTIED if len(first) == sum(is_trainable) else owners
 
 
 def _refuse_views(model: Any, leaves: list) -> None:

@@ -51,25 +51,40 @@ def _refuse_out(qualname: str, kwargs: dict) -> dict:
     return {k: v for k, v in kwargs.items() if k != "out"}
 
 
+#: Each ufunc seen so far -> our function of its name (``x @ w`` with a plain ``x``
+#: and a traced ``w`` comes here on every call: look the name up once).
+_resolved: dict[np.ufunc, Any] = {}
+
+
 def ufunc(uf: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
-    kwargs = _refuse_out(f"numpy.{uf.__name__}", kwargs)
+    if kwargs:
+        kwargs = _refuse_out(f"numpy.{uf.__name__}", kwargs)
+    if method == "__call__":
+        fn = _resolved.get(uf)
+        if fn is None:
+            fn = _resolved[uf] = _resolve(uf)
+        return fn(*inputs, **kwargs)
     from .. import numpy as wnp
 
-    name = _UFUNC_ALIASES.get(uf.__name__, uf.__name__)
-    if method == "__call__":
-        owner = _owner(uf)
-        if owner != "numpy":
-            ns, name = importlib.import_module(f"wengert.ad.{owner}"), uf.__name__
-        else:
-            ns = wnp
-        fn = getattr(ns, name, None)
-        if fn is None:
-            raise _missing(f"{owner}.{uf.__name__}")
-        return fn(*inputs, **kwargs)
     table = {"reduce": _REDUCE, "accumulate": _ACCUMULATE}.get(method, {})
     if uf.__name__ in table:
         return getattr(wnp, table[uf.__name__])(*inputs, **{"axis": 0, **kwargs})
     raise _missing(f"numpy.{uf.__name__}.{method}")
+
+
+def _resolve(uf: np.ufunc) -> Any:
+    """Our function for ufunc ``uf`` (NumPy's or scipy.special's), or an error naming it."""
+    owner = _owner(uf)
+    if owner != "numpy":
+        ns, name = importlib.import_module(f"wengert.ad.{owner}"), uf.__name__
+    else:
+        from .. import numpy as ns
+
+        name = _UFUNC_ALIASES.get(uf.__name__, uf.__name__)
+    fn = getattr(ns, name, None)
+    if fn is None:
+        raise _missing(f"{owner}.{uf.__name__}")
+    return fn
 
 
 def function(func: Any, args: tuple, kwargs: dict) -> Any:

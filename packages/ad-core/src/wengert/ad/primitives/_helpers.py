@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core import Aval, ConcreteTracer, Primitive, WeakAval, aval_of
+from .._core import Aval, ConcreteTracer, Primitive, WeakAval, aval_of, registry
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
@@ -44,21 +44,18 @@ def to_operand(g: Any, x: Any) -> Any:
     shape = getattr(x, "shape", ())
     gshape = getattr(g, "shape", ())
     if gshape != shape:
-        from .reductions import reduce_sum_p
-        from .structural import reshape_p
-
+        # By name: the modules defining these import this one (and a function-level
+        # import costs more than the lookup on this path every backward pass takes).
         lead = len(gshape) - len(shape)
         axes = tuple(range(lead)) + tuple(
             i + lead for i, d in enumerate(shape) if d == 1 and gshape[i + lead] != 1)
         if axes:
-            g = reduce_sum_p.bind(g, axes=axes)
+            g = registry["reduce_sum"].bind(g, axes=axes)
         if shape_of(g) != shape:
-            g = reshape_p.bind(g, new_sizes=shape)
+            g = registry["reshape"].bind(g, new_sizes=shape)
     gdtype = getattr(g, "dtype", None)
     if gdtype is not None and gdtype.kind == "c" and not is_complex(x):
-        from .elementwise import real_p
-
-        g = real_p.bind(g)
+        g = registry["real"].bind(g)
     return g
 
 
@@ -192,10 +189,15 @@ def def_linear(prim: Primitive, transpose: Callable, *, linear: tuple[int, ...] 
     def vjp(i: int, g: Any, ans: Any, *args: Any, **params: Any) -> Any:
         return transpose(i, g, *args, **params) if is_linear(i) else None
 
+    def vjp_of(i: int) -> Callable:
+        # One closure per operand calling the transpose directly: the backward
+        # sweep calls it once per linear operand of every taped application.
+        return lambda g, ans, *args, **params: transpose(i, g, *args, **params)
+
     linear_transposes[prim.name] = transpose
     if arity is None:
         jvps, vjps = Variadic(jvp), Variadic(vjp)
     else:
         jvps = tuple(Variadic(jvp)[i] if is_linear(i) else None for i in range(arity))
-        vjps = tuple(Variadic(vjp)[i] if is_linear(i) else None for i in range(arity))
+        vjps = tuple(vjp_of(i) if is_linear(i) else None for i in range(arity))
     return prim.def_rules(shape=shape, jvps=jvps, vjps=vjps)

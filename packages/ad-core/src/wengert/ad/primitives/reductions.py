@@ -39,6 +39,21 @@ def _reduction(name, impl, *, keep_args=False, keep_ans=False):
     return p
 
 
+def _direct(numpy_fn, ufunc):
+    """``numpy_fn`` (``np.sum``, ``np.max``, ...), calling ``ufunc.reduce`` itself on
+    a NumPy array, which is what ``numpy_fn`` does after a layer of Python dispatch;
+    other arrays (CuPy, scalars) go through ``numpy_fn``."""
+    def impl(x, axis):
+        if type(x) is np.ndarray:
+            return ufunc.reduce(x, axis=axis)
+        return numpy_fn(x, axis=axis)
+
+    return impl
+
+
+_plain_sum = _direct(np.sum, np.add)
+
+
 @functools.lru_cache(maxsize=64)
 def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     ones = np.ones(n, dtype)
@@ -59,7 +74,7 @@ def _sum(x, axis):
     (a softmax or LayerNorm over 64 features: one reduction call per row)."""
     if not (type(x) is np.ndarray and x.dtype.char in "fd" and axis and x.size
             and x.flags.c_contiguous and tuple(axis) == tuple(range(axis[0], axis[-1] + 1))):
-        return np.sum(x, axis=axis)
+        return _plain_sum(x, axis)
     shape = x.shape
     pre, post = math.prod(shape[:axis[0]]), math.prod(shape[axis[-1] + 1:])
     n = x.size // (pre * post)
@@ -69,7 +84,7 @@ def _sum(x, axis):
     elif n <= _PAIRWISE_BLOCK and pre > 1:
         out = x.reshape(pre, n) @ _ones(n, x.dtype)
     else:
-        return np.sum(x, axis=axis)
+        return _plain_sum(x, axis)
     return out.reshape(shape[:axis[0]] + shape[axis[-1] + 1:])
 
 
@@ -94,8 +109,8 @@ def _extremum(name, impl):
     return p
 
 
-reduce_max_p = _extremum("reduce_max", np.max)
-reduce_min_p = _extremum("reduce_min", np.min)
+reduce_max_p = _extremum("reduce_max", _direct(np.max, np.maximum))
+reduce_min_p = _extremum("reduce_min", _direct(np.min, np.minimum))
 
 
 def _prod_partials(x, axes):
@@ -129,7 +144,7 @@ def _conj(x):
     return conj_p.bind(x) if is_complex(x) else x
 
 
-reduce_prod_p = _reduction("reduce_prod", np.prod, keep_args=True)
+reduce_prod_p = _reduction("reduce_prod", _direct(np.prod, np.multiply), keep_args=True)
 reduce_prod_p.def_rules(
     vjps=(lambda g, ans, x, axes: to_operand(_expand(g, x, axes) * _conj(_prod_partials(x, axes)),
                                              x),),
