@@ -156,3 +156,23 @@ def test_gather_pullback_sums_repeated_rows_as_add_at_does(dtype) -> None:
     np.add.at(table, rows, g)
     np.testing.assert_allclose(added, table, rtol=1e-5 if dtype == np.float32 else 1e-12,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("split, rows", [
+    (lambda x: wnp.split(x, [1, 3]), [[0], [1, 2], [3]]),
+    (lambda x: wnp.split(x, 4), [[0], [1], [2], [3]]),
+    (lambda x: wnp.unstack(x), [0, 1, 2, 3])], ids=["split-at", "split-even", "unstack"])
+def test_pieces_send_back_one_joined_gradient(split, rows) -> None:
+    """The pieces' cotangents are joined into one buffer, not scattered one by one into
+    full-size zeros and summed (a loop over time steps would be quadratic)."""
+    x = RNG.standard_normal((4, 3))
+
+    def f(x):
+        return sum(wnp.sum(p ** 2 * (i + 1)) for i, p in enumerate(split(x)))
+
+    text = str(ad.make_graph(lambda x: ad.gradient(f, x)[0], x))
+    assert "scatter_add" not in text and text.count("concatenate(") == 1
+    expected = np.zeros_like(x)
+    for i, r in enumerate(rows):
+        expected[r] = 2 * (i + 1) * x[r]
+    np.testing.assert_allclose(ad.gradient(f, x)[0], expected, rtol=1e-14)

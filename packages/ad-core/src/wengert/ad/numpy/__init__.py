@@ -36,7 +36,7 @@ from . import fft, linalg
 from ._contraction import cross
 from ._elementwise import isclose, nan_to_num, select
 from ._reductions import count_nonzero, trapezoid
-from ._shape import append, array_split, atleast_3d, column_stack, copy, meshgrid
+from ._shape import append, array_split, atleast_3d, column_stack, copy, meshgrid, unstack
 from ._elementwise import allclose, real_if_close
 from ._index_tricks import c_, r_
 from ._reductions import argpartition, partition

@@ -206,8 +206,37 @@ def split(a: Any, indices_or_sections: Any, axis: int = 0) -> list:
         bounds = list(range(0, n + 1, step))
     else:
         bounds = [0] + [int(i) for i in indices_or_sections] + [n]
-    lead = (slice(None),) * axis
+    pieces = [slice(lo, hi).indices(n)[:2] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    if all(hi >= lo for lo, hi in pieces) and all(
+            later[0] == earlier[1] for earlier, later in zip(pieces, pieces[1:])):
+        return _pieces(a, [slice(lo, hi) for lo, hi in pieces], axis, concatenate)
+    lead = (slice(None),) * axis  # overlapping pieces: each its own slice
     return [a[lead + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def unstack(x: Any, /, *, axis: int = 0) -> list:
+    """NumPy 2.1's ``unstack``: the slices of ``x`` along ``axis``, that axis dropped;
+    their cotangents are stacked into one buffer (see `split`)."""
+    x = as_array(x)
+    axis = normalize_axis(axis, x.ndim)
+    return _pieces(x, list(range(shape_of(x)[axis])), axis, stack)
+
+
+def _pieces(a: Any, items: list, axis: int, join: Any) -> list:
+    """``a[..., item]`` along ``axis`` for each item (slices that tile the axis, or
+    each index), with one pullback that joins all the pieces' cotangents into one
+    buffer: slicing piece by piece would send back a full-size, mostly zero
+    gradient per piece (a recurrent loop over time steps, a split into gates)."""
+    from .._api import adjoint
+
+    lead = (slice(None),) * axis
+
+    @adjoint
+    def pieces(a: Any) -> tuple:
+        return (tuple(a[lead + (item,)] for item in items),
+                lambda cts: (join(list(cts), axis=axis),))
+
+    return list(pieces(a))
 
 
 def _split_along(a: Any, indices_or_sections: Any, axis: int, least_ndim: int, name: str) -> list:

@@ -35,19 +35,6 @@ __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell", "Recurrence",
 Array = Any
 
 
-@ad.adjoint
-def _time_steps(x: Array) -> tuple:
-    """The time steps ``x[t]`` of a time-major ``(T, N, F)``; the pullback stacks
-    all their cotangents into one buffer, where slicing step by step would send
-    back a full-size, mostly zero gradient per step."""
-    parts = tuple(x[t] for t in range(wnp.shape(x)[0]))
-
-    def back(cotangents: tuple) -> tuple:
-        return (wnp.stack(list(cotangents)),)
-
-    return parts, back
-
-
 def _split(x: Array, n: int) -> list:
     size = wnp.shape(x)[-1] // n
     return [x[..., k * size:(k + 1) * size] for k in range(n)]
@@ -287,7 +274,7 @@ class Recurrence(Layer):
             ys, state = self.cell.sequence(proj, state)
         else:
             outputs = []
-            for step in _time_steps(proj):
+            for step in wnp.unstack(proj):  # one pullback stacks every step's cotangent
                 y, state = self.cell.step(step, state)
                 outputs.append(y)
             ys = wnp.stack(outputs)
