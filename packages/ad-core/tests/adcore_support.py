@@ -264,7 +264,7 @@ REFUSED = {
     "numpy.setxor1d", "numpy.shares_memory", "numpy.signbit", "numpy.sort_complex",
     "numpy.spacing", "numpy.tril_indices_from", "numpy.trim_zeros", "numpy.triu_indices_from",
     "numpy.union1d", "numpy.unique", "numpy.unique_all", "numpy.unique_counts",
-    "numpy.unique_inverse", "numpy.unique_values", "numpy.unpackbits", "numpy.unstack",
+    "numpy.unique_inverse", "numpy.unique_values", "numpy.unpackbits",
     "numpy.unwrap", "numpy.vander", "numpy.linalg.cross", "numpy.linalg.tensorinv",
     "numpy.linalg.tensorsolve", "numpy.fft.hfft", "numpy.fft.ihfft",
 }
