@@ -137,3 +137,22 @@ def test_stack_matches_numpy_and_refuses_unequal_shapes(axis: int) -> None:
         wnp.stack([Y[0], Y[0, 0]], axis=0)
     with pytest.raises(ValueError, match="at least one array"):
         wnp.stack([], axis=axis)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gather_pullback_sums_repeated_rows_as_add_at_does(dtype) -> None:
+    """An embedding's gradient (rows gathered by a repeated integer array, large
+    enough for the sparse-product path): bitwise NumPy's ``add.at``; an indexed
+    add into a nonzero array equal to rounding."""
+    table = RNG.standard_normal((300, 40)).astype(dtype)
+    rows = RNG.integers(-300, 300, (30, 20))
+    g = RNG.standard_normal((30, 20, 40)).astype(dtype)
+    (got,) = ad.pullback(lambda t: t[rows], table)[1](g)
+    expected = np.zeros_like(table)
+    np.add.at(expected, rows, g)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, expected)
+    added = ad.pullback(lambda t: t.at[rows].add(g), table)[0]
+    np.add.at(table, rows, g)
+    np.testing.assert_allclose(added, table, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5)

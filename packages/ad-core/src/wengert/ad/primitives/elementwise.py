@@ -106,11 +106,12 @@ def _logistic_impl(x):
     makes it about twice as fast as SciPy's ``expit`` (a scalar loop) on float32,
     and it runs unchanged on CuPy."""
     with np.errstate(over="ignore", under="ignore"):
-        e = np.exp(-x)
-        if getattr(e, "ndim", 0):  # an array of its own: finish it in place
-            e += 1
-            return np.reciprocal(e, out=e)
-        return 1 / (1 + e)
+        e = np.negative(x)
+        if not getattr(e, "ndim", 0) or e.dtype.kind != "f":  # a scalar, or x an integer
+            return 1 / (1 + np.exp(e))
+        np.exp(e, out=e)  # one buffer for all four passes
+        e += 1
+        return np.reciprocal(e, out=e)
 
 
 logistic_p = _unary("logistic", _logistic_impl, lambda ans, x: ans * (1 - ans),

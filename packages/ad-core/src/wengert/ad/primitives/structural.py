@@ -153,11 +153,39 @@ def _scatter_add_impl(operand, updates, *arrays, spec):
     if not _has_arrays(spec):
         out[index] += updates
     elif type(out) is np.ndarray:
-        np.add.at(out, index, updates)
+        if not _add_rows(out, index, updates):
+            np.add.at(out, index, updates)
     else:  # cupy: its scatter_add handles repeated indices
         sys.modules["cupyx"].scatter_add(out, index, updates)
     return out
 
+
+def _add_rows(out: np.ndarray, index: tuple, updates: Any) -> bool:
+    """``out[rows] += updates`` with repeated ``rows`` (one integer array on the first
+    axis: an embedding's gradient), as a sparse matrix product summing each row's
+    updates in their order: several times faster than ``np.add.at``, and on a zero
+    ``out`` (every gather's pullback) bitwise the same. ``False``: not this case."""
+    rows = index[0]
+    if (out.dtype not in (np.float32, np.float64) or type(rows) is not np.ndarray
+            or rows.dtype.kind not in "iu" or np.shape(updates) != rows.shape + out.shape[1:]
+            or np.size(updates) < _ADD_ROWS_MIN or updates.dtype != out.dtype
+            or any(i != slice(None) for i in index[1:])):
+        return False
+    rows = rows.ravel()
+    n = out.shape[0]
+    if rows.min() < -n or rows.max() >= n:
+        return False  # np.add.at raises the IndexError
+    import scipy.sparse
+
+    unique, group = np.unique(np.where(rows < 0, rows + n, rows), return_inverse=True)
+    sums = scipy.sparse.csr_matrix(
+        (np.ones(rows.size, out.dtype), (group.ravel(), np.arange(rows.size))),
+        shape=(unique.size, rows.size)) @ updates.reshape(rows.size, -1)
+    out[unique] += sums.reshape((unique.size,) + out.shape[1:])
+    return True
+
+
+_ADD_ROWS_MIN = 4096  # below this, building the sparse matrix costs more than np.add.at
 
 _WEAK_KINDS = {bool: np.bool_, int: np.int_, float: np.float64, complex: np.complex128}
 
