@@ -151,3 +151,16 @@ def test_softplus_own_pullback_is_exact_in_the_tails_and_smooth_at_zero():
     np.testing.assert_array_equal(nn.softplus(x), np.logaddexp(x, np.float32(0)))
     assert np.isnan(nn.softplus(np.array([np.nan])))[0]
     check_grads(nn.softplus, (np.array([-30.0, -1.0, 0.0, 0.5, 30.0]),), order=2)
+
+
+def test_logsoftmax_own_pullback_along_any_axis_to_second_order(torch, rng):
+    x = rng.standard_normal((3, 4, 5)) * 3
+    for axis in (0, 1, -1, (1, 2)):
+        dim = axis if isinstance(axis, int) else None
+        if dim is not None:
+            np.testing.assert_allclose(nn.logsoftmax(x, axis=axis), torch.nn.functional.log_softmax(
+                torch.tensor(x), dim=dim).numpy(), rtol=1e-12, atol=1e-12)
+        check_grads(lambda z, axis=axis: nn.logsoftmax(z, axis=axis), (x,), order=2)
+    out = nn.logsoftmax(x.astype(np.float32), axis=[1, 2])  # several axes, given as a list
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(np.exp(out).sum(axis=(1, 2)), 1, rtol=1e-5)

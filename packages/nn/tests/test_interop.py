@@ -249,16 +249,19 @@ def test_a_tie_our_layouts_cannot_share_is_refused_with_the_way_out(torch, rng):
     (vocab, dim) and a Dense (dim, vocab) cannot be one array, so from_torch says
     so and names Embedding.attend, instead of untying them."""
     tnn = torch.nn
+    torch.manual_seed(0)
     ref = tnn.ModuleDict({"encoder": tnn.Embedding(10, 4), "decoder": tnn.Linear(4, 10)})
+    ref = ref.double()
     ref.decoder.weight = ref.encoder.weight
-    like = nn.Chain(nn.Embedding(10, 4), nn.Dense(4, 10))
+    like = nn.Chain(nn.Embedding(10, 4, **F64), nn.Dense(4, 10, **F64))
     with pytest.raises(ValueError, match=r"ties 'decoder.weight' to 'encoder.weight'.*attend"):
         nn.from_torch(ref, like=like)
     # the way out: the embedding alone, the output layer as attend + the decoder's bias
     state = {k: v for k, v in ref.state_dict().items() if not k.startswith("decoder")}
-    embedding = nn.from_torch(state, like=nn.Chain(nn.Embedding(10, 4)))
+    embedding = nn.from_torch(state, like=nn.Chain(nn.Embedding(10, 4, **F64)))
     bias = ref.decoder.bias.detach().numpy().copy()
     tokens = rng.integers(0, 10, (2, 3))
     h = embedding.layers[0](tokens)
     want = ref.decoder(ref.encoder(torch.tensor(tokens))).detach().numpy()
-    np.testing.assert_allclose(embedding.layers[0].attend(h) + bias, want, rtol=1e-6)
+    np.testing.assert_allclose(embedding.layers[0].attend(h) + bias, want, rtol=1e-12,
+                               atol=1e-12)

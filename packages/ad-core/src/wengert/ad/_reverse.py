@@ -212,12 +212,16 @@ class _CustomVJPNode:
 
     def _cotangents(self, g: tuple) -> list:
         if g is not self.last_g:
-            cts = self.back(tree_unflatten(self.y_def, list(g)))
+            y_def = self.y_def
+            cts = self.back(g[0] if y_def is _LEAF else tree_unflatten(y_def, list(g)))
             if not isinstance(cts, tuple) or len(cts) != len(self.arg_defs):
                 raise TypeError(f"adjoint: back must return a tuple with one cotangent per "
                                 f"positional argument ({len(self.arg_defs)}), got {cts!r:.80}")
             flat: list = []
             for k, (ct, arg_def) in enumerate(zip(cts, self.arg_defs)):
+                if arg_def is _LEAF:  # what flatten_up_to gives for a leaf
+                    flat.append(ct)
+                    continue
                 flat.extend(flatten_up_to(arg_def, ct, f"adjoint: the cotangent that back "
                                                        f"returned for argument {k}"))
             self.last_g, self.last_cts, self.pending = g, flat, self.n_parents
@@ -230,6 +234,14 @@ def _process_custom_vjp(self: ReverseTrace, fun: Any, args: tuple) -> Any:
     arg_defs = []
     flat_index = 0  # position among the flattened leaves of all arguments
     for a in args:
+        if type(a) is ReverseTracer or type(a) is np.ndarray:  # a leaf: no tree to walk
+            arg_defs.append(_LEAF)
+            if type(a) is ReverseTracer and a._trace is self:
+                parents.append((flat_index, a.idx, a.out))
+                a = a.value
+            vals.append(a)
+            flat_index += 1
+            continue
         leaves, treedef = tree_flatten(a)
         arg_defs.append(treedef)
         unwrapped = []
