@@ -345,3 +345,31 @@ def test_conv_names_a_channels_first_batch():
             layer(x)
     with pytest.raises(ValueError, match="2-D convolution takes"):
         nn.Conv((3, 3), 3, 4)(np.zeros((2, 8, 3), np.float32))
+
+
+def test_batchnorm_pullback_matches_the_unfused_formula(rng):
+    """Training-mode BatchNorm has its own pullback; its gradients (also through
+    the batch statistics themselves, and with affine=False) equal those of the
+    plain formula, to second order."""
+    import wengert.ad.numpy as wnp
+    from wengert.nn.layers.norm import _batch_statistics_normalised
+
+    x = rng.standard_normal((6, 3, 4)) * 2 + 1
+    γ, β = rng.standard_normal(4), rng.standard_normal(4)
+    w = rng.standard_normal((6, 3, 4))
+
+    def plain(x, γ, β):
+        mean = wnp.mean(x, axis=(0, 1), keepdims=True)
+        var = wnp.mean((x - mean) ** 2, axis=(0, 1), keepdims=True)
+        y = (x - mean) / wnp.sqrt(var + 1e-5) * γ + β
+        return wnp.sum(y * w) + wnp.sum(mean ** 2) + wnp.sum(wnp.sin(var))
+
+    def fused(x, γ, β):
+        y, mean, var = _batch_statistics_normalised(x, γ, β, 1e-5)
+        return wnp.sum(y * w) + wnp.sum(mean ** 2) + wnp.sum(wnp.sin(var))
+
+    for got, want in zip(ad.gradient(fused, x, γ, β), ad.gradient(plain, x, γ, β)):
+        _assert_close(got, want)
+    check_grads(fused, (x, γ, β), order=2)
+    check_grads(lambda x: wnp.sum(_batch_statistics_normalised(x, None, None, 1e-5)[0] * w),
+                (x,), order=2)

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 import wengert.ad.numpy as wnp
+from wengert import ad
 
 from ..activations import identity
-from ..core import Buffer, Layer, match_dtype, static
+from ..core import Buffer, Layer, is_array, match_dtype, static
 from ..state import current, record
 
 __all__ = ["BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm"]
@@ -43,6 +44,40 @@ def _as_parameter_dtype(x: Array, layer: Layer) -> Array:
     return x if like is None else match_dtype(x, like.dtype, type(layer).__name__)
 
 
+def _nonzero(cotangent: Array | None) -> bool:
+    """Whether a cotangent can change the result (a traced one always may)."""
+    return cotangent is not None and (not is_array(cotangent) or bool(cotangent.any()))
+
+
+@ad.adjoint
+def _batch_statistics_normalised(x: Array, γ: Array | None, β: Array | None, ε: float):
+    """Training-mode BatchNorm over every axis but the last: ``(y, mean, var)``,
+    with the textbook pullback (Ioffe & Szegedy 2015): the input's cotangent is
+    ``γ/σ (dy - mean(dy) - x̂ mean(dy x̂))``, five passes over the activations,
+    where the pullbacks of the forward's eight operations take about fifteen.
+    Written with `wengert.ad.numpy`, so it is differentiable again."""
+    axes = tuple(range(wnp.ndim(x) - 1))
+    n = float(np.prod([wnp.shape(x)[a] for a in axes]))
+    mean = wnp.mean(x, axis=axes, keepdims=True)
+    centred = x - mean
+    var = wnp.mean(centred * centred, axis=axes, keepdims=True)
+    inv = 1 / wnp.sqrt(var + ε)
+    x_hat = centred * inv
+
+    def back(cotangents):
+        gy, g_mean, g_var = cotangents
+        dβ = wnp.sum(gy, axis=axes)
+        dγ = wnp.sum(gy * x_hat, axis=axes)
+        gx = (gy - dβ / n - x_hat * (dγ / n)) * (inv if γ is None else inv * γ)
+        if _nonzero(g_mean):  # the statistics' own cotangents (zero in a training step,
+            gx = gx + g_mean / n  # where only the running statistics read them)
+        if _nonzero(g_var):
+            gx = gx + g_var * (2 / n) * centred
+        return gx, None if γ is None else dγ, None if β is None else dβ, None
+
+    return (_affine(x_hat, γ, β), mean, var), back
+
+
 class BatchNorm(Layer):
     """Normalise each channel over the batch and spatial axes (Ioffe & Szegedy
     2015). Training mode uses the batch statistics and updates the running
@@ -70,11 +105,13 @@ class BatchNorm(Layer):
         x = _as_parameter_dtype(x, self)
         axes = tuple(range(wnp.ndim(x) - 1))
         if self.training or self.mean is None:
-            mean, var = _moments(x, axes)
+            y, mean, var = _batch_statistics_normalised(x, self.γ, self.β, self.ε)
             if self.training and self.mean is not None:
+                if is_array(x):  # a constant input's statistics are constants (the
+                    mean, var = _moments(x, axes)  # adjoint traces them with γ): store now
                 self._update_stats(mean, var, int(np.prod([wnp.shape(x)[a] for a in axes])))
-        else:
-            mean, var = current(self.mean), current(self.var)
+            return self.σ(y)
+        mean, var = current(self.mean), current(self.var)
         y = (x - mean) * (1 / wnp.sqrt(var + self.ε))
         return self.σ(_affine(y, self.γ, self.β))
 
