@@ -92,19 +92,25 @@ def _kind(t: type) -> str:
 
 def _node(x: Any) -> tuple[Any, list, Hashable] | None:
     t = type(x)
-    kind = _kind(t)
+    kind = _kind_of_type.get(t) or _kind(t)
     if kind == "leaf":
         return None
+    _, children, aux = _split(x, t, kind)
+    return t, list(children), aux
+
+
+def _split(x: Any, t: type, kind: str) -> tuple[Any, Any, Hashable]:
+    """``(type, children, aux)`` of a node ``x`` of type ``t`` and kind ``kind``."""
     if kind == "sequence" or kind == "namedtuple":
-        return t, list(x), None
+        return t, x, None
     if kind == "dict":
         keys = DictKeys.of(x)
         return t, [x[k] for k in keys], keys
     if kind == "none":
-        return t, [], None
+        return t, (), None
     if kind == "registered":
         children, aux = _registry[t][0](x)
-        return t, list(children), aux
+        return t, children, aux
     children, names = _dataclass_flatten(x)
     return t, children, names
 
@@ -141,7 +147,8 @@ def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tup
     append = leaves.append
     kinds = _kind_of_type
 
-    # Every training step flattens the model several times: this is `_node`, inlined.
+    # Every training step flattens the model several times: leaves (most nodes) are
+    # decided here without a call, containers by `_split`.
     def walk(x: Any) -> TreeDef:
         if is_leaf is not None and is_leaf(x):
             append(x)
@@ -151,17 +158,9 @@ def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tup
         if kind == "leaf":
             append(x)
             return _LEAF
-        if kind == "sequence" or kind == "namedtuple":
-            children, aux = x, None
-        elif kind == "none":
+        if kind == "none":
             return _NONE
-        elif kind == "dict":
-            aux = DictKeys.of(x)
-            children = [x[k] for k in aux]
-        elif kind == "registered":
-            children, aux = _registry[t][0](x)
-        else:
-            children, aux = _dataclass_flatten(x)
+        _, children, aux = _split(x, t, kind)
         return _new_treedef((t, aux, tuple([walk(c) for c in children])))
 
     return leaves, walk(tree)

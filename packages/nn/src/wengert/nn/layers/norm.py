@@ -19,10 +19,12 @@ __all__ = ["BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm"]
 Array = Any
 
 
-def _moments(x: Array, axes: tuple[int, ...]) -> tuple[Array, Array]:
+def _moments(x: Array, axes: tuple[int, ...]) -> tuple[Array, Array, Array]:
+    """``(mean, x - mean, biased variance)`` over ``axes``: the centred values come
+    along, so normalising does not subtract the mean a second time."""
     mean = wnp.mean(x, axis=axes, keepdims=True)
     centred = x - mean
-    return mean, wnp.mean(centred * centred, axis=axes, keepdims=True)
+    return mean, centred, wnp.mean(centred * centred, axis=axes, keepdims=True)
 
 
 def _affine(y: Array, γ: Array | None, β: Array | None) -> Array:
@@ -58,9 +60,7 @@ def _batch_statistics_normalised(x: Array, γ: Array | None, β: Array | None, �
     Written with `wengert.ad.numpy`, so it is differentiable again."""
     axes = tuple(range(wnp.ndim(x) - 1))
     n = float(np.prod([wnp.shape(x)[a] for a in axes]))
-    mean = wnp.mean(x, axis=axes, keepdims=True)
-    centred = x - mean
-    var = wnp.mean(centred * centred, axis=axes, keepdims=True)
+    mean, centred, var = _moments(x, axes)
     inv = 1 / wnp.sqrt(var + ε)
     x_hat = centred * inv
 
@@ -107,8 +107,8 @@ class BatchNorm(Layer):
         if self.training or self.mean is None:
             y, mean, var = _batch_statistics_normalised(x, self.γ, self.β, self.ε)
             if self.training and self.mean is not None:
-                if is_array(x):  # a constant input's statistics are constants (the
-                    mean, var = _moments(x, axes)  # adjoint traces them with γ): store now
+                if is_array(x) and not is_array(mean):  # a constant input's statistics,
+                    mean, _, var = _moments(x, axes)  # traced with γ by the adjoint: store now
                 self._update_stats(mean, var, int(np.prod([wnp.shape(x)[a] for a in axes])))
             return self.σ(y)
         mean, var = current(self.mean), current(self.var)
@@ -145,8 +145,8 @@ class LayerNorm(Layer):
     def __call__(self, x: Array) -> Array:
         x = _as_parameter_dtype(x, self)
         nd = wnp.ndim(x)
-        mean, var = _moments(x, tuple(range(nd - len(self.shape), nd)))
-        return _affine((x - mean) * (1 / wnp.sqrt(var + self.ε)), self.γ, self.β)
+        _, centred, var = _moments(x, tuple(range(nd - len(self.shape), nd)))
+        return _affine(centred * (1 / wnp.sqrt(var + self.ε)), self.γ, self.β)
 
     def _signature(self) -> str:
         return str(self.shape if len(self.shape) > 1 else self.shape[0])
@@ -173,8 +173,8 @@ class GroupNorm(Layer):
         shape = wnp.shape(x)
         g = wnp.reshape(x, shape[:-1] + (self.groups, shape[-1] // self.groups))
         axes = tuple(range(1, len(shape) - 1)) + (len(shape),)
-        mean, var = _moments(g, axes)
-        y = wnp.reshape((g - mean) * (1 / wnp.sqrt(var + self.ε)), shape)
+        _, centred, var = _moments(g, axes)
+        y = wnp.reshape(centred * (1 / wnp.sqrt(var + self.ε)), shape)
         return _affine(y, self.γ, self.β)
 
     def _signature(self) -> str:
