@@ -239,6 +239,23 @@ def test_bad_crc_is_a_dataset_error_and_a_clean_cli_exit(tiny, tmp_path, capsys)
     assert "dataset.npz is damaged" in err and "Traceback" not in err
 
 
+def test_a_damaged_compression_field_is_a_dataset_error(tiny, tmp_path):
+    """A flipped bit in a member's compression-method field makes zipfile raise
+    NotImplementedError ("compression method not supported"): still a damaged file."""
+    out = tmp_path / "method"
+    simulate(tiny, out, samples=16, workers=1, progress=False)
+    archive = out / "dataset.npz"
+    data = bytearray(archive.read_bytes())
+    # the central directory's record of Y.npy: its compression method is at offset 10
+    record = data.index(b"PK\x01\x02")
+    while data[record + 46:record + 46 + len(b"Y.npy")] != b"Y.npy":
+        record = data.index(b"PK\x01\x02", record + 1)
+    data[record + 10] ^= 0x40
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=r"dataset.npz is damaged"):
+        load_dataset(out).array("Y")
+
+
 def _no_simulation(*args, **kwargs):
     raise AssertionError("the output folder must be checked before any simulation")
 

@@ -86,8 +86,10 @@ class Dataset:
             raise DatasetError(_corrupt_message(path, exc)) from exc
 
 
-#: What reading a damaged or truncated archive raises (a bad CRC is a BadZipFile).
-_UNREADABLE = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
+#: What reading a damaged or truncated archive raises (a bad CRC is a BadZipFile; a
+#: damaged compression-method field, zipfile's NotImplementedError).
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, NotImplementedError,
+               zipfile.BadZipFile, zlib.error)
 
 
 def _corrupt_message(path: Path, exc: BaseException) -> str:
